@@ -1,0 +1,1 @@
+"""The gochat server: REST + WebSocket on one port, headless or embedded in the desktop app."""

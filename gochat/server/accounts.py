@@ -1,0 +1,71 @@
+"""Accounts: registration, login, logout and token authentication."""
+
+from __future__ import annotations
+
+from gochat.protocol import username_key, validate_password, validate_username
+from gochat.server import auth
+from gochat.server.cache import Cache
+from gochat.server.errors import Conflict, Unauthorized
+from gochat.server.records import UserRecord
+from gochat.server.store import queries
+from gochat.server.store.database import Database
+
+
+class Accounts:
+    def __init__(self, database: Database, cache: Cache) -> None:
+        self._db = database
+        self._cache = cache
+
+    async def register(self, username: object, password: object) -> UserRecord:
+        name = validate_username(username)
+        secret = validate_password(password)
+        key = username_key(name)
+        if await self._cache.get_user_by_name(key) is not None:
+            raise Conflict("That username is taken.")
+        # Hashing is deliberately slow: keep it off the event loop.
+        password_hash = await self._db.call(auth.hash_password, secret)
+        try:
+            user = await self._db.run(queries.create_user, name, password_hash)
+        except queries.NameTaken:
+            raise Conflict("That username is taken.") from None
+        await self._cache.put_user(user, key)
+        return user
+
+    async def login(self, username: object, password: object) -> tuple[str, UserRecord]:
+        failure = Unauthorized("Wrong username or password.")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise failure
+        try:
+            username.encode("utf-8")
+        except UnicodeEncodeError:
+            raise failure from None
+        found = await self._db.run(queries.find_credentials, username)
+        # Verify even for an unknown name, so timing does not reveal which names exist.
+        ok = await self._db.call(auth.verify_password, found.password_hash if found else None, password)
+        if found is None or not ok:
+            raise failure
+        token = auth.new_token()
+        await self._db.run(queries.create_session, auth.token_hash(token), found.user.id)
+        await self._cache.put_user(found.user, username_key(found.user.username))
+        return token, found.user
+
+    async def authenticate(self, token: str | None) -> tuple[UserRecord, str]:
+        """The user a bearer token belongs to and the token's hash; Unauthorized otherwise."""
+        if not token:
+            raise Unauthorized("Log in first: this needs an Authorization: Bearer <token> header.")
+        digest = auth.token_hash(token)
+        user = await self._db.run(queries.session_user, digest)
+        if user is None:
+            raise Unauthorized("The token is not valid; it may have been logged out.")
+        return user, digest
+
+    async def logout(self, token_hash: str) -> None:
+        await self._db.run(queries.delete_session, token_hash)
+
+    async def get_user(self, user_id: int) -> UserRecord | None:
+        user = await self._cache.get_user(user_id)
+        if user is None:
+            user = await self._db.run(queries.get_user, user_id)
+            if user is not None:
+                await self._cache.put_user(user, username_key(user.username))
+        return user

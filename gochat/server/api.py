@@ -1,0 +1,179 @@
+"""The REST API under /api. Handlers are thin: parse, call a service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from gochat import __version__
+from gochat.protocol import HISTORY_MAX_LIMIT, MAX_ID, PROTOCOL_VERSION, clamp_history_limit
+from gochat.server.context import ServerContext
+from gochat.server.errors import Unauthorized
+from gochat.server.records import UserRecord
+from gochat.server.store import queries
+
+router = APIRouter(prefix="/api")
+_bearer = HTTPBearer(auto_error=False, description="The token from POST /api/login.")
+
+
+class Credentials(BaseModel):
+    username: str = Field(examples=["alice"])
+    password: str = Field(examples=["correct horse battery"])
+
+
+class NewRoom(BaseModel):
+    name: str = Field(examples=["闲聊 ☕"])
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+
+
+class LoginOut(BaseModel):
+    token: str
+    user: UserOut
+
+
+class RoomOut(BaseModel):
+    id: int
+    name: str
+    creator: UserOut
+    createdAt: str  # noqa: N815 - the wire name
+    online: int
+
+
+class MessageOut(BaseModel):
+    id: int
+    roomId: int  # noqa: N815
+    author: UserOut
+    content: str
+    createdAt: str  # noqa: N815
+    clientMsgId: str | None = None  # noqa: N815
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing, unknown or logged-out token"},
+    422: {"model": ErrorOut, "description": "Invalid input"},
+}
+
+
+def context(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.context
+    return ctx
+
+
+Ctx = Annotated[ServerContext, Depends(context)]
+
+
+class Caller:
+    def __init__(self, user: UserRecord, token_hash: str) -> None:
+        self.user = user
+        self.token_hash = token_hash
+
+
+async def caller(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    if credentials is None:
+        raise Unauthorized("Log in first: this needs an Authorization: Bearer <token> header.")
+    user, digest = await ctx.accounts.authenticate(credentials.credentials)
+    return Caller(user, digest)
+
+
+Me = Annotated[Caller, Depends(caller)]
+
+
+@router.post("/register", status_code=201, response_model=UserOut, responses={**ERRORS, 409: {"model": ErrorOut}})
+async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
+    """Create an account. Usernames are unique ignoring case."""
+    user = await ctx.accounts.register(body.username, body.password)
+    return user.to_wire()
+
+
+@router.post("/login", response_model=LoginOut, responses={401: ERRORS[401], 422: ERRORS[422]})
+async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
+    """Exchange a username and password for a bearer token."""
+    token, user = await ctx.accounts.login(body.username, body.password)
+    return {"token": token, "user": user.to_wire()}
+
+
+@router.post("/logout", status_code=204, responses={401: ERRORS[401]})
+async def logout(me: Me, ctx: Ctx) -> Response:
+    """End this token's session at once, closing its WebSocket connections too."""
+    await ctx.logout(me.token_hash)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=UserOut, responses={401: ERRORS[401]})
+async def whoami(me: Me) -> dict[str, Any]:
+    return me.user.to_wire()
+
+
+@router.get("/rooms", response_model=list[RoomOut], responses={401: ERRORS[401]})
+async def list_rooms(
+    me: Me, ctx: Ctx, q: Annotated[str | None, Query(max_length=256, description="Substring of the name")] = None
+) -> list[dict[str, Any]]:
+    """Every room, oldest first, with how many members are online now."""
+    return [ctx.rooms.to_wire(room) for room in await ctx.rooms.search(q)]
+
+
+@router.post("/rooms", status_code=201, response_model=RoomOut, responses={**ERRORS, 409: {"model": ErrorOut}})
+async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
+    return ctx.rooms.to_wire(await ctx.rooms.create(body.name, me.user))
+
+
+@router.get("/rooms/{room_id}", response_model=RoomOut, responses={**ERRORS, 404: {"model": ErrorOut}})
+async def get_room(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], me: Me, ctx: Ctx) -> dict[str, Any]:
+    return ctx.rooms.to_wire(await ctx.rooms.get(room_id))
+
+
+@router.get(
+    "/rooms/{room_id}/messages",
+    response_model=list[MessageOut],
+    response_model_exclude_none=True,
+    responses={**ERRORS, 404: {"model": ErrorOut}},
+)
+async def room_messages(
+    room_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    me: Me,
+    ctx: Ctx,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only messages with a smaller id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="Only messages with a larger id (catching up)")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, description=f"Page size, default 50, at most {HISTORY_MAX_LIMIT}")] = None,
+) -> list[dict[str, Any]]:
+    """One page of history, oldest first: the newest page, the page before ``before``, or
+    the first page after ``after``."""
+    room = await ctx.rooms.get(room_id)
+    size = clamp_history_limit(limit)
+    if after is not None:
+        page = await ctx.database.run(queries.messages_after, room.id, after, size)
+    else:
+        page = await ctx.database.run(queries.history_before, room.id, before, size)
+    return [message.to_wire() for message in page]
+
+
+@router.get("/health")
+async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Whether storage and cache answer. 503 when storage does not."""
+    storage = await ctx.storage_health()
+    cache = await ctx.cache.health()
+    if not storage["ok"]:
+        response.status_code = 503
+    status = "ok" if storage["ok"] and cache["ok"] else ("degraded" if storage["ok"] else "down")
+    return {
+        "status": status,
+        "version": __version__,
+        "protocolVersion": PROTOCOL_VERSION,
+        "storage": storage,
+        "cache": cache,
+        "connections": ctx.hub.connection_count,
+    }

@@ -1,0 +1,106 @@
+"""Server settings: one frozen object built from flags and environment (flag wins)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy.engine import make_url
+
+APP_NAME = "gochat"
+
+
+def default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return f"sqlite:///{data_dir / 'gochat.sqlite3'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = ""  # empty: the embedded SQLite default
+    redis_url: str | None = None
+    redis_prefix: str = "gochat:"
+    log_level: str = "info"
+    server_name: str = "gochat"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or default_database_url()
+
+
+def masked_url(url: str) -> str:
+    """The URL with any password replaced by ***, for logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is not ours to echo back
+        return "<unparsable url>"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
+    return port
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gochat-server",
+        description="The gochat chat server: REST + WebSocket on one port.",
+    )
+    parser.add_argument(
+        "--host",
+        default=env.get("GOCHAT_HOST", "127.0.0.1"),
+        help="Address to listen on; 0.0.0.0 lets the whole network connect. Env: GOCHAT_HOST. Default: 127.0.0.1.",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=_port(env.get("GOCHAT_PORT", "8080")),
+        help="TCP port for REST and WebSocket (0 picks a free one). Env: GOCHAT_PORT. Default: 8080.",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=env.get("GOCHAT_DATABASE_URL", ""),
+        help="SQLAlchemy URL, e.g. mysql+pymysql://user:pass@host/db. Env: GOCHAT_DATABASE_URL. "
+        f"Default: an SQLite file in the user data directory ({default_database_url()}).",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=env.get("GOCHAT_REDIS_URL") or None,
+        help="Redis URL for the user and room caches, e.g. redis://127.0.0.1:6379/0. "
+        "Env: GOCHAT_REDIS_URL. Default: none (in-process cache).",
+    )
+    parser.add_argument(
+        "--redis-prefix",
+        default=env.get("GOCHAT_REDIS_PREFIX", "gochat:"),
+        help="Prefix of every Redis key, so servers can share one Redis. Env: GOCHAT_REDIS_PREFIX. Default: gochat:.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=env.get("GOCHAT_LOG_LEVEL", "info"),
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="Logging verbosity. Env: GOCHAT_LOG_LEVEL. Default: info.",
+    )
+    return parser
+
+
+def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if env is None else env
+    args = build_parser(environ).parse_args(argv)
+    return Settings(
+        host=args.host,
+        port=args.port,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        redis_prefix=args.redis_prefix,
+        log_level=args.log_level,
+    )

@@ -1,0 +1,83 @@
+"""ServerContext: every service of one running server, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gochat.server.accounts import Accounts
+from gochat.server.cache import Cache, create_cache
+from gochat.server.chat import ChatService
+from gochat.server.config import Settings
+from gochat.server.hub import RoomHub
+from gochat.server.rooms import RoomDirectory
+from gochat.server.store.database import Database
+
+log = logging.getLogger(__name__)
+
+CLOSE_LOGGED_OUT = 4001
+CLOSE_GOING_AWAY = 1001
+
+
+@dataclass(slots=True)
+class ServerContext:
+    settings: Settings
+    database: Database
+    cache: Cache
+    hub: RoomHub
+    accounts: Accounts
+    rooms: RoomDirectory
+    chat: ChatService
+    started_at: float = field(default_factory=time.monotonic)
+    closing: bool = False
+    _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> ServerContext:
+        database = Database(settings.resolved_database_url())
+        await database.call(database.create_schema)
+        cache = create_cache(settings.redis_url, settings.redis_prefix)
+        hub = RoomHub()
+        rooms = RoomDirectory(database, cache, hub)
+        chat = ChatService(database, rooms, hub)
+        chat.writer.start()
+        return cls(settings, database, cache, hub, Accounts(database, cache), rooms, chat)
+
+    async def logout(self, token_hash: str) -> None:
+        await self.accounts.logout(token_hash)
+        self.hub.close_all(CLOSE_LOGGED_OUT, "logged out", self.hub.connections_with_token(token_hash))
+
+    async def storage_health(self) -> dict[str, Any]:
+        try:
+            await self.database.call(self.database.ping)
+        except Exception as exc:  # health reports the failure instead of raising it
+            return {"backend": self.database.backend, "ok": False, "error": type(exc).__name__}
+        return {"backend": self.database.backend, "ok": True}
+
+    def begin_shutdown(self) -> None:
+        """Stop taking chat: close every WebSocket with 1001 (queued frames go out first)."""
+        self.closing = True
+        self.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
+
+    def connection_closed(self) -> None:
+        if self.hub.connection_count == 0:
+            self._all_closed.set()
+
+    async def wait_connections_closed(self, within: float) -> None:
+        if self.hub.connection_count == 0:
+            return
+        self._all_closed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_closed.wait(), within)
+
+    async def close(self) -> None:
+        """Flush every pending write, then release storage and cache."""
+        await self.chat.writer.close()
+        await self.cache.close()
+        await self.database.call(lambda: None)
+        self.database.close()
+        log.info("storage flushed and closed")

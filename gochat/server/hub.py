@@ -1,0 +1,175 @@
+"""RoomHub: who is connected, who is in which room, and fan-out of frames. No sockets.
+
+The seed kept this in module globals (``rooms``, ``users``) guarded by a mutex and fed by
+channels. Here it is one object owned by the app, touched only from the event loop, so it
+needs no locks. A connection is anything with ``deliver`` and ``close``; the WebSocket
+transport supplies real ones, tests supply lists.
+
+Fan-out never awaits: ``deliver`` only queues a frame that was encoded once for the whole
+room, so one slow client cannot hold up the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gochat.server.records import UserRecord
+
+
+class Connection(Protocol):
+    """One authenticated client connection, as the hub sees it."""
+
+    id: int
+    user: UserRecord
+    token_hash: str
+
+    def deliver(self, frame: str) -> None:
+        """Queue a frame for sending; never blocks."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the transport to close this connection; never blocks."""
+
+
+_ids = itertools.count(1)
+
+
+def next_connection_id() -> int:
+    return next(_ids)
+
+
+@dataclass(slots=True)
+class _RoomPresence:
+    connections: dict[int, Connection] = field(default_factory=dict)
+    # user id -> how many of that user's connections are in the room (several devices).
+    users: dict[int, int] = field(default_factory=dict)
+    user_records: dict[int, UserRecord] = field(default_factory=dict)
+    # Connections between "entered" and "was sent the room state": their frames wait here,
+    # tagged with the message id they carry, so history and live messages neither gap nor overlap.
+    joining: dict[int, list[tuple[int | None, str]]] = field(default_factory=dict)
+
+
+class RoomHub:
+    def __init__(self) -> None:
+        self._connections: dict[int, Connection] = {}
+        self._rooms: dict[int, _RoomPresence] = {}
+        self._rooms_of: dict[int, set[int]] = {}
+
+    # -- connections -------------------------------------------------------------------
+
+    def register(self, connection: Connection) -> None:
+        self._connections[connection.id] = connection
+        self._rooms_of[connection.id] = set()
+
+    def unregister(self, connection: Connection) -> list[int]:
+        """Forget a connection; returns the rooms its user is no longer present in."""
+        left = [room_id for room_id in sorted(self._rooms_of.get(connection.id, ())) if self.leave(connection, room_id)]
+        self._connections.pop(connection.id, None)
+        self._rooms_of.pop(connection.id, None)
+        return left
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def connections(self) -> list[Connection]:
+        return list(self._connections.values())
+
+    def connections_with_token(self, token_hash: str) -> list[Connection]:
+        return [c for c in self._connections.values() if c.token_hash == token_hash]
+
+    # -- presence ----------------------------------------------------------------------
+
+    def enter(self, connection: Connection, room_id: int) -> bool:
+        """Put a connection in a room, holding its live frames until ``finish_join``.
+
+        Returns True when the user was not present in the room before (announce them).
+        """
+        presence = self._rooms.setdefault(room_id, _RoomPresence())
+        if connection.id in presence.connections:
+            return False
+        presence.connections[connection.id] = connection
+        presence.joining[connection.id] = []
+        self._rooms_of[connection.id].add(room_id)
+        count = presence.users.get(connection.user.id, 0)
+        presence.users[connection.user.id] = count + 1
+        presence.user_records[connection.user.id] = connection.user
+        return count == 0
+
+    def finish_join(self, connection: Connection, room_id: int, history_upto: int) -> None:
+        """Release held frames, skipping messages the room state already carried."""
+        presence = self._rooms.get(room_id)
+        if presence is None:
+            return
+        held = presence.joining.pop(connection.id, None)
+        for message_id, frame in held or ():
+            if message_id is None or message_id > history_upto:
+                connection.deliver(frame)
+
+    def leave(self, connection: Connection, room_id: int) -> bool:
+        """Take a connection out of a room. Returns True when its user is now absent."""
+        presence = self._rooms.get(room_id)
+        if presence is None or presence.connections.pop(connection.id, None) is None:
+            return False
+        presence.joining.pop(connection.id, None)
+        rooms_of = self._rooms_of.get(connection.id)
+        if rooms_of is not None:
+            rooms_of.discard(room_id)
+        remaining = presence.users[connection.user.id] - 1
+        if remaining:
+            presence.users[connection.user.id] = remaining
+            return False
+        del presence.users[connection.user.id]
+        del presence.user_records[connection.user.id]
+        if not presence.connections:
+            del self._rooms[room_id]
+        return True
+
+    def is_in(self, connection: Connection, room_id: int) -> bool:
+        return room_id in self._rooms_of.get(connection.id, ())
+
+    def rooms_of(self, connection: Connection) -> set[int]:
+        return set(self._rooms_of.get(connection.id, ()))
+
+    def members(self, room_id: int) -> list[UserRecord]:
+        presence = self._rooms.get(room_id)
+        if presence is None:
+            return []
+        return sorted(presence.user_records.values(), key=lambda u: (u.username.casefold(), u.id))
+
+    def online(self, room_id: int) -> int:
+        presence = self._rooms.get(room_id)
+        return 0 if presence is None else len(presence.users)
+
+    # -- fan-out -----------------------------------------------------------------------
+
+    def broadcast(
+        self, room_id: int, frame: str, *, message_id: int | None = None, exclude: Connection | None = None
+    ) -> int:
+        """Queue one encoded frame for every connection in a room; returns how many got it."""
+        presence = self._rooms.get(room_id)
+        if presence is None:
+            return 0
+        joining = presence.joining
+        excluded = exclude.id if exclude is not None else None
+        sent = 0
+        for connection_id, connection in presence.connections.items():
+            if connection_id == excluded:
+                continue
+            held = joining.get(connection_id) if joining else None
+            if held is not None:
+                held.append((message_id, frame))
+            else:
+                connection.deliver(frame)
+            sent += 1
+        return sent
+
+    def broadcast_everyone(self, frame: str) -> None:
+        for connection in self._connections.values():
+            connection.deliver(frame)
+
+    def close_all(self, code: int, reason: str, connections: Iterable[Connection] | None = None) -> None:
+        for connection in list(self._connections.values() if connections is None else connections):
+            connection.close(code, reason)

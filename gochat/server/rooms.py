@@ -1,0 +1,55 @@
+"""RoomDirectory: the room list (cached like the seed's cache.go) and room creation."""
+
+from __future__ import annotations
+
+from gochat.protocol import MsgType, encode_server_frame, validate_room_name
+from gochat.server.cache import Cache
+from gochat.server.errors import Conflict, NotFound
+from gochat.server.hub import RoomHub
+from gochat.server.records import RoomRecord, UserRecord
+from gochat.server.store import queries
+from gochat.server.store.database import Database
+
+
+class RoomDirectory:
+    def __init__(self, database: Database, cache: Cache, hub: RoomHub) -> None:
+        self._db = database
+        self._cache = cache
+        self._hub = hub
+
+    async def all(self) -> list[RoomRecord]:
+        rooms = await self._cache.get_rooms()
+        if rooms is None:
+            rooms = await self._db.run(queries.list_rooms)
+            await self._cache.put_rooms(rooms)
+        return rooms
+
+    async def search(self, query: str | None) -> list[RoomRecord]:
+        rooms = await self.all()
+        if query:
+            needle = query.casefold()
+            rooms = [room for room in rooms if needle in room.name.casefold()]
+        return rooms
+
+    async def get(self, room_id: int) -> RoomRecord:
+        for cached in await self._cache.get_rooms() or ():
+            if cached.id == room_id:
+                return cached
+        room = await self._db.run(queries.get_room, room_id)
+        if room is None:
+            raise NotFound(f"There is no room {room_id}.")
+        return room
+
+    async def create(self, name: object, creator: UserRecord) -> RoomRecord:
+        room_name = validate_room_name(name)
+        try:
+            room = await self._db.run(queries.create_room, room_name, creator)
+        except queries.NameTaken:
+            raise Conflict("A room with that name exists already.") from None
+        await self._cache.add_room(room)
+        # Everyone connected learns of it, so room lists stay live without polling.
+        self._hub.broadcast_everyone(encode_server_frame(MsgType.ROOM_CREATED, self.to_wire(room)))
+        return room
+
+    def to_wire(self, room: RoomRecord) -> dict[str, object]:
+        return room.to_wire(online=self._hub.online(room.id))

@@ -1,0 +1,174 @@
+"""Running the app: a uvicorn server that closes chat politely, headless or on a thread.
+
+Headless (``python -m gochat.server``) and embedded (the desktop's "Host on this computer")
+both call ``create_app`` and ``GochatServer``; only who owns the event loop differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from gochat.server.app import create_app
+from gochat.server.config import Settings, masked_url
+from gochat.server.context import ServerContext
+
+log = logging.getLogger("gochat.server")
+
+
+class _DenialIsNotAnError(logging.Filter):
+    """uvicorn's sans-I/O WebSocket protocol logs an HTTP denial response (our 401 for a bad
+    token) as "returned without completing handshake". Our endpoint always either accepts
+    or denies, so that line is noise for every refused client."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so "port taken" is an OSError we can report
+    instead of uvicorn exiting the process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class GochatServer(uvicorn.Server):
+    """uvicorn.Server that, on shutdown, closes WebSockets with 1001 "going away" (sending
+    what is queued first) before uvicorn's own abrupt 1012, then flushes storage."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = create_app(settings)
+        super().__init__(make_config(self.app, settings))
+        self.started_event = threading.Event()
+
+    @property
+    def context(self) -> ServerContext | None:
+        ctx: ServerContext | None = getattr(self.app.state, "context", None)
+        return ctx
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.started_event.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        ctx = self.context
+        if ctx is not None:
+            ctx.begin_shutdown()
+            await ctx.wait_connections_closed(within=3.0)
+        await super().shutdown(sockets)
+
+
+def make_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        ws="websockets-sansio",
+        # The protocol refuses frames over 64 KiB with an error frame; only far larger ones
+        # (abuse) are cut off by the transport with close code 1009.
+        ws_max_size=1024 * 1024,
+        ws_per_message_deflate=False,
+        log_config=None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+
+
+def describe(settings: Settings, port: int) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    cache = masked_url(settings.redis_url) if settings.redis_url else "in-process"
+    return (
+        f"gochat serving http://{host}:{port} (ws://{host}:{port}/ws); "
+        f"storage {masked_url(settings.resolved_database_url())}; cache {cache}"
+    )
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (faster fan-out), else the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
+    """Run until SIGINT/SIGTERM (when on the main thread) or ``should_exit``."""
+    sock = sock or bind_socket(settings.host, settings.port)
+    server = GochatServer(settings)
+    port = sock.getsockname()[1]
+    log.info("%s", describe(settings, port))
+    await server.serve(sockets=[sock])
+
+
+class ServerThread:
+    """The server on a thread with its own event loop: the embedded mode's engine.
+
+    ``start`` returns once the server accepts connections (or raises why it could not);
+    ``stop`` closes chat politely and flushes every write before returning.
+    """
+
+    def __init__(self, settings: Settings, on_failure: Callable[[BaseException], None] | None = None) -> None:
+        self.settings = settings
+        self._on_failure = on_failure
+        self._server: GochatServer | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.port: int | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        sock = bind_socket(self.settings.host, self.settings.port)
+        self.port = sock.getsockname()[1]
+        self._server = GochatServer(self.settings)
+        self._thread = threading.Thread(target=self._run, args=(sock,), name="gochat-server", daemon=True)
+        self._thread.start()
+        if not self._server.started_event.wait(timeout) or self._error is not None:
+            self.stop()
+            raise RuntimeError(f"the server did not start: {self._error!r}")
+
+    def _run(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:
+                runner.run(self._server.serve(sockets=[sock]))
+        except BaseException as exc:  # reported to the owner, never swallowed
+            self._error = exc
+            log.exception("the embedded server failed")
+            if self._on_failure is not None:
+                self._on_failure(exc)
+        finally:
+            sock.close()
+
+    @property
+    def context(self) -> ServerContext | None:
+        return None if self._server is None else self._server.context
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,1 @@
+"""Storage: ORM tables, queries, and the group-commit message writer."""

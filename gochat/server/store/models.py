@@ -1,0 +1,111 @@
+"""ORM tables: the seed's users, rooms and messages (gorm.Model columns plus its own), and sessions.
+
+sql/chatdb.sql is the same schema as MySQL DDL; tests/server/test_schema.py keeps them equal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; MySQL gets the seed's BIGINT UNSIGNED ids.
+Id = BigInteger().with_variant(Integer(), "sqlite").with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+Time = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _binary_key(length: int) -> String:
+    # Keys are already case-folded; compare them byte for byte so MySQL's accent-insensitive
+    # collations do not make "José" collide with "Jose" where SQLite would not.
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+def utcnow() -> datetime:
+    """Naive UTC: both backends store DATETIME without a zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+MYSQL_TABLE_ARGS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+    "mariadb_engine": "InnoDB",
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_unicode_ci",
+}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class GormModel:
+    """gorm.Model: id, created_at, updated_at, deleted_at (soft delete)."""
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(Time, default=None)
+
+
+class User(GormModel, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("username_key", name="uq_users_username_key"),
+        Index("idx_users_deleted_at", "deleted_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    username: Mapped[str] = mapped_column(String(32))
+    # The seed's column name, but it only ever holds an argon2id hash.
+    password: Mapped[str] = mapped_column(String(255))
+    # casefold(NFC(username)): the unique identity, so "Alice" and "alice" are one account.
+    username_key: Mapped[str] = mapped_column(_binary_key(128))
+
+
+class Room(GormModel, Base):
+    __tablename__ = "rooms"
+    __table_args__ = (
+        UniqueConstraint("room_name_key", name="uq_rooms_room_name_key"),
+        Index("idx_rooms_deleted_at", "deleted_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_rooms_user"))
+    room_name: Mapped[str] = mapped_column(String(64))
+    room_name_key: Mapped[str] = mapped_column(_binary_key(255))
+
+
+class Message(GormModel, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # History pages are "room = ? and id < ? order by id desc": this index answers them alone.
+        Index("idx_messages_room_id_id", "room_id", "id"),
+        # A retried clientMsgId from the same user finds the stored row instead of a duplicate.
+        UniqueConstraint("user_id", "client_msg_id", name="uq_messages_user_client_msg_id"),
+        Index("idx_messages_deleted_at", "deleted_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_messages_user"))
+    room_id: Mapped[int] = mapped_column(Id, ForeignKey("rooms.id", name="fk_messages_room"))
+    content: Mapped[str] = mapped_column(Text)
+    client_msg_id: Mapped[str | None] = mapped_column(
+        String(64).with_variant(mysql.VARCHAR(64, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"),
+        default=None,
+    )
+
+
+class Session(Base):
+    """A login. Only the SHA-256 of the bearer token is kept, so a stolen database logs no one in."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("idx_sessions_user_id", "user_id"), MYSQL_TABLE_ARGS)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_sessions_user"))
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)

@@ -1,0 +1,158 @@
+"""Synchronous queries, each taking a Session; Database.run calls them off the event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, delete, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from gochat.protocol import room_name_key, username_key
+from gochat.server.records import CredentialRecord, MessageRecord, RoomRecord, UserRecord
+from gochat.server.store import models
+
+
+class NameTaken(Exception):
+    """A unique name (user or room) exists already, ignoring case."""
+
+
+def _user(row: models.User) -> UserRecord:
+    return UserRecord(id=row.id, username=row.username)
+
+
+def create_user(session: Session, username: str, password_hash: str) -> UserRecord:
+    key = username_key(username)
+    if session.scalar(select(models.User.id).where(models.User.username_key == key)) is not None:
+        raise NameTaken(username)
+    row = models.User(username=username, password=password_hash, username_key=key)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent registration won the race for the same key
+        raise NameTaken(username) from None
+    return _user(row)
+
+
+def find_credentials(session: Session, username: str) -> CredentialRecord | None:
+    row = session.scalar(
+        select(models.User).where(models.User.username_key == username_key(username), models.User.deleted_at.is_(None))
+    )
+    return None if row is None else CredentialRecord(_user(row), row.password)
+
+
+def get_user(session: Session, user_id: int) -> UserRecord | None:
+    row = session.get(models.User, user_id)
+    return None if row is None or row.deleted_at is not None else _user(row)
+
+
+def get_user_by_name(session: Session, username: str) -> UserRecord | None:
+    found = find_credentials(session, username)
+    return None if found is None else found.user
+
+
+def create_session(session: Session, token_hash: str, user_id: int) -> None:
+    session.add(models.Session(token_hash=token_hash, user_id=user_id))
+
+
+def session_user(session: Session, token_hash: str) -> UserRecord | None:
+    row = session.execute(
+        select(models.User)
+        .join(models.Session, models.Session.user_id == models.User.id)
+        .where(models.Session.token_hash == token_hash, models.User.deleted_at.is_(None))
+    ).scalar_one_or_none()
+    return None if row is None else _user(row)
+
+
+def delete_session(session: Session, token_hash: str) -> None:
+    session.execute(delete(models.Session).where(models.Session.token_hash == token_hash))
+
+
+def _room_query() -> Select[models.Room, models.User]:
+    creator = aliased(models.User)
+    return (
+        select(models.Room, creator)
+        .join(creator, creator.id == models.Room.user_id)
+        .where(models.Room.deleted_at.is_(None))
+        .order_by(models.Room.id)
+    )
+
+
+def _room(room: models.Room, creator: models.User) -> RoomRecord:
+    return RoomRecord(id=room.id, name=room.room_name, creator=_user(creator), created_at=room.created_at)
+
+
+def create_room(session: Session, name: str, creator: UserRecord) -> RoomRecord:
+    key = room_name_key(name)
+    taken = select(models.Room.id).where(models.Room.room_name_key == key, models.Room.deleted_at.is_(None))
+    if session.scalar(taken) is not None:
+        raise NameTaken(name)
+    row = models.Room(room_name=name, room_name_key=key, user_id=creator.id)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise NameTaken(name) from None
+    return RoomRecord(id=row.id, name=row.room_name, creator=creator, created_at=row.created_at)
+
+
+def list_rooms(session: Session) -> list[RoomRecord]:
+    return [_room(room, creator) for room, creator in session.execute(_room_query()).all()]
+
+
+def get_room(session: Session, room_id: int) -> RoomRecord | None:
+    row = session.execute(_room_query().where(models.Room.id == room_id)).first()
+    return None if row is None else _room(row[0], row[1])
+
+
+def _message_query() -> Select[models.Message, models.User]:
+    author = aliased(models.User)
+    return (
+        select(models.Message, author)
+        .join(author, author.id == models.Message.user_id)
+        .where(models.Message.deleted_at.is_(None))
+    )
+
+
+def _message(row: models.Message, author: models.User) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        room_id=row.room_id,
+        author=_user(author),
+        content=row.content,
+        created_at=row.created_at,
+        client_msg_id=row.client_msg_id,
+    )
+
+
+def history_before(session: Session, room_id: int, before_id: int | None, limit: int) -> list[MessageRecord]:
+    """Up to ``limit`` messages older than ``before_id`` (newest when None), oldest first."""
+    query = _message_query().where(models.Message.room_id == room_id)
+    if before_id is not None:
+        query = query.where(models.Message.id < before_id)
+    rows = session.execute(query.order_by(models.Message.id.desc()).limit(limit)).all()
+    return [_message(message, author) for message, author in reversed(rows)]
+
+
+def messages_after(session: Session, room_id: int, after_id: int, limit: int) -> list[MessageRecord]:
+    """Up to ``limit`` messages newer than ``after_id``, oldest first."""
+    query = (
+        _message_query()
+        .where(models.Message.room_id == room_id, models.Message.id > after_id)
+        .order_by(models.Message.id)
+        .limit(limit)
+    )
+    return [_message(message, author) for message, author in session.execute(query).all()]
+
+
+def find_client_messages(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], MessageRecord]:
+    """Stored messages for (user id, clientMsgId) pairs: how retries find their first copy."""
+    if not keys:
+        return {}
+    pairs = tuple_(models.Message.user_id, models.Message.client_msg_id)
+    query = _message_query().where(pairs.in_(sorted(set(keys))))
+    found: dict[tuple[int, str], MessageRecord] = {}
+    for message, author in session.execute(query).all():
+        record = _message(message, author)
+        found[(record.author.id, record.client_msg_id or "")] = record
+    return found
