@@ -46,10 +46,11 @@ class Base(DeclarativeBase):
 class GormModel:
     """gorm.Model: id, created_at, updated_at, deleted_at (soft delete)."""
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
-    deleted_at: Mapped[datetime | None] = mapped_column(Time, default=None)
+    # sort_order puts gorm's columns first, as in the seed's tables.
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True, sort_order=-4)
+    created_at: Mapped[datetime] = mapped_column(Time, default=utcnow, sort_order=-3)
+    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow, sort_order=-2)
+    deleted_at: Mapped[datetime | None] = mapped_column(Time, default=None, sort_order=-1)
 
 
 class User(GormModel, Base):

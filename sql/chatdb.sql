@@ -1,0 +1,64 @@
+-- gochat schema for MySQL / MariaDB (utf8mb4 throughout, so Chinese and emoji round-trip).
+--
+-- The seed's tables users, rooms and messages keep gorm.Model's columns (id, created_at,
+-- updated_at, deleted_at) and their own; gochat adds case-folded key columns for
+-- case-insensitive uniqueness, clientMsgId for retry de-duplication, and a sessions table.
+-- users.password holds only an argon2id hash, never a password.
+--
+-- The server creates these tables itself on first start; this file is for DBAs who create
+-- them by hand. tests/server/test_schema.py loads it into MariaDB and checks it matches
+-- gochat/server/store/models.py.
+
+CREATE TABLE IF NOT EXISTS users (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    created_at DATETIME(6) NOT NULL,
+    updated_at DATETIME(6) NOT NULL,
+    deleted_at DATETIME(6) NULL,
+    username VARCHAR(32) NOT NULL,
+    password VARCHAR(255) NOT NULL,
+    username_key VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT uq_users_username_key UNIQUE (username_key),
+    INDEX idx_users_deleted_at (deleted_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS rooms (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    created_at DATETIME(6) NOT NULL,
+    updated_at DATETIME(6) NOT NULL,
+    deleted_at DATETIME(6) NULL,
+    user_id BIGINT UNSIGNED NOT NULL,
+    room_name VARCHAR(64) NOT NULL,
+    room_name_key VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT uq_rooms_room_name_key UNIQUE (room_name_key),
+    INDEX idx_rooms_deleted_at (deleted_at),
+    CONSTRAINT fk_rooms_user FOREIGN KEY (user_id) REFERENCES users (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash VARCHAR(64) NOT NULL,
+    user_id BIGINT UNSIGNED NOT NULL,
+    created_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (token_hash),
+    INDEX idx_sessions_user_id (user_id),
+    CONSTRAINT fk_sessions_user FOREIGN KEY (user_id) REFERENCES users (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS messages (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    created_at DATETIME(6) NOT NULL,
+    updated_at DATETIME(6) NOT NULL,
+    deleted_at DATETIME(6) NULL,
+    user_id BIGINT UNSIGNED NOT NULL,
+    room_id BIGINT UNSIGNED NOT NULL,
+    content TEXT NOT NULL,
+    client_msg_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+    PRIMARY KEY (id),
+    -- History pages ("room = ? AND id < ? ORDER BY id DESC LIMIT n") are answered from this index.
+    INDEX idx_messages_room_id_id (room_id, id),
+    INDEX idx_messages_deleted_at (deleted_at),
+    CONSTRAINT uq_messages_user_client_msg_id UNIQUE (user_id, client_msg_id),
+    CONSTRAINT fk_messages_user FOREIGN KEY (user_id) REFERENCES users (id),
+    CONSTRAINT fk_messages_room FOREIGN KEY (room_id) REFERENCES rooms (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,141 @@
+"""Shared fixtures: real MariaDB / Redis per test, a real server on a free port, and a
+guard that fails any test during which something logged an error."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from gochat.server.config import Settings
+from gochat.server.runner import ServerThread
+
+REQUIRE_SERVICES = os.environ.get("GOCHAT_REQUIRE_SERVICES") == "1"
+MARIADB_ADMIN_URL = os.environ.get("GOCHAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("GOCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_unavailable(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable: {exc}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (GOCHAT_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(message)
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_logged_errors(request: pytest.FixtureRequest) -> Iterator[_ErrorRecords]:
+    """An exception inside a server task or handler is logged at ERROR: make it fail the test."""
+    handler = _ErrorRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+    if request.node.get_closest_marker("allow_logged_errors") is None and handler.records:
+        lines = "\n".join(f"{r.name}: {r.getMessage()}" for r in handler.records)
+        pytest.fail(f"errors were logged during the test:\n{lines}")
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database for this test, dropped afterwards."""
+    name = f"gochat_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(MARIADB_ADMIN_URL)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    except Exception as exc:
+        admin.dispose()
+        service_unavailable("MariaDB", exc)
+    try:
+        yield make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    url: str
+    prefix: str
+
+
+@pytest.fixture
+def redis_target() -> Iterator[RedisTarget]:
+    """The machine's Redis with a key prefix of this test's own, cleaned afterwards."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:
+        client.close()
+        service_unavailable("Redis", exc)
+    prefix = f"gochat-test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield RedisTarget(REDIS_URL, prefix)
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+BACKENDS = ["sqlite+memory", "mariadb+redis"]
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Settings:
+    """Server settings on each backend: SQLite + in-process cache always; MariaDB + Redis too."""
+    if request.param == "sqlite+memory":
+        return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
+    target: RedisTarget = request.getfixturevalue("redis_target")
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        database_url=request.getfixturevalue("mariadb_url"),
+        redis_url=target.url,
+        redis_prefix=target.prefix,
+    )
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: os.PathLike[str]) -> Settings:
+    return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[ServerThread]:
+    """A real gochat server on a free port, on its own thread and event loop."""
+    thread = ServerThread(settings)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+def sqlite_server(sqlite_settings: Settings) -> Iterator[ServerThread]:
+    thread = ServerThread(sqlite_settings)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()

@@ -1,0 +1,120 @@
+"""Test clients that speak only the public API: httpx for REST, websockets for /ws."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from gochat.protocol import MsgType, ServerFrame, decode_server_frame
+
+PASSWORD = "correct horse 42"
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def login(api: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    response = await api.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+async def register_and_login(api: httpx.AsyncClient, username: str | None = None) -> tuple[str, dict[str, Any]]:
+    name = username or unique_name()
+    response = await api.post("/api/register", json={"username": name, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    token = await login(api, name)
+    return token, response.json()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def create_room(api: httpx.AsyncClient, token: str, name: str | None = None) -> dict[str, Any]:
+    response = await api.post("/api/rooms", json={"name": name or unique_name("room ")}, headers=auth(token))
+    assert response.status_code == 201, response.text
+    room: dict[str, Any] = response.json()
+    return room
+
+
+class ChatClient:
+    """A /ws connection with helpers to send frames and wait for particular ones."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.skipped: list[ServerFrame] = []
+
+    async def send(self, msg_type: int, data: dict[str, Any], request_id: str | None = None) -> None:
+        envelope: dict[str, Any] = {"msgType": msg_type, "data": data}
+        if request_id is not None:
+            envelope["requestId"] = request_id
+        await self.ws.send(json.dumps(envelope, ensure_ascii=False))
+
+    async def next(self, timeout: float = 10.0) -> ServerFrame:
+        """The next frame off the socket (ignoring ``skipped``)."""
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        return decode_server_frame(raw)
+
+    async def expect(
+        self, msg_type: int, where: Callable[[ServerFrame], bool] | None = None, timeout: float = 10.0
+    ) -> ServerFrame:
+        """The oldest unclaimed frame of this type (matching ``where``), waiting if need be.
+
+        Frames passed over while waiting stay in ``skipped`` for later calls, in arrival order.
+        """
+
+        def wanted(frame: ServerFrame) -> bool:
+            return frame.msg_type == msg_type and (where is None or where(frame))
+
+        for index, frame in enumerate(self.skipped):
+            if wanted(frame):
+                return self.skipped.pop(index)
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.next(timeout)
+                if wanted(frame):
+                    return frame
+                self.skipped.append(frame)
+
+    async def silent(self, seconds: float = 0.3) -> None:
+        """Assert nothing arrives for a while."""
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected frame {frame!r}")
+
+    async def enter(self, room_id: int, **extra: Any) -> ServerFrame:
+        request_id = uuid.uuid4().hex
+        await self.send(MsgType.ENTER, {"roomId": room_id, **extra}, request_id)
+        return await self.expect(MsgType.ROOM_STATE, lambda f: f.request_id == request_id)
+
+    async def say(self, room_id: int, content: str, client_msg_id: str | None = None) -> ServerFrame:
+        """Send a message and wait for its acknowledgement."""
+        cid = client_msg_id or uuid.uuid4().hex
+        await self.send(MsgType.SEND, {"roomId": room_id, "content": content, "clientMsgId": cid})
+        return await self.expect(MsgType.ACK, lambda f: f.data.get("clientMsgId") == cid)
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + "/ws"
+
+
+@asynccontextmanager
+async def chat_client(base_url: str, token: str, *, via: str = "header") -> AsyncIterator[ChatClient]:
+    if via == "header":
+        async with connect(ws_url(base_url), additional_headers=auth(token), max_size=None) as ws:
+            yield ChatClient(ws)
+    else:
+        async with connect(f"{ws_url(base_url)}?token={token}", max_size=None) as ws:
+            yield ChatClient(ws)
