@@ -1,0 +1,94 @@
+"""RoomHub and ChatService presence logic without sockets: connections are lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gochat.protocol import MsgType, decode_server_frame
+from gochat.server.hub import RoomHub, next_connection_id
+from gochat.server.records import UserRecord
+
+
+@dataclass
+class ListConnection:
+    user: UserRecord
+    token_hash: str = "t"
+    id: int = field(default_factory=next_connection_id)
+    frames: list[str] = field(default_factory=list)
+    closed: tuple[int, str] | None = None
+
+    def deliver(self, frame: str) -> None:
+        self.frames.append(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+ALICE = UserRecord(1, "alice")
+BOB = UserRecord(2, "bob")
+
+
+def joined(hub: RoomHub, connection: ListConnection, room_id: int) -> bool:
+    first = hub.enter(connection, room_id)
+    hub.finish_join(connection, room_id, 0)
+    return first
+
+
+def test_presence_counts_users_not_connections() -> None:
+    hub = RoomHub()
+    phone, laptop, bob = ListConnection(ALICE), ListConnection(ALICE), ListConnection(BOB)
+    for c in (phone, laptop, bob):
+        hub.register(c)
+    assert joined(hub, phone, 7) is True
+    assert joined(hub, laptop, 7) is False  # alice was already present
+    assert joined(hub, bob, 7) is True
+    assert hub.online(7) == 2
+    assert hub.members(7) == [ALICE, BOB]
+    assert hub.leave(phone, 7) is False
+    assert hub.unregister(laptop) == [7]
+    assert hub.members(7) == [BOB]
+
+
+def test_broadcast_reaches_the_room_only_and_can_exclude() -> None:
+    hub = RoomHub()
+    a, b, outsider = ListConnection(ALICE), ListConnection(BOB), ListConnection(UserRecord(3, "carol"))
+    for c in (a, b, outsider):
+        hub.register(c)
+    joined(hub, a, 1)
+    joined(hub, b, 1)
+    assert hub.broadcast(1, "frame", exclude=a) == 1
+    assert (a.frames, b.frames, outsider.frames) == ([], ["frame"], [])
+
+
+def test_frames_during_a_join_wait_and_skip_what_history_carried() -> None:
+    hub = RoomHub()
+    a = ListConnection(ALICE)
+    hub.register(a)
+    hub.enter(a, 1)
+    hub.broadcast(1, "m10", message_id=10)
+    hub.broadcast(1, "presence")
+    hub.broadcast(1, "m11", message_id=11)
+    assert a.frames == []
+    hub.finish_join(a, 1, history_upto=10)
+    assert a.frames == ["presence", "m11"]
+    hub.broadcast(1, "m12", message_id=12)
+    assert a.frames[-1] == "m12"
+
+
+def test_close_all_and_by_token() -> None:
+    hub = RoomHub()
+    a, b = ListConnection(ALICE, token_hash="x"), ListConnection(BOB, token_hash="y")
+    hub.register(a)
+    hub.register(b)
+    hub.close_all(4001, "logged out", hub.connections_with_token("x"))
+    assert a.closed == (4001, "logged out") and b.closed is None
+    hub.close_all(1001, "bye")
+    assert b.closed == (1001, "bye")
+
+
+def test_room_created_goes_to_everyone() -> None:
+    hub = RoomHub()
+    a = ListConnection(ALICE)
+    hub.register(a)
+    hub.broadcast_everyone('{"msgType":8,"data":{}}')
+    assert decode_server_frame(a.frames[0]).msg_type == MsgType.ROOM_CREATED

@@ -1,0 +1,112 @@
+"""Bad frames get error frames naming the request, nothing is stored, and the connection lives."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from gochat.protocol import MAX_FRAME_BYTES, MsgType
+from gochat.server.runner import ServerThread
+from tests.helpers import auth, chat_client, create_room, register_and_login
+
+
+@pytest.fixture
+async def api(sqlite_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=10) as client:
+        yield client
+
+
+BAD_FRAMES = [
+    # These two first, while the client has not entered the room.
+    ('{"msgType": 3, "data": {"roomId": ROOM}}', "not_in_room"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": "x"}}', "not_in_room"),
+    ("not json", "bad_json"),
+    ("[1, 2]", "bad_frame"),
+    ('{"msgType": 99, "data": {}}', "unknown_type"),
+    ('{"msgType": "2", "data": {}}', "unknown_type"),
+    ('{"msgType": 2}', "bad_frame"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": ""}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": " \\n\\t "}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": "CONTENT4001"}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": 5}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": "x\\ud800"}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": "1", "content": "x"}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": true, "content": "x"}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": 99999999999999999999999, "content": "x"}}', "validation"),
+    ('{"msgType": 2, "data": {"roomId": ROOM, "content": "x", "clientMsgId": ""}}', "validation"),
+    ('{"msgType": 1, "data": {"roomId": 987654}}', "not_found"),
+    ('{"msgType": 7, "data": {"roomId": ROOM, "afterId": -1}}', "validation"),
+]
+
+
+async def test_each_bad_frame_gets_an_error_frame_and_the_connection_stays_open(
+    sqlite_server: ServerThread, api: httpx.AsyncClient
+) -> None:
+    token, _ = await register_and_login(api)
+    room = await create_room(api, token)
+    async with chat_client(sqlite_server.url, token) as c:
+        for raw, code in BAD_FRAMES:
+            # Enter once the not-in-room cases are done.
+            text = raw.replace("ROOM", str(room["id"])).replace("CONTENT4001", "y" * 4001)
+            if code == "validation" and '"msgType": 2' in raw:
+                await c.enter(room["id"])
+            payload = json.loads(text) if text.startswith("{") and "ud800" not in text else None
+            if isinstance(payload, dict):
+                payload["requestId"] = "req-7"
+                text = json.dumps(payload)
+            await c.ws.send(text)
+            error = await c.expect(MsgType.ERROR)
+            assert error.data["code"] == code, (raw, error)
+            assert error.data["message"]
+            if isinstance(payload, dict) and code != "unknown_type":
+                assert error.request_id == "req-7", raw
+        # Still open and working, and nothing was stored.
+        await c.enter(room["id"])
+        await c.say(room["id"], "still here")
+    history = await api.get(f"/api/rooms/{room['id']}/messages", headers=auth(token))
+    assert [m["content"] for m in history.json()] == ["still here"]
+
+
+async def test_a_4000_character_message_is_fine_and_4001_is_not(
+    sqlite_server: ServerThread, api: httpx.AsyncClient
+) -> None:
+    token, _ = await register_and_login(api)
+    room = await create_room(api, token)
+    async with chat_client(sqlite_server.url, token) as c:
+        await c.enter(room["id"])
+        ack = await c.say(room["id"], "字" * 4000)
+        assert ack.data["message"]["content"] == "字" * 4000
+        await c.send(MsgType.SEND, {"roomId": room["id"], "content": "字" * 4001, "clientMsgId": "long"}, "r")
+        error = await c.expect(MsgType.ERROR)
+        assert error.data["code"] == "validation" and error.data["clientMsgId"] == "long"
+
+
+async def test_frames_over_64_kib_are_refused_but_the_connection_lives(
+    sqlite_server: ServerThread, api: httpx.AsyncClient
+) -> None:
+    token, _ = await register_and_login(api)
+    async with chat_client(sqlite_server.url, token) as c:
+        await c.ws.send(json.dumps({"msgType": 2, "data": {"roomId": 1, "content": "x" * MAX_FRAME_BYTES}}))
+        error = await c.expect(MsgType.ERROR)
+        assert error.data["code"] == "frame_too_large"
+        await c.send(MsgType.SYNC, {"roomId": 424242, "afterId": 0})
+        assert (await c.expect(MsgType.ERROR)).data["code"] == "not_found"
+
+
+async def test_a_flood_of_bad_frames_is_abuse_and_closes_the_connection(
+    sqlite_server: ServerThread, api: httpx.AsyncClient
+) -> None:
+    token, _ = await register_and_login(api)
+    async with chat_client(sqlite_server.url, token) as c:
+        for _ in range(60):
+            await c.ws.send("garbage")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await c.next()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        # The server itself is fine.
+        assert (await api.get("/api/health")).status_code == 200

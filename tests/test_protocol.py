@@ -1,0 +1,135 @@
+"""The pure protocol module: validation rules and frame encoding, no sockets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gochat import protocol
+from gochat.protocol import (
+    EnterRoom,
+    LeaveRoom,
+    MsgType,
+    ProtocolError,
+    SendMessage,
+    SyncRoom,
+    ValidationError,
+    decode_client_frame,
+    decode_server_frame,
+    encode_client_frame,
+)
+
+
+@pytest.mark.parametrize("name", ["abc", "张伟明", "Ελένη_-9", "नमस्ते", "x" * 32, "O'Brien".replace("'", "")])
+def test_valid_usernames(name: str) -> None:
+    assert protocol.validate_username(name) == name
+
+
+@pytest.mark.parametrize("name", ["ab", "x" * 33, "a b", "a.b", "😀😀😀", "\u0301ab", "", None, 5])
+def test_invalid_usernames(name: object) -> None:
+    with pytest.raises(ValidationError) as error:
+        protocol.validate_username(name)
+    assert error.value.field == "username"
+
+
+def test_username_key_folds_case_but_not_accents() -> None:
+    assert protocol.username_key("ALICE") == protocol.username_key("alice")
+    assert protocol.username_key("Straße") == protocol.username_key("STRASSE")
+    assert protocol.username_key("José") != protocol.username_key("Jose")
+    # Composed and decomposed forms of the same name are one name.
+    assert protocol.username_key("Jos\u00e9") == protocol.username_key("Jose\u0301")
+
+
+@pytest.mark.parametrize(
+    ("password", "ok"), [("x" * 7, False), ("x" * 8, True), ("密" * 128, True), ("x" * 129, False)]
+)
+def test_password_length(password: str, ok: bool) -> None:
+    if ok:
+        assert protocol.validate_password(password) == password
+    else:
+        with pytest.raises(ValidationError):
+            protocol.validate_password(password)
+
+
+@pytest.mark.parametrize(("name", "expected"), [(" 闲聊 ", "闲聊"), ("a" * 64, "a" * 64), ("<b>x</b>", "<b>x</b>")])
+def test_room_names_are_trimmed(name: str, expected: str) -> None:
+    assert protocol.validate_room_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a" * 65, "line\nbreak", "\x07bell"])
+def test_invalid_room_names(name: str) -> None:
+    with pytest.raises(ValidationError):
+        protocol.validate_room_name(name)
+
+
+def test_content_is_kept_exactly_as_typed() -> None:
+    typed = "  <b>hi</b>\n second line  "
+    assert protocol.validate_content(typed) == typed
+    assert protocol.validate_content("字" * 4000) == "字" * 4000
+    for bad in ("", " \n\t", "x" * 4001, "\ud800"):
+        with pytest.raises(ValidationError):
+            protocol.validate_content(bad)
+
+
+@given(st.text(min_size=1, max_size=4000).filter(lambda s: s.strip()))
+def test_any_nonblank_text_up_to_4000_characters_is_a_message(text: str) -> None:
+    assert protocol.validate_content(text) == text
+
+
+@given(
+    st.one_of(
+        st.builds(
+            EnterRoom, st.integers(1, protocol.MAX_ID), st.none() | st.text(max_size=10), st.none() | st.integers(0, 99)
+        ),
+        st.builds(
+            SendMessage,
+            st.integers(1, protocol.MAX_ID),
+            st.text(min_size=1, max_size=50).filter(lambda s: s.strip()),
+            st.none() | st.text(min_size=1, max_size=64),
+            st.none() | st.text(max_size=10),
+        ),
+        st.builds(LeaveRoom, st.integers(1, protocol.MAX_ID), st.none() | st.text(max_size=10)),
+        st.builds(
+            SyncRoom, st.integers(1, protocol.MAX_ID), st.integers(0, protocol.MAX_ID), st.none() | st.text(max_size=10)
+        ),
+    )
+)
+def test_client_frames_round_trip(frame: protocol.ClientFrame) -> None:
+    assert decode_client_frame(encode_client_frame(frame)) == frame
+
+
+@given(st.binary(max_size=200) | st.text(max_size=200))
+def test_garbage_never_escapes_as_anything_but_protocol_error(payload: bytes | str) -> None:
+    try:
+        decode_client_frame(payload)
+    except ProtocolError as error:
+        assert error.code and error.message
+
+
+def test_seed_message_types_keep_their_numbers() -> None:
+    assert (MsgType.ENTER, MsgType.SEND, MsgType.LEAVE) == (1, 2, 3)
+
+
+def test_oversized_frame_is_refused_before_parsing() -> None:
+    with pytest.raises(ProtocolError) as error:
+        decode_client_frame("x" * (protocol.MAX_FRAME_BYTES + 1))
+    assert error.value.code == "frame_too_large"
+
+
+def test_error_frames_name_the_request() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_client_frame(
+            json.dumps({"msgType": 2, "requestId": "r9", "data": {"roomId": 1, "content": " ", "clientMsgId": "c"}})
+        )
+    frame = decode_server_frame(protocol.error_frame(caught.value))
+    assert frame.msg_type == MsgType.ERROR
+    assert frame.request_id == "r9"
+    assert frame.data == {"code": "validation", "message": caught.value.message, "msgType": 2, "clientMsgId": "c"}
+
+
+def test_server_frames_keep_chinese_and_emoji_readable() -> None:
+    text = protocol.encode_server_frame(MsgType.SEND, {"content": "你好 😀"})
+    assert "你好 😀" in text
