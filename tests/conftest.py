@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -54,22 +54,35 @@ def fail_on_logged_errors(request: pytest.FixtureRequest) -> Iterator[_ErrorReco
 
 
 @pytest.fixture
-def mariadb_url() -> Iterator[str]:
-    """A fresh, empty MariaDB database for this test, dropped afterwards."""
-    name = f"gochat_t_{uuid.uuid4().hex[:12]}"
+def new_mariadb_database() -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty MariaDB databases for this test (URLs), all dropped afterwards."""
     admin = create_engine(MARIADB_ADMIN_URL)
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"gochat_t_{uuid.uuid4().hex[:12]}"
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        except Exception as exc:
+            service_unavailable("MariaDB", exc)
+        made.append(name)
+        return make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    except Exception as exc:
-        admin.dispose()
-        service_unavailable("MariaDB", exc)
-    try:
-        yield make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        if made:
+            with admin.connect() as connection:
+                for name in made:
+                    connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url(new_mariadb_database: Callable[[], str]) -> str:
+    """A fresh, empty MariaDB database for this test, dropped afterwards."""
+    return new_mariadb_database()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,170 @@
+"""The seed's caches (users by id and name, the room list) in memory and in Redis,
+and chat carrying on while Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+
+import httpx
+import pytest
+import redis
+
+from gochat.protocol import MsgType
+from gochat.server.cache import USER_TTL_SECONDS, Cache, MemoryCache, RedisCache
+from gochat.server.config import Settings
+from gochat.server.records import RoomRecord, UserRecord
+from gochat.server.runner import ServerThread
+from tests.conftest import RedisTarget, service_unavailable
+from tests.helpers import auth, chat_client, create_room, register_and_login
+
+ALICE = UserRecord(1, "Alice")
+ROOM = RoomRecord(5, "茶馆", ALICE, datetime(2026, 1, 2, 3, 4, 5))
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        yield MemoryCache()
+        return
+    target: RedisTarget = request.getfixturevalue("redis_target")
+    redis_cache = RedisCache(target.url, target.prefix)
+    try:
+        yield redis_cache
+    finally:
+        await redis_cache.close()
+
+
+async def test_users_by_id_and_by_name(cache: Cache) -> None:
+    assert await cache.get_user(1) is None
+    await cache.put_user(ALICE, "alice")
+    assert await cache.get_user(1) == ALICE
+    assert await cache.get_user_by_name("alice") == ALICE
+
+
+async def test_room_list_is_a_miss_until_loaded_then_creation_updates_it(cache: Cache) -> None:
+    await cache.add_room(ROOM)  # not loaded yet: still a miss, so the database is asked
+    assert await cache.get_rooms() is None
+    await cache.put_rooms([ROOM])  # what the database said
+    assert await cache.get_rooms() == [ROOM]
+    newer = RoomRecord(6, "新房间 🏠", ALICE, datetime(2026, 1, 3))
+    await cache.add_room(newer)
+    assert await cache.get_rooms() == [ROOM, newer]
+
+
+async def test_memory_users_expire_after_an_hour() -> None:
+    now = [1000.0]
+    cache = MemoryCache(clock=lambda: now[0])
+    await cache.put_user(ALICE, "alice")
+    now[0] += USER_TTL_SECONDS + 1
+    assert await cache.get_user(1) is None and await cache.get_user_by_name("alice") is None
+
+
+async def test_redis_user_keys_carry_the_one_hour_expiry(redis_target: RedisTarget) -> None:
+    cache = RedisCache(redis_target.url, redis_target.prefix)
+    await cache.put_user(ALICE, "alice")
+    await cache.close()
+    client = redis.Redis.from_url(redis_target.url)
+    try:
+        for key in (f"{redis_target.prefix}user:id:1", f"{redis_target.prefix}user:name:alice"):
+            assert 3500 < client.ttl(key) <= USER_TTL_SECONDS
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so it can be stopped and started again."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            service_unavailable("redis-server", FileNotFoundError("redis-server is not on PATH"))
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_chat_goes_on_while_redis_is_away_and_recovers(
+    private_redis: PrivateRedis, mariadb_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(host="127.0.0.1", port=0, database_url=mariadb_url, redis_url=private_redis.url)
+    thread = ServerThread(settings)
+    await asyncio.to_thread(thread.start)
+    try:
+        async with httpx.AsyncClient(base_url=thread.url, timeout=10) as api:
+            token, _ = await register_and_login(api)
+            before = await create_room(api, token)
+            assert (await api.get("/api/rooms", headers=auth(token))).status_code == 200  # loads the cache
+
+            private_redis.stop()
+            during = await create_room(api, token)  # must not fail
+            rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+            assert [r["id"] for r in rooms] == [before["id"], during["id"]]
+            health = (await api.get("/api/health")).json()
+            assert health["status"] == "degraded" and health["cache"]["ok"] is False
+            other_token, _ = await register_and_login(api)
+            async with chat_client(thread.url, other_token) as c:
+                await c.enter(during["id"])
+                await c.say(during["id"], "Redis is down and I can still talk")
+                await c.expect(MsgType.SEND)
+            assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
+
+            private_redis.start()
+            await asyncio.sleep(RedisCache.RETRY_AFTER_SECONDS + 0.2)
+            assert (await api.get("/api/health")).json()["cache"]["ok"] is True
+            rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+            assert [r["id"] for r in rooms] == [before["id"], during["id"]]
+            after = await create_room(api, token)
+            rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+            assert [r["id"] for r in rooms] == [before["id"], during["id"], after["id"]]
+            assert any("Redis is back" in r.getMessage() for r in caplog.records)
+    finally:
+        await asyncio.to_thread(thread.stop)

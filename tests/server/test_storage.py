@@ -1,0 +1,108 @@
+"""Storage on both backends: group commit, retries, Unicode, and the history index."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import inspect
+
+from gochat.server.config import Settings
+from gochat.server.records import UserRecord
+from gochat.server.store import queries
+from gochat.server.store.database import Database
+from gochat.server.store.writer import Committed, MessageWriter
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings.resolved_database_url())
+    await db.call(db.create_schema)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+async def _user_and_room(db: Database, name: str = "writer") -> tuple[UserRecord, int]:
+    user = await db.run(queries.create_user, name, "argon2-hash")
+    room = await db.run(queries.create_room, f"room of {name}", user)
+    return user, room.id
+
+
+async def test_concurrent_messages_commit_in_groups_and_in_order(database: Database) -> None:
+    user, room_id = await _user_and_room(database)
+    broadcast: list[Committed] = []
+    writer = MessageWriter(database, broadcast.extend)
+    writer.start()
+    try:
+        futures = [writer.submit(user, room_id, f"m{i}", None) for i in range(300)]
+        results = await asyncio.gather(*futures)
+    finally:
+        await writer.close()
+    ids = [r.message.id for r in results]
+    assert ids == sorted(ids) and len(set(ids)) == 300
+    assert [c.message.content for c in broadcast] == [f"m{i}" for i in range(300)]
+    # Far fewer transactions than messages: that is the point of group commit.
+    assert writer.batches < 100, writer.batches
+    stored = await database.run(queries.messages_after, room_id, 0, 1000)
+    assert [m.content for m in stored] == [f"m{i}" for i in range(300)]
+
+
+async def test_retries_in_one_batch_and_across_batches_store_once(database: Database) -> None:
+    user, room_id = await _user_and_room(database)
+    writer = MessageWriter(database, lambda batch: None)
+    writer.start()
+    try:
+        first, same_batch = await asyncio.gather(
+            writer.submit(user, room_id, "hello", "c-1"), writer.submit(user, room_id, "hello", "c-1")
+        )
+        later = await writer.write(user, room_id, "hello", "c-1")
+        other_user = await database.run(queries.create_user, "someone", "hash")
+        theirs = await writer.write(other_user, room_id, "hello", "c-1")  # ids are per user
+    finally:
+        await writer.close()
+    assert first.is_new and not same_batch.is_new and not later.is_new and theirs.is_new
+    assert first.message.id == same_batch.message.id == later.message.id != theirs.message.id
+    assert len(await database.run(queries.messages_after, room_id, 0, 10)) == 2
+
+
+async def test_close_flushes_every_message_already_submitted(database: Database) -> None:
+    user, room_id = await _user_and_room(database)
+    writer = MessageWriter(database, lambda batch: None)
+    writer.start()
+    futures = [writer.submit(user, room_id, f"late {i}", None) for i in range(500)]
+    await writer.close()
+    assert all(f.done() and not f.exception() for f in futures)
+    assert len(await database.run(queries.messages_after, room_id, 0, 1000)) == 500
+
+
+async def test_chinese_emoji_and_html_round_trip(database: Database) -> None:
+    user = await database.run(queries.create_user, "用户名😀", "hash")
+    room = await database.run(queries.create_room, "聊天室 🎉 <b>", user)
+    writer = MessageWriter(database, lambda batch: None)
+    writer.start()
+    text = "你好，世界 🌏👩‍👩‍👧 <script>x</script> 𠜎"
+    try:
+        await writer.write(user, room.id, text, "唯一-🆔")
+    finally:
+        await writer.close()
+    [message] = await database.run(queries.messages_after, room.id, 0, 10)
+    assert message.content == text and message.client_msg_id == "唯一-🆔"
+    assert message.author.username == "用户名😀"
+    assert (await database.run(queries.get_room, room.id)).name == "聊天室 🎉 <b>"  # type: ignore[union-attr]
+
+
+async def test_history_pages_have_an_index_by_room(database: Database) -> None:
+    def indexes(session: object) -> list[dict[str, object]]:
+        return inspect(database.engine).get_indexes("messages")
+
+    found = await database.call(indexes, None)
+    assert any(ix["column_names"] == ["room_id", "id"] for ix in found), found
+
+
+async def test_names_are_unique_ignoring_case_in_the_database_itself(database: Database) -> None:
+    await database.run(queries.create_user, "Alice", "hash")
+    with pytest.raises(queries.NameTaken):
+        await database.run(queries.create_user, "ALICE", "hash")
