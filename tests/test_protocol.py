@@ -106,7 +106,8 @@ def test_garbage_never_escapes_as_anything_but_protocol_error(payload: bytes | s
     try:
         decode_client_frame(payload)
     except ProtocolError as error:
-        assert error.code and error.message
+        assert error.code
+        assert error.message
 
 
 def test_seed_message_types_keep_their_numbers() -> None:

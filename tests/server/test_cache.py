@@ -62,7 +62,8 @@ async def test_memory_users_expire_after_an_hour() -> None:
     cache = MemoryCache(clock=lambda: now[0])
     await cache.put_user(ALICE, "alice")
     now[0] += USER_TTL_SECONDS + 1
-    assert await cache.get_user(1) is None and await cache.get_user_by_name("alice") is None
+    assert await cache.get_user(1) is None
+    assert await cache.get_user_by_name("alice") is None
 
 
 async def test_redis_user_keys_carry_the_one_hour_expiry(redis_target: RedisTarget) -> None:
@@ -149,7 +150,8 @@ async def test_chat_goes_on_while_redis_is_away_and_recovers(
             rooms = (await api.get("/api/rooms", headers=auth(token))).json()
             assert [r["id"] for r in rooms] == [before["id"], during["id"]]
             health = (await api.get("/api/health")).json()
-            assert health["status"] == "degraded" and health["cache"]["ok"] is False
+            assert health["status"] == "degraded"
+            assert health["cache"]["ok"] is False
             other_token, _ = await register_and_login(api)
             async with chat_client(thread.url, other_token) as c:
                 await c.enter(during["id"])

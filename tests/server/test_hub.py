@@ -81,7 +81,8 @@ def test_close_all_and_by_token() -> None:
     hub.register(a)
     hub.register(b)
     hub.close_all(4001, "logged out", hub.connections_with_token("x"))
-    assert a.closed == (4001, "logged out") and b.closed is None
+    assert a.closed == (4001, "logged out")
+    assert b.closed is None
     hub.close_all(1001, "bye")
     assert b.closed == (1001, "bye")
 

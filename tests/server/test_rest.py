@@ -21,7 +21,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["message"], str)
+    assert body["message"]
 
 
 async def test_username_is_unique_ignoring_case(api: httpx.AsyncClient) -> None:
@@ -92,7 +93,8 @@ async def test_login_does_not_reveal_whether_a_user_exists(api: httpx.AsyncClien
     assert wrong_password.json() == no_such_user.json()
     # Login ignores case like registration does.
     upper = await api.post("/api/login", json={"username": user["username"].upper(), "password": PASSWORD})
-    assert upper.status_code == 200 and upper.json()["user"] == user
+    assert upper.status_code == 200
+    assert upper.json()["user"] == user
 
 
 async def test_every_endpoint_but_register_login_health_needs_a_token(api: httpx.AsyncClient) -> None:
@@ -115,7 +117,9 @@ async def test_rooms_create_list_search_and_validate(api: httpx.AsyncClient) -> 
     tag = unique_name("")
     room = await create_room(api, token, f"  Café {tag} 茶  ")
     assert room["name"] == f"Café {tag} 茶"
-    assert room["creator"] == me and room["online"] == 0 and room["createdAt"].endswith("Z")
+    assert room["creator"] == me
+    assert room["online"] == 0
+    assert room["createdAt"].endswith("Z")
     assert_error(await api.post("/api/rooms", json={"name": f"CAFÉ {tag} 茶"}, headers=auth(token)), 409, "conflict")
     for bad in ("", "   ", "x" * 65, "tab\there", "nul\x00"):
         assert_error(await api.post("/api/rooms", json={"name": bad}, headers=auth(token)), 422, "validation")
@@ -143,7 +147,8 @@ async def test_history_paging_limits_and_unknown_rooms(server: ServerThread, api
     default = (await api.get(url, headers=auth(token))).json()
     assert [m["content"] for m in default] == [f"n{i}" for i in range(180, 230)]
     biggest = (await api.get(url, params={"limit": 1000}, headers=auth(token))).json()
-    assert len(biggest) == 200 and biggest[-1]["content"] == "n229"
+    assert len(biggest) == 200
+    assert biggest[-1]["content"] == "n229"
     page = (await api.get(url, params={"before": default[0]["id"], "limit": 5}, headers=auth(token))).json()
     assert [m["content"] for m in page] == [f"n{i}" for i in range(175, 180)]
     after = (await api.get(url, params={"after": default[-2]["id"]}, headers=auth(token))).json()
@@ -159,7 +164,9 @@ async def test_me_logout_and_health(api: httpx.AsyncClient) -> None:
     token, me = await register_and_login(api)
     assert (await api.get("/api/me", headers=auth(token))).json() == me
     health = (await api.get("/api/health")).json()
-    assert health["status"] == "ok" and health["storage"]["ok"] and health["cache"]["ok"]
+    assert health["status"] == "ok"
+    assert health["storage"]["ok"]
+    assert health["cache"]["ok"]
     assert (await api.post("/api/logout", headers=auth(token))).status_code == 204
     assert_error(await api.get("/api/me", headers=auth(token)), 401, "unauthorized")
     assert_error(await api.post("/api/logout", headers=auth(token)), 401, "unauthorized")

@@ -41,7 +41,10 @@ def describe(engine: Engine) -> dict[str, Any]:
     for table in sorted(inspector.get_table_names()):
         with engine.connect() as connection:
             collation = connection.execute(
-                text("SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"),
+                text(
+                    "SELECT TABLE_COLLATION FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"
+                ),
                 {"t": table},
             ).scalar_one()
             column_collations = dict(
@@ -56,10 +59,13 @@ def describe(engine: Engine) -> dict[str, Any]:
         schema[table] = {
             "collation": collation,
             "columns": [
-                (c["name"], str(c["type"]), c["nullable"], column_collations[c["name"]]) for c in inspector.get_columns(table)
+                (c["name"], str(c["type"]), c["nullable"], column_collations[c["name"]])
+                for c in inspector.get_columns(table)
             ],
             "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
-            "indexes": sorted((ix["name"], tuple(ix["column_names"]), bool(ix["unique"])) for ix in inspector.get_indexes(table)),
+            "indexes": sorted(
+                (ix["name"], tuple(ix["column_names"]), bool(ix["unique"])) for ix in inspector.get_indexes(table)
+            ),
             "foreign_keys": sorted(
                 (fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
                 for fk in inspector.get_foreign_keys(table)

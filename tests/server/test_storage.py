@@ -42,7 +42,8 @@ async def test_concurrent_messages_commit_in_groups_and_in_order(database: Datab
     finally:
         await writer.close()
     ids = [r.message.id for r in results]
-    assert ids == sorted(ids) and len(set(ids)) == 300
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 300
     assert [c.message.content for c in broadcast] == [f"m{i}" for i in range(300)]
     # Far fewer transactions than messages: that is the point of group commit.
     assert writer.batches < 100, writer.batches
@@ -63,7 +64,10 @@ async def test_retries_in_one_batch_and_across_batches_store_once(database: Data
         theirs = await writer.write(other_user, room_id, "hello", "c-1")  # ids are per user
     finally:
         await writer.close()
-    assert first.is_new and not same_batch.is_new and not later.is_new and theirs.is_new
+    assert first.is_new
+    assert not same_batch.is_new
+    assert not later.is_new
+    assert theirs.is_new
     assert first.message.id == same_batch.message.id == later.message.id != theirs.message.id
     assert len(await database.run(queries.messages_after, room_id, 0, 10)) == 2
 
@@ -89,7 +93,8 @@ async def test_chinese_emoji_and_html_round_trip(database: Database) -> None:
     finally:
         await writer.close()
     [message] = await database.run(queries.messages_after, room.id, 0, 10)
-    assert message.content == text and message.client_msg_id == "唯一-🆔"
+    assert message.content == text
+    assert message.client_msg_id == "唯一-🆔"
     assert message.author.username == "用户名😀"
     assert (await database.run(queries.get_room, room.id)).name == "聊天室 🎉 <b>"  # type: ignore[union-attr]
 
