@@ -12,10 +12,12 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gochat.server.app import create_app
 from gochat.server.config import Settings, masked_url
@@ -92,7 +94,19 @@ class GochatServer(uvicorn.Server):
         if ctx is not None:
             ctx.begin_shutdown()
             await ctx.wait_connections_closed(within=3.0)
+            await self._wait_for_close_handshakes(within=3.0)
         await super().shutdown(sockets)
+
+    async def _wait_for_close_handshakes(self, within: float) -> None:
+        # uvicorn reports a WebSocket as disconnected to the app as soon as we send our close
+        # frame, and its shutdown() then drops the TCP connection at once. A client still
+        # sending would get a reset and might never read our 1001. So wait until each client
+        # has answered the close (uvicorn then closes the socket itself), or the time is up.
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and any(  # noqa: ASYNC110 - uvicorn has no event for this
+            isinstance(c, WebSocketsSansIOProtocol) for c in self.server_state.connections
+        ):
+            await asyncio.sleep(0.02)
 
 
 def make_config(app: FastAPI, settings: Settings) -> uvicorn.Config:

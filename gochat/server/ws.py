@@ -143,10 +143,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 
 async def _read_frames(ctx: ServerContext, websocket: WebSocket, connection: WebSocketConnection) -> None:
-    while not connection.closing:
+    while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+        if connection.closing:
+            # After our close frame nothing more is served (RFC 6455 §5.5.1), but we keep
+            # reading until the peer's close arrives: closing the socket with unread data
+            # would reset the connection and the peer could lose our close frame.
+            continue
         payload = message.get("text")
         if payload is None:
             payload = message.get("bytes") or b""
