@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import socket
 import threading
@@ -26,16 +27,30 @@ from gochat.server.context import ServerContext
 log = logging.getLogger("gochat.server")
 
 
-class _DenialIsNotAnError(logging.Filter):
-    """uvicorn's sans-I/O WebSocket protocol logs an HTTP denial response (our 401 for a bad
-    token) as "returned without completing handshake". Our endpoint always either accepts
-    or denies, so that line is noise for every refused client."""
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"']+")
+
+
+class _UvicornLogHygiene(logging.Filter):
+    """Keeps uvicorn's log lines safe and useful.
+
+    - A WebSocket URL may carry ``?token=``; a bearer token must never reach a log file.
+    - uvicorn's sans-I/O WebSocket protocol logs our HTTP 401 denial of a bad token as
+      "returned without completing handshake"; our endpoint always accepts or denies, so
+      that line is noise for every refused client.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "without completing handshake" not in record.getMessage()
+        message = record.getMessage()
+        if "without completing handshake" in message:
+            return False
+        if "token=" in message:
+            record.msg = _TOKEN_IN_URL.sub(r"\1***", message)
+            record.args = ()
+        return True
 
 
-logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
+for _name in ("uvicorn.error", "uvicorn.access"):
+    logging.getLogger(_name).addFilter(_UvicornLogHygiene())
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -116,3 +116,17 @@ async def test_a_flood_of_bad_frames_is_abuse_and_closes_the_connection(
         assert closed.value.rcvd.code == 1008
         # The server itself is fine.
         assert (await api.get("/api/health")).status_code == 200
+
+
+async def test_tokens_in_websocket_urls_never_reach_the_log(
+    sqlite_server: ServerThread, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token, _ = await register_and_login(api)
+    caplog.set_level("DEBUG")
+    async with chat_client(sqlite_server.url, token, via="query") as c:
+        await c.send(MsgType.SYNC, {"roomId": 1, "afterId": 0})
+        await c.expect(MsgType.ERROR)
+    server_loggers = ("uvicorn", "gochat", "fastapi", "starlette")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(server_loggers))
+    assert "/ws?token=***" in logged
+    assert token not in logged
