@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -133,8 +134,8 @@ def sqlite_settings(tmp_path: os.PathLike[str]) -> Settings:
     return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[ServerThread]:
+@contextmanager
+def running_server(settings: Settings) -> Iterator[ServerThread]:
     """A real gochat server on a free port, on its own thread and event loop."""
     thread = ServerThread(settings)
     thread.start()
@@ -145,10 +146,14 @@ def server(settings: Settings) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def sqlite_server(sqlite_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(sqlite_settings)
-    thread.start()
-    try:
+def server(settings: Settings) -> Iterator[ServerThread]:
+    """A real server on each backend."""
+    with running_server(settings) as thread:
         yield thread
-    finally:
-        thread.stop()
+
+
+@pytest.fixture
+def sqlite_server(sqlite_settings: Settings) -> Iterator[ServerThread]:
+    """A real server on SQLite + in-process cache, for tests about the protocol itself."""
+    with running_server(sqlite_settings) as thread:
+        yield thread
