@@ -12,6 +12,7 @@ import platformdirs
 from sqlalchemy.engine import make_url
 
 APP_NAME = "gochat"
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 
 
 def default_database_url() -> str:
@@ -64,7 +65,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--port",
         type=_port,
-        default=_port(env.get("GOCHAT_PORT", "8080")),
+        # A string default goes through type= too, so a bad GOCHAT_PORT is a clean usage error.
+        default=env.get("GOCHAT_PORT", "8080"),
         help="TCP port for REST and WebSocket (0 picks a free one). Env: GOCHAT_PORT. Default: 8080.",
     )
     parser.add_argument(
@@ -86,8 +88,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default=env.get("GOCHAT_LOG_LEVEL", "info"),
-        choices=["critical", "error", "warning", "info", "debug"],
+        default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
+        choices=LOG_LEVELS,
         help="Logging verbosity. Env: GOCHAT_LOG_LEVEL. Default: info.",
     )
     return parser
@@ -95,7 +97,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if env is None else env
-    args = build_parser(environ).parse_args(argv)
+    parser = build_parser(environ)
+    args = parser.parse_args(argv)
+    if args.log_level not in LOG_LEVELS:  # argparse checks choices only on the command line
+        parser.error(f"GOCHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {args.log_level!r}")
     return Settings(
         host=args.host,
         port=args.port,

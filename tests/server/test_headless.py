@@ -168,3 +168,24 @@ def test_a_taken_port_is_a_clear_error(headless: tuple[subprocess.Popen[str], st
     assert second.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--port", "http"], {}, "--port"),
+        ([], {"GOCHAT_PORT": "99999"}, "--port"),
+        ([], {"GOCHAT_LOG_LEVEL": "chatty"}, "GOCHAT_LOG_LEVEL"),
+    ],
+)
+def test_bad_settings_are_usage_errors_not_tracebacks(argv: list[str], env: dict[str, str], expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gochat.server", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
