@@ -22,6 +22,7 @@ from gochat.protocol import (
     EnterRoom,
     ErrorCode,
     LeaveRoom,
+    MsgType,
     ProtocolError,
     SendMessage,
     SyncRoom,
@@ -197,7 +198,12 @@ def _with_request(error: ProtocolError, frame: ClientFrame | None) -> ProtocolEr
     return error
 
 
-_TYPE_OF: dict[type[Any], int] = {EnterRoom: 1, SendMessage: 2, LeaveRoom: 3, SyncRoom: 7}
+_TYPE_OF: dict[type[Any], int] = {
+    EnterRoom: MsgType.ENTER,
+    SendMessage: MsgType.SEND,
+    LeaveRoom: MsgType.LEAVE,
+    SyncRoom: MsgType.SYNC,
+}
 
 
 def _reject(connection: WebSocketConnection, error: ProtocolError) -> None:
