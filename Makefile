@@ -17,9 +17,9 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed
 
-# Until the desktop client lands, the main program is the headless server on the embedded default.
+# The desktop app; `make server` runs the headless server instead.
 run: $(VENV)/.installed
-	$(PY) -m gochat.server
+	$(PY) -m gochat.desktop
 
 server: $(VENV)/.installed
 	$(PY) -m gochat.server
@@ -30,7 +30,7 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
 test: lint
-	PYTHONASYNCIODEBUG=1 $(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""The gochat desktop client: Qt windows over a websocket + REST client, on qasync."""

@@ -1,0 +1,181 @@
+"""Qt item models over the pure client state. Views and delegates read these; nothing here
+does networking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from gochat.desktop.state import Change, Inserted, Item, Removed, Room, Timeline, Updated, User
+
+ItemRole = Qt.ItemDataRole.UserRole + 1
+RoomRole = Qt.ItemDataRole.UserRole + 2
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class MessageListModel(QAbstractListModel):
+    """One room's timeline. Only what was loaded (newest page, pages scrolled back to,
+    live messages) is here, so a room with 100,000 messages costs what is on screen."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__()
+        self.timeline = timeline
+        # Views ask rowCount() between begin* and end*; answer from a count that moves
+        # only when the change is announced.
+        self._rows = len(timeline)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
+        return 0 if parent.isValid() else self._rows
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < self._rows:
+            return None
+        item = self.timeline[index.row()]
+        if role == ItemRole:
+            return item
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return item.text
+        return None
+
+    def item(self, row: int) -> Item:
+        return self.timeline[row]
+
+    def apply(self, changes: list[Change]) -> None:
+        """Announce changes the timeline has just made, in order."""
+        for change in changes:
+            if isinstance(change, Inserted):
+                self.beginInsertRows(QModelIndex(), change.row, change.row + change.count - 1)
+                self._rows += change.count
+                self.endInsertRows()
+            elif isinstance(change, Removed):
+                self.beginRemoveRows(QModelIndex(), change.row, change.row)
+                self._rows -= 1
+                self.endRemoveRows()
+            elif isinstance(change, Updated):
+                index = self.index(change.row)
+                self.dataChanged.emit(index, index)
+
+
+class MemberListModel(QAbstractListModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self._members: list[User] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._members)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        member = self._members[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return member.username
+        if role == ItemRole:
+            return member
+        return None
+
+    def members(self) -> list[User]:
+        return list(self._members)
+
+    def reset(self, members: list[User]) -> None:
+        self.beginResetModel()
+        self._members = sorted(members, key=lambda u: (u.username.casefold(), u.id))
+        self.endResetModel()
+
+    def add(self, user: User) -> None:
+        if any(m.id == user.id for m in self._members):
+            return
+        self.reset([*self._members, user])
+
+    def remove(self, user: User) -> None:
+        self.reset([m for m in self._members if m.id != user.id])
+
+
+class RoomListModel(QAbstractTableModel):
+    """Rooms with name, creator, creation date, online count and unread count."""
+
+    HEADERS = ("Room", "Created by", "Created", "Online", "Unread")
+    NAME, CREATOR, CREATED, ONLINE, UNREAD = range(5)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rooms: list[Room] = []
+        self._unread: dict[int, int] = {}
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rooms)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        room = self._rooms[index.row()]
+        column = index.column()
+        if role == RoomRole:
+            return room
+        if role == Qt.ItemDataRole.DisplayRole:
+            unread = self._unread.get(room.id, 0)
+            return {
+                self.NAME: room.name,
+                self.CREATOR: room.creator.username,
+                self.CREATED: room.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                self.ONLINE: str(room.online),
+                self.UNREAD: str(unread) if unread else "",
+            }[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.ONLINE, self.UNREAD):
+            return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.UNREAD and self._unread.get(room.id):
+            return f"{self._unread[room.id]} unread"
+        return None
+
+    def rooms(self) -> list[Room]:
+        return list(self._rooms)
+
+    def room_at(self, row: int) -> Room:
+        return self._rooms[row]
+
+    def row_of(self, room_id: int) -> int | None:
+        for row, room in enumerate(self._rooms):
+            if room.id == room_id:
+                return row
+        return None
+
+    def reset(self, rooms: list[Room]) -> None:
+        self.beginResetModel()
+        self._rooms = sorted(rooms, key=lambda r: r.id)
+        self.endResetModel()
+
+    def upsert(self, room: Room) -> None:
+        row = self.row_of(room.id)
+        if row is None:
+            self.beginInsertRows(QModelIndex(), len(self._rooms), len(self._rooms))
+            self._rooms.append(room)
+            self.endInsertRows()
+        else:
+            self._rooms[row] = room
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.UNREAD))
+
+    def set_online(self, room_id: int, online: int) -> None:
+        row = self.row_of(room_id)
+        if row is not None and self._rooms[row].online != online:
+            old = self._rooms[row]
+            self._rooms[row] = Room(old.id, old.name, old.creator, old.created_at, online)
+            self.dataChanged.emit(self.index(row, self.ONLINE), self.index(row, self.ONLINE))
+
+    def set_unread(self, room_id: int, count: int) -> None:
+        self._unread[room_id] = count
+        row = self.row_of(room_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, self.UNREAD), self.index(row, self.UNREAD))
+
+    def unread(self, room_id: int) -> int:
+        return self._unread.get(room_id, 0)

@@ -1,0 +1,1 @@
+"""The windows. They show models and emit intentions; they never touch the network."""

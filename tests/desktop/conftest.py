@@ -1,0 +1,103 @@
+"""Desktop fixtures: offscreen Qt, the qasync loop pytest-qt spins, real servers, screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+
+from gochat.desktop.app import DesktopApp, create_application
+
+SCREENSHOTS = Path(
+    os.environ.get("GOCHAT_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots")
+)
+
+
+@pytest.fixture(scope="session")
+def qapp_cls() -> type[QApplication]:
+    return QApplication
+
+
+@pytest.fixture(scope="session")
+def _shared_qloop(qapp: QApplication) -> asyncio.AbstractEventLoop:
+    # One loop for the whole run: a qasync loop that is "already running" cannot be closed,
+    # so making one per test would leak its sockets.
+    create_application([])
+    return qasync.QEventLoop(qapp, already_running=True)
+
+
+@pytest.fixture
+def qloop(qapp: QApplication, _shared_qloop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
+    """The app's asyncio loop on Qt, "already running": qtbot's waits drive its tasks.
+
+    Any exception that reaches the loop's handler fails the test.
+    """
+    loop = _shared_qloop
+    asyncio.set_event_loop(loop)
+    asyncio.events._set_running_loop(loop)
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        yield loop
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        for _ in range(20):
+            qapp.processEvents()
+        loop.set_exception_handler(None)
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+    if errors:
+        details = "\n".join(f"{c.get('message')}: {c.get('exception')!r}" for c in errors)
+        pytest.fail(f"exceptions reached the event loop:\n{details}")
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Callable[[QWidget, str], Path]:
+    """Save what a person would see: ``screenshot(window, "state")``."""
+    folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(widget: QWidget, state: str) -> Path:
+        QApplication.processEvents()
+        path = folder / f"{state}.png"
+        assert widget.grab().save(str(path)), path
+        return path
+
+    return save
+
+
+@pytest.fixture
+def make_desktop(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Callable[[], DesktopApp]]:
+    """Desktop apps of their own (settings in a temp file), shut down after the test."""
+    made: list[DesktopApp] = []
+
+    def make() -> DesktopApp:
+        settings = QSettings(str(tmp_path / f"settings-{len(made)}.ini"), QSettings.Format.IniFormat)
+        desktop = DesktopApp(settings)
+        made.append(desktop)
+        desktop.start()
+        return desktop
+
+    yield make
+    # Shut the sessions down first, then close their windows (qtbot.addWidget would close
+    # them before this teardown, under the session's feet).
+    for desktop in made:
+        task = qloop.create_task(desktop.shutdown())
+        qtbot.waitUntil(task.done, timeout=10000)
+        task.result()
+        for window in [*desktop.chat_windows.values(), desktop.rooms_window, desktop.login_window]:
+            window.close()
+            window.deleteLater()

@@ -1,0 +1,371 @@
+"""The desktop app driven like a person would, against a real server on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QStyleOptionViewItem, QWidget
+from pytestqt.qtbot import QtBot
+
+from gochat.desktop.app import DesktopApp
+from gochat.desktop.delegates import MessageDelegate
+from gochat.desktop.models import RoomListModel, RoomRole
+from gochat.desktop.state import Item, Kind, Status
+from gochat.desktop.windows.chat import ChatWindow
+from gochat.server.config import Settings
+from gochat.server.runner import ServerThread
+from tests.helpers import PASSWORD, unique_name
+
+Shot = Callable[[QWidget, str], Path]
+MakeDesktop = Callable[[], DesktopApp]
+WAIT = 15000
+
+
+@pytest.fixture
+def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
+    thread = ServerThread(sqlite_settings)
+    thread.start()
+    yield thread
+    thread.stop()
+
+
+def address(server: ServerThread) -> str:
+    return server.url.removeprefix("http://")
+
+
+def log_in(qtbot: QtBot, desktop: DesktopApp, server: ServerThread, name: str, *, register: bool = True) -> None:
+    window = desktop.login_window
+    window.server.setText(address(server))
+    window.username.setText(name)
+    window.password.setText(PASSWORD)
+    qtbot.mouseClick(window.register_button if register else window.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(desktop.rooms_window.isVisible, timeout=WAIT)
+
+
+def create_room(qtbot: QtBot, desktop: DesktopApp, name: str) -> None:
+    rooms = desktop.rooms_window
+    rooms.new_name.setText(name)
+    qtbot.mouseClick(rooms.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: name in rooms.visible_room_names(), timeout=WAIT)
+
+
+def open_room(qtbot: QtBot, desktop: DesktopApp, name: str) -> ChatWindow:
+    rooms = desktop.rooms_window
+    qtbot.waitUntil(lambda: name in rooms.visible_room_names(), timeout=WAIT)
+    row = rooms.visible_room_names().index(name)
+    index = rooms.proxy.index(row, RoomListModel.NAME)
+    rect = rooms.table.visualRect(index)
+    qtbot.mouseClick(rooms.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(rooms.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    room_id = index.data(RoomRole).id
+    qtbot.waitUntil(lambda: room_id in desktop.chat_windows, timeout=WAIT)
+    window = desktop.chat_windows[room_id]
+    qtbot.waitUntil(lambda: entered(desktop, room_id), timeout=WAIT)
+    return window
+
+
+def entered(desktop: DesktopApp, room_id: int) -> bool:
+    opened = desktop.session.opened(room_id)
+    return opened is not None and opened.entered
+
+
+def all_sent(window: ChatWindow, count: int) -> bool:
+    return len(texts(window)) == count and all(i.status is Status.SENT for i in items(window))
+
+
+def say(qtbot: QtBot, window: ChatWindow, text: str) -> None:
+    window.input.setFocus()
+    if text.isascii():
+        qtbot.keyClicks(window.input, text)
+    else:
+        # QTest can only synthesise ASCII keys; Chinese and emoji arrive as committed text,
+        # the way an input method delivers them.
+        window.input.insertPlainText(text)
+    qtbot.keyClick(window.input, Qt.Key.Key_Return)
+
+
+def items(window: ChatWindow) -> list[Item]:
+    return window.messages_model.timeline.items()
+
+
+def texts(window: ChatWindow) -> list[str]:
+    return [i.text for i in items(window) if i.kind is Kind.MESSAGE]
+
+
+def bubble_side(window: ChatWindow, row: int) -> str:
+    """Which half of the view the row's bubble is painted in."""
+    delegate = window.view.itemDelegate()
+    assert isinstance(delegate, MessageDelegate)
+    option = QStyleOptionViewItem()
+    window.view.initViewItemOption(option)
+    option.rect = window.view.visualRect(window.messages_model.index(row))
+    bubble = delegate.bubble_rect(option, window.messages_model.item(row))
+    width = window.view.viewport().width()
+    at_left, at_right = bubble.left() <= 16, bubble.right() >= width - 16
+    assert at_left != at_right, (bubble, width)
+    return "right" if at_right else "left"
+
+
+def test_two_people_register_create_open_and_chat(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    alice, bob = make_desktop(), make_desktop()
+    screenshot(alice.login_window, "login-empty")
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    log_in(qtbot, alice, server, alice_name)
+    log_in(qtbot, bob, server, bob_name)
+    assert alice_name in alice.rooms_window.who.text()
+    assert address(server) in alice.rooms_window.who.text()
+
+    create_room(qtbot, alice, "闲聊 ☕ 茶馆")
+    # Bob's list is live: the room alice made appears by itself.
+    qtbot.waitUntil(lambda: "闲聊 ☕ 茶馆" in bob.rooms_window.visible_room_names(), timeout=WAIT)
+    screenshot(bob.rooms_window, "room-list")
+
+    a_chat = open_room(qtbot, alice, "闲聊 ☕ 茶馆")
+    b_chat = open_room(qtbot, bob, "闲聊 ☕ 茶馆")
+    qtbot.waitUntil(lambda: len(a_chat.members.model().members()) == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    say(qtbot, a_chat, "你好 bob! 😀 <b>hi</b>")
+    qtbot.waitUntil(lambda: texts(b_chat) == ["你好 bob! 😀 <b>hi</b>"], timeout=WAIT)
+    say(qtbot, b_chat, "Hi alice " + "loooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooong word")
+    for window in (a_chat, b_chat):
+        qtbot.waitUntil(lambda w=window: all_sent(w, 2), timeout=WAIT)  # type: ignore[misc]
+        assert texts(window)[0] == "你好 bob! 😀 <b>hi</b>"
+    messages_a = [i for i in items(a_chat) if i.kind is Kind.MESSAGE]
+    assert [m.mine for m in messages_a] == [True, False]
+    rows_a = [r for r in range(a_chat.messages_model.rowCount()) if a_chat.messages_model.item(r).kind is Kind.MESSAGE]
+    assert [bubble_side(a_chat, r) for r in rows_a] == ["right", "left"]
+    rows_b = [r for r in range(b_chat.messages_model.rowCount()) if b_chat.messages_model.item(r).kind is Kind.MESSAGE]
+    assert [bubble_side(b_chat, r) for r in rows_b] == ["left", "right"]
+    screenshot(a_chat, "chat-alice")
+    screenshot(b_chat, "chat-bob")
+
+
+def test_member_list_and_system_lines_follow_enter_and_leave(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    alice, bob = make_desktop(), make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    bob_name = unique_name("bob")
+    log_in(qtbot, bob, server, bob_name)
+    create_room(qtbot, alice, "members")
+    a_chat = open_room(qtbot, alice, "members")
+    members = a_chat.members.model()
+    assert members.rowCount() == 1
+    b_chat = open_room(qtbot, bob, "members")
+    qtbot.waitUntil(lambda: members.rowCount() == 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: any(i.text == f"{bob_name} entered" for i in items(a_chat)), timeout=WAIT)
+    assert a_chat.members_title.text() == "Online — 2"
+    screenshot(a_chat, "bob-entered")
+    b_chat.close()
+    qtbot.waitUntil(lambda: members.rowCount() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: any(i.text == f"{bob_name} left" for i in items(a_chat)), timeout=WAIT)
+    screenshot(a_chat, "bob-left")
+
+
+def test_input_enter_sends_shift_enter_breaks_line_and_send_needs_text(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread
+) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    create_room(qtbot, alice, "typing")
+    chat = open_room(qtbot, alice, "typing")
+    assert not chat.send_button.isEnabled()
+    qtbot.keyClicks(chat.input, "   ")
+    assert not chat.send_button.isEnabled()
+    qtbot.keyClick(chat.input, Qt.Key.Key_Return)
+    assert texts(chat) == []
+    chat.input.clear()
+    qtbot.keyClicks(chat.input, "line one")
+    qtbot.keyClick(chat.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(chat.input, "line two")
+    assert chat.send_button.isEnabled()
+    qtbot.mouseClick(chat.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: texts(chat) == ["line one\nline two"], timeout=WAIT)
+    assert chat.input.toPlainText() == ""
+
+
+async def _post_many(server: ServerThread, token_owner: str, room_name: str, count: int) -> None:
+    from tests.helpers import auth, chat_client, login
+
+    async with httpx.AsyncClient(base_url=server.url) as api:
+        token = await login(api, token_owner)
+        rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+        room_id = next(r["id"] for r in rooms if r["name"] == room_name)
+    async with chat_client(server.url, token) as c:
+        await c.enter(room_id)
+        for i in range(count):
+            await c.send(2, {"roomId": room_id, "content": f"history {i}"})
+        for _ in range(count):
+            await c.expect(4)
+
+
+def test_history_shows_on_opening_and_older_pages_load_on_scroll_without_jumping(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
+) -> None:
+    alice = make_desktop()
+    alice_name = unique_name("alice")
+    log_in(qtbot, alice, server, alice_name)
+    create_room(qtbot, alice, "long history")
+    task = qloop.create_task(_post_many(server, alice_name, "long history", 130))
+    qtbot.waitUntil(task.done, timeout=60000)
+    task.result()
+
+    bob = make_desktop()
+    log_in(qtbot, bob, server, unique_name("bob"))
+    chat = open_room(qtbot, bob, "long history")
+    qtbot.waitUntil(lambda: len(texts(chat)) == 50, timeout=WAIT)
+    assert texts(chat) == [f"history {i}" for i in range(80, 130)]
+    bar = chat.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=WAIT)
+    screenshot(chat, "history-newest")
+
+    # Scroll to the top: the next page loads, and the message that was on top stays in view.
+    top_item = chat.messages_model.item(0)
+    assert top_item.text == "history 80"
+    bar.setValue(0)
+    qtbot.waitUntil(lambda: len(texts(chat)) == 100, timeout=WAIT)
+    qtbot.wait(100)
+    new_row = chat.messages_model.timeline.items().index(top_item)
+    rect = chat.view.visualRect(chat.messages_model.index(new_row))
+    assert 0 <= rect.top() <= chat.view.viewport().height() // 2, rect
+    assert texts(chat)[0] == "history 30"
+    bar.setValue(0)
+    qtbot.waitUntil(lambda: len(texts(chat)) == 130, timeout=WAIT)
+    assert texts(chat) == [f"history {i}" for i in range(130)]
+    screenshot(chat, "history-scrolled-back")
+
+
+def test_background_room_counts_unread_and_notifies(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    alice, bob = make_desktop(), make_desktop()
+    alice_name = unique_name("alice")
+    log_in(qtbot, alice, server, alice_name)
+    log_in(qtbot, bob, server, unique_name("bob"))
+    create_room(qtbot, alice, "quiet room")
+    a_chat = open_room(qtbot, alice, "quiet room")
+    b_chat = open_room(qtbot, bob, "quiet room")
+    room_id = b_chat.room_id
+    # Bob looks at the room list, not the chat.
+    bob.session.set_active_room(None)
+    say(qtbot, a_chat, "are you there?")
+    qtbot.waitUntil(lambda: bob.session.rooms.unread(room_id) == 1, timeout=WAIT)
+    row = bob.session.rooms.row_of(room_id)
+    assert bob.session.rooms.index(row, RoomListModel.UNREAD).data() == "1"  # type: ignore[arg-type]
+    assert [n.text for n in bob.notifier.shown] == ["are you there?"]
+    assert alice_name in bob.notifier.shown[0].title
+    screenshot(bob.rooms_window, "unread")
+    # Looking at the room clears it; Alice's own message never counted for her.
+    bob.session.set_active_room(room_id)
+    assert bob.session.rooms.unread(room_id) == 0
+    assert alice.session.rooms.unread(room_id) == 0
+    assert alice.notifier.shown == []
+
+
+def test_logout_returns_to_the_login_window(qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    create_room(qtbot, alice, "bye")
+    open_room(qtbot, alice, "bye")
+    qtbot.mouseClick(alice.rooms_window.logout_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(alice.login_window.isVisible, timeout=WAIT)
+    assert not alice.rooms_window.isVisible()
+    assert alice.chat_windows == {}
+    assert alice.login_window.password.text() == ""
+
+
+def test_readable_errors_for_taken_name_wrong_password_and_unreachable_server(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    first = make_desktop()
+    name = unique_name("taken")
+    log_in(qtbot, first, server, name)
+
+    desktop = make_desktop()
+    window = desktop.login_window
+    window.server.setText(address(server))
+    window.username.setText(name.upper())
+    window.password.setText(PASSWORD)
+    qtbot.mouseClick(window.register_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.errors["username"].text() == "That name is taken.", timeout=WAIT)
+    assert window.errors["username"].isVisible()
+    screenshot(window, "error-name-taken")
+
+    window.username.setText(name)
+    window.password.setText("not the password")
+    qtbot.keyClick(window.password, Qt.Key.Key_Return)  # Enter submits
+    qtbot.waitUntil(lambda: window.errors["password"].text() == "Wrong username or password.", timeout=WAIT)
+    assert not window.errors["username"].isVisible()
+    screenshot(window, "error-wrong-password")
+
+    window.server.setText("127.0.0.1:1")
+    qtbot.mouseClick(window.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.errors["server"].text() == "Cannot reach 127.0.0.1:1.", timeout=WAIT)
+    assert not window.busy.isVisible()
+    assert window.login_button.isEnabled()
+    screenshot(window, "error-unreachable")
+
+
+def test_html_is_shown_as_the_characters_typed(qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    create_room(qtbot, alice, "<i>markup</i>")
+    chat = open_room(qtbot, alice, "<i>markup</i>")
+    say(qtbot, chat, "<b>hi</b>")
+    qtbot.waitUntil(lambda: texts(chat) == ["<b>hi</b>"], timeout=WAIT)
+    assert chat.messages_model.index(0).data() == "<b>hi</b>"
+    assert "<i>markup</i>" in chat.windowTitle()
+
+
+def test_server_restart_mid_chat_loses_and_doubles_nothing(
+    qtbot: QtBot, make_desktop: MakeDesktop, sqlite_settings: Settings, screenshot: Shot
+) -> None:
+    server = ServerThread(sqlite_settings)
+    server.start()
+    port = server.port
+    try:
+        alice, bob = make_desktop(), make_desktop()
+        log_in(qtbot, alice, server, unique_name("alice"))
+        log_in(qtbot, bob, server, unique_name("bob"))
+        create_room(qtbot, alice, "resilient")
+        a_chat = open_room(qtbot, alice, "resilient")
+        b_chat = open_room(qtbot, bob, "resilient")
+        say(qtbot, a_chat, "before")
+        qtbot.waitUntil(lambda: texts(b_chat) == ["before"], timeout=WAIT)
+
+        server.stop()
+        qtbot.waitUntil(a_chat.banner.isVisible, timeout=WAIT)
+        qtbot.waitUntil(bob.rooms_window.banner.isVisible, timeout=WAIT)
+        say(qtbot, a_chat, "while down 1")
+        say(qtbot, a_chat, "while down 2")
+        # Shown at once, as pending.
+        assert [(i.text, i.status) for i in items(a_chat)][-2:] == [
+            ("while down 1", Status.PENDING),
+            ("while down 2", Status.PENDING),
+        ]
+        screenshot(a_chat, "offline-pending")
+
+        server = ServerThread(_same_port(sqlite_settings, port))
+        server.start()
+        expected = ["before", "while down 1", "while down 2"]
+        for window in (a_chat, b_chat):
+            qtbot.waitUntil(lambda w=window: texts(w) == expected, timeout=30000)  # type: ignore[misc]
+        qtbot.waitUntil(lambda: all(i.status is Status.SENT for i in items(a_chat)), timeout=WAIT)
+        assert not a_chat.banner.isVisible()
+        say(qtbot, b_chat, "after")
+        for window in (a_chat, b_chat):
+            qtbot.waitUntil(lambda w=window: texts(w) == [*expected, "after"], timeout=WAIT)  # type: ignore[misc]
+        screenshot(a_chat, "reconnected")
+    finally:
+        server.stop()
+
+
+def _same_port(settings: Settings, port: int | None) -> Settings:
+    assert port is not None
+    return Settings(host=settings.host, port=port, database_url=settings.database_url)
