@@ -101,7 +101,7 @@ class DesktopApp(QObject):
     def _chat_active(self, room_id: int, active: bool) -> None:
         if active:
             self.session.set_active_room(room_id)
-        elif self.session._active_room == room_id:
+        elif self.session.active_room == room_id:
             self.session.set_active_room(None)
 
     def _chat_closed(self, room_id: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
 
 from gochat.desktop.state import Change, Inserted, Item, Removed, Room, Timeline, Updated, User
 
@@ -131,6 +132,14 @@ class RoomListModel(QAbstractTableModel):
                 self.ONLINE: str(room.online),
                 self.UNREAD: str(unread) if unread else "",
             }[column]
+        if column == self.UNREAD and self._unread.get(room.id):
+            # The unread count is the one thing on this row that asks for attention.
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                return font
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor("#2f6feb")
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.ONLINE, self.UNREAD):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column == self.UNREAD and self._unread.get(room.id):

@@ -200,6 +200,10 @@ class ChatSession(QObject):
         if self._active_room == room_id:
             self._active_room = None
 
+    @property
+    def active_room(self) -> int | None:
+        return self._active_room
+
     def set_active_room(self, room_id: int | None) -> None:
         """Which room the user is looking at (its window is active)."""
         self._active_room = room_id

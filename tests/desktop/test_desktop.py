@@ -369,3 +369,114 @@ def test_server_restart_mid_chat_loses_and_doubles_nothing(
 def _same_port(settings: Settings, port: int | None) -> Settings:
     assert port is not None
     return Settings(host=settings.host, port=port, database_url=settings.database_url)
+
+
+def test_room_search_filters_as_you_type_and_new_room_validates(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    for name in ("Coffee", "Tea 茶", "Cocoa"):
+        create_room(qtbot, alice, name)
+    rooms = alice.rooms_window
+    qtbot.keyClicks(rooms.search, "co")
+    assert rooms.visible_room_names() == ["Coffee", "Cocoa"]
+    qtbot.keyClicks(rooms.search, "f")
+    assert rooms.visible_room_names() == ["Coffee"]
+    screenshot(rooms, "search")
+    rooms.search.clear()
+    assert len(rooms.visible_room_names()) == 3
+
+    rooms.new_name.setText("   ")
+    qtbot.mouseClick(rooms.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(rooms.new_error.isVisible, timeout=WAIT)
+    assert rooms.new_error.text() == "The room name cannot be empty or only spaces."
+    rooms.new_name.setText("coffee")
+    qtbot.keyClick(rooms.new_name, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: rooms.new_error.text() == "A room with that name exists already.", timeout=WAIT)
+    screenshot(rooms, "new-room-error")
+
+    # Enter on a selected row opens it.
+    rooms.table.setFocus()
+    rooms.table.selectRow(1)
+    qtbot.keyClick(rooms.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(alice.chat_windows) == 1, timeout=WAIT)
+
+
+def test_a_failed_message_is_marked_and_retried_by_a_click(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    from gochat.protocol import MsgType, ServerFrame
+
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    create_room(qtbot, alice, "flaky")
+    chat = open_room(qtbot, alice, "flaky")
+    opened = alice.session.opened(chat.room_id)
+    assert opened is not None
+    # Typed while the connection is not in the room, then refused by the server.
+    opened.entered = False
+    say(qtbot, chat, "try me")
+    [pending] = opened.timeline.pending
+    error = {"code": "unavailable", "message": "The message could not be stored.", "clientMsgId": pending.client_msg_id}
+    alice.session._on_frame(ServerFrame(MsgType.ERROR, error))
+    assert opened.timeline.pending[0].status is Status.FAILED
+    screenshot(chat, "failed-message")
+    opened.entered = True
+    row = len(opened.timeline) - 1
+    rect = chat.view.visualRect(chat.messages_model.index(row))
+    qtbot.mouseClick(chat.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
+    assert texts(chat) == ["try me"]
+
+
+def test_dark_palette_stays_readable(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.palette()
+    dark = QPalette()
+    for role, color in (
+        (QPalette.ColorRole.Window, "#1e2126"),
+        (QPalette.ColorRole.WindowText, "#e6e6e6"),
+        (QPalette.ColorRole.Base, "#16181c"),
+        (QPalette.ColorRole.AlternateBase, "#1f2329"),
+        (QPalette.ColorRole.Text, "#e6e6e6"),
+        (QPalette.ColorRole.Button, "#2a2e35"),
+        (QPalette.ColorRole.ButtonText, "#e6e6e6"),
+        (QPalette.ColorRole.Mid, "#555a63"),
+        (QPalette.ColorRole.PlaceholderText, "#9aa0a6"),
+    ):
+        dark.setColor(role, QColor(color))
+    app.setPalette(dark)
+    try:
+        alice, bob = make_desktop(), make_desktop()
+        log_in(qtbot, alice, server, unique_name("alice"))
+        log_in(qtbot, bob, server, unique_name("bob"))
+        create_room(qtbot, alice, "night 夜")
+        a_chat = open_room(qtbot, alice, "night 夜")
+        b_chat = open_room(qtbot, bob, "night 夜")
+        say(qtbot, a_chat, "still readable?")
+        say(qtbot, b_chat, "yes 🌙")
+        qtbot.waitUntil(lambda: all_sent(a_chat, 2), timeout=WAIT)
+        screenshot(a_chat, "dark-chat")
+        screenshot(alice.rooms_window, "dark-rooms")
+        screenshot(alice.login_window, "dark-login")
+    finally:
+        app.setPalette(original)
+
+
+def test_the_app_opens_on_the_login_window(qtbot: QtBot, make_desktop: MakeDesktop, screenshot: Shot) -> None:
+    """What `make run` (python -m gochat.desktop) shows first."""
+    from PySide6.QtWidgets import QApplication
+
+    desktop = make_desktop()
+    assert desktop.login_window.isVisible()
+    assert not desktop.rooms_window.isVisible()
+    assert QApplication.windowIcon().isNull() is False
+    assert desktop.login_window.login_button.isDefault()
+    screenshot(desktop.login_window, "startup")

@@ -1,0 +1,108 @@
+"""The desktop's pure state: timelines, pending messages, unread counts. No Qt, no sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gochat.desktop.state import (
+    Inserted,
+    Kind,
+    Removed,
+    Room,
+    Status,
+    Timeline,
+    UnreadCounts,
+    Updated,
+    User,
+    filter_rooms,
+    parse_time,
+)
+
+ME = User(1, "me")
+YOU = User(2, "you")
+
+
+def wire(
+    message_id: int, author: User = YOU, text: str | None = None, client_msg_id: str | None = None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": message_id,
+        "roomId": 9,
+        "author": {"id": author.id, "username": author.username},
+        "content": text or f"m{message_id}",
+        "createdAt": "2026-11-27T06:48:45.123Z",
+    }
+    if client_msg_id is not None:
+        data["clientMsgId"] = client_msg_id
+    return data
+
+
+def test_messages_are_kept_in_id_order_once() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_history([wire(5), wire(6)], has_older=True)
+    assert timeline.add_message(wire(6)) == []  # a duplicate changes nothing
+    assert timeline.add_message(wire(8)) == [Inserted(2, 1)]
+    assert timeline.add_message(wire(7)) == [Inserted(2, 1)]  # resume fills the gap in place
+    assert timeline.add_history([wire(3), wire(4)]) == [Inserted(0, 1), Inserted(1, 1)]
+    assert [i.message_id for i in timeline.items()] == [3, 4, 5, 6, 7, 8]
+    assert (timeline.oldest_id, timeline.last_id, timeline.has_older) == (3, 8, True)
+
+
+def test_pending_shows_at_once_then_becomes_the_stored_message() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_message(wire(1))
+    item, changes = timeline.add_pending(9, "hello")
+    assert changes == [Inserted(1, 1)]
+    assert (item.status, item.mine, timeline[1].text) == (Status.PENDING, True, "hello")
+    timeline.add_message(wire(2, YOU))  # someone else's message lands before ours
+    assert [i.text for i in timeline.items()] == ["m1", "m2", "hello"]
+    changes = timeline.add_message(wire(3, ME, "hello", item.client_msg_id))
+    assert changes == [Removed(2), Inserted(2, 1)]
+    assert [(i.text, i.status) for i in timeline.items()] == [
+        ("m1", Status.SENT),
+        ("m2", Status.SENT),
+        ("hello", Status.SENT),
+    ]
+    assert timeline.acknowledge(item.client_msg_id or "", wire(3, ME, "hello", item.client_msg_id)) == []
+
+
+def test_failed_messages_are_marked_and_can_be_retried() -> None:
+    timeline = Timeline(me=ME)
+    item, _ = timeline.add_pending(9, "oops")
+    assert timeline.mark_failed(item.client_msg_id or "") == [Updated(0)]
+    assert timeline[0].status is Status.FAILED
+    assert timeline.unsent() == []
+    assert timeline.mark_pending(item.client_msg_id or "") == [Updated(0)]
+    assert [i.text for i in timeline.unsent()] == ["oops"]
+
+
+def test_system_lines_stay_where_they_happened() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_message(wire(1))
+    timeline.add_system("you entered")
+    timeline.add_message(wire(2))
+    timeline.add_history([wire(0)])
+    assert [(i.kind, i.text) for i in timeline.items()] == [
+        (Kind.MESSAGE, "m0"),
+        (Kind.MESSAGE, "m1"),
+        (Kind.SYSTEM, "you entered"),
+        (Kind.MESSAGE, "m2"),
+    ]
+
+
+def test_unread_counts_only_others_messages_in_rooms_not_looked_at() -> None:
+    unread = UnreadCounts()
+    assert unread.arrived(1, seen=False, mine=False) == 1
+    assert unread.arrived(1, seen=False, mine=True) == 1
+    assert unread.arrived(1, seen=True, mine=False) == 1
+    assert unread.arrived(2, seen=False, mine=False) == 1
+    unread.read(1)
+    assert (unread.get(1), unread.get(2)) == (0, 1)
+
+
+def test_room_search_ignores_case_and_surrounding_spaces() -> None:
+    when = parse_time("2026-01-01T00:00:00.000Z")
+    rooms = [Room(1, "Café Chat", ME, when), Room(2, "闲聊", ME, when)]
+    assert [r.id for r in filter_rooms(rooms, "  CAFÉ ")] == [1]
+    assert [r.id for r in filter_rooms(rooms, "聊")] == [2]
+    assert filter_rooms(rooms, "") == rooms

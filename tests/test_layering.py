@@ -1,0 +1,61 @@
+"""The architecture in one line, checked: who may import whom."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "gochat"
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def modules(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def test_protocol_imports_nothing_of_ours() -> None:
+    assert not {name for name in imports_of(ROOT / "protocol.py") if name.startswith("gochat")}
+
+
+def test_server_never_imports_qt_or_the_desktop() -> None:
+    for path in modules(ROOT / "server"):
+        bad = {n for n in imports_of(path) if n.startswith(("PySide6", "qasync", "gochat.desktop"))}
+        assert not bad, (path, bad)
+
+
+def test_windows_never_touch_the_network() -> None:
+    network = (
+        "httpx",
+        "websockets",
+        "gochat.desktop.api",
+        "gochat.desktop.connection",
+        "gochat.desktop.session",
+        "gochat.server",
+    )
+    for path in modules(ROOT / "desktop" / "windows"):
+        bad = {n for n in imports_of(path) if n.startswith(network)}
+        assert not bad, (path, bad)
+
+
+def test_pure_client_state_has_no_qt_and_no_io() -> None:
+    bad = {
+        n
+        for n in imports_of(ROOT / "desktop" / "state.py")
+        if n.startswith(("PySide6", "httpx", "websockets", "asyncio"))
+    }
+    assert not bad
+
+
+def test_client_network_layer_has_no_qt() -> None:
+    for name in ("api.py", "connection.py"):
+        bad = {n for n in imports_of(ROOT / "desktop" / name) if n.startswith(("PySide6", "qasync"))}
+        assert not bad, (name, bad)
