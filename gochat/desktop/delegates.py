@@ -26,6 +26,17 @@ def is_dark(palette: QPalette) -> bool:
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
+def shows_name(index: Index) -> bool:
+    """Others' messages carry the author's name, once per run of messages from the same person."""
+    item: Item = index.data(ItemRole)
+    if item.mine or item.kind is not Kind.MESSAGE:
+        return False
+    if index.row() == 0:
+        return True
+    previous: Item = index.model().index(index.row() - 1, 0).data(ItemRole)
+    return previous.kind is not Kind.MESSAGE or previous.author != item.author
+
+
 class MessageDelegate(QStyledItemDelegate):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,7 +83,7 @@ class MessageDelegate(QStyledItemDelegate):
             return QSize(option.rect.width(), small_h + 2 * MARGIN // 2 + 6)
         text = self._text_rect(option, item)
         height = text.height() + 2 * PADDING + GAP + small_h
-        if not item.mine:
+        if shows_name(index):
             height += QFontMetrics(name).height() + GAP
         return QSize(option.rect.width(), height + MARGIN)
 
@@ -85,7 +96,7 @@ class MessageDelegate(QStyledItemDelegate):
         if item.kind is Kind.SYSTEM:
             self._paint_system(painter, option, item)
         else:
-            self._paint_bubble(painter, option, item)
+            self._paint_bubble(painter, option, item, shows_name(index))
         painter.restore()
 
     def _paint_system(self, painter: QPainter, option: QStyleOptionViewItem, item: Item) -> None:
@@ -95,12 +106,13 @@ class MessageDelegate(QStyledItemDelegate):
         when = item.created_at.astimezone().strftime("%H:%M")
         painter.drawText(option.rect, int(Qt.AlignmentFlag.AlignCenter), f"{item.text} · {when}")
 
-    def bubble_rect(self, option: QStyleOptionViewItem, item: Item) -> QRect:
+    def bubble_rect(self, option: QStyleOptionViewItem, item: Item, show_name: bool | None = None) -> QRect:
         """Where the bubble goes in its row: right for the user's own, left for others."""
         _, small, name_font = self._fonts(option)
         text_rect = self._text_rect(option, item)
         small_h = QFontMetrics(small).height()
-        name_h = 0 if item.mine else QFontMetrics(name_font).height() + GAP
+        named = (not item.mine) if show_name is None else show_name
+        name_h = QFontMetrics(name_font).height() + GAP if named else 0
         footer_w = QFontMetrics(small).horizontalAdvance(self._footer(item))
         bubble_w = max(text_rect.width(), footer_w) + 2 * PADDING
         bubble_h = text_rect.height() + 2 * PADDING + GAP + small_h
@@ -114,17 +126,17 @@ class MessageDelegate(QStyledItemDelegate):
         status = {Status.PENDING: " · sending…", Status.FAILED: " · not sent — click to retry"}.get(item.status, "")
         return f"{when}{status}"
 
-    def _paint_bubble(self, painter: QPainter, option: QStyleOptionViewItem, item: Item) -> None:
+    def _paint_bubble(self, painter: QPainter, option: QStyleOptionViewItem, item: Item, show_name: bool) -> None:
         _body, small, name_font = self._fonts(option)
         dark = is_dark(option.palette)
         layout, text_rect = self._layout(option, item)
         small_h = QFontMetrics(small).height()
-        name_h = 0 if item.mine else QFontMetrics(name_font).height() + GAP
+        name_h = QFontMetrics(name_font).height() + GAP if show_name else 0
         footer = self._footer(item)
-        bubble = self.bubble_rect(option, item)
+        bubble = self.bubble_rect(option, item, show_name)
         left, top, bubble_w = bubble.left(), bubble.top(), bubble.width()
 
-        if not item.mine and item.author is not None:
+        if show_name and item.author is not None:
             painter.setFont(name_font)
             painter.setPen(QColor("#8ab4f8") if dark else QColor("#1a5fb4"))
             painter.drawText(
