@@ -219,18 +219,17 @@ class Timeline:
         return self.add_message(message) if self._pending_row(client_msg_id) is not None else []
 
     def mark_failed(self, client_msg_id: str) -> list[Change]:
-        index = self._pending_row(client_msg_id)
-        if index is None:
-            return []
-        self.pending[index] = replace(self.pending[index], status=Status.FAILED)
-        return [Updated(len(self.confirmed) + index)]
+        return self._set_status(client_msg_id, Status.FAILED)
 
     def mark_pending(self, client_msg_id: str) -> list[Change]:
         """A failed message is being retried."""
+        return self._set_status(client_msg_id, Status.PENDING)
+
+    def _set_status(self, client_msg_id: str, status: Status) -> list[Change]:
         index = self._pending_row(client_msg_id)
         if index is None:
             return []
-        self.pending[index] = replace(self.pending[index], status=Status.PENDING)
+        self.pending[index] = replace(self.pending[index], status=status)
         return [Updated(len(self.confirmed) + index)]
 
     def unsent(self) -> list[Item]:
