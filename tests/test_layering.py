@@ -34,6 +34,9 @@ def test_server_never_imports_qt_or_the_desktop() -> None:
 
 def test_windows_never_touch_the_network() -> None:
     network = (
+        "gochat.desktop.hosting",
+        "gochat.discovery",
+        "zeroconf",
         "httpx",
         "websockets",
         "gochat.desktop.api",

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import qasync
-from PySide6.QtCore import QObject, QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
+from gochat.desktop.hosting import DiscoveryController, HostingController
 from gochat.desktop.notifications import Notifier
 from gochat.desktop.resources import app_icon, stylesheet
 from gochat.desktop.session import ChatSession
-from gochat.desktop.state import User
+from gochat.desktop.state import ServerEntry, User
 from gochat.desktop.windows.chat import ChatWindow
+from gochat.desktop.windows.host import HostDialog
 from gochat.desktop.windows.login import LoginWindow
 from gochat.desktop.windows.rooms import RoomListWindow
 
@@ -30,6 +33,14 @@ class DesktopApp(QObject):
         self.login_window = LoginWindow(self.settings)
         self.rooms_window = RoomListWindow(self.session.rooms)
         self.chat_windows: dict[int, ChatWindow] = {}
+        self.hosting = HostingController(self)
+        self.discovery = DiscoveryController(self)
+        self.host_dialog: HostDialog | None = None
+        # Asks the user a yes/no question; tests replace it to answer without a modal box.
+        self.confirm: Callable[[str], bool] = self._ask
+        self._hosting_timer = QTimer(self)
+        self._hosting_timer.setInterval(1000)
+        self._hosting_timer.timeout.connect(self._refresh_hosting)
 
         s = self.session
         self.login_window.submitted.connect(self._login)
@@ -47,6 +58,18 @@ class DesktopApp(QObject):
         self.rooms_window.openRequested.connect(s.open_room)
         self.rooms_window.createRequested.connect(lambda name: s.spawn(s.create_room(name)))
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(s.logout()))
+
+        self.login_window.hostRequested.connect(self._open_host_dialog)
+        self.login_window.browseToggled.connect(self._browse)
+        self.discovery.changed.connect(
+            lambda found: self.login_window.set_found([ServerEntry(f.name, f.address) for f in found])
+        )
+        self.hosting.started.connect(self._hosting_started)
+        self.hosting.startFailed.connect(self._hosting_start_failed)
+        self.hosting.failed.connect(self._hosting_failed)
+        self.hosting.stopped.connect(self._hosting_stopped)
+        self.rooms_window.hosting.stopRequested.connect(self._stop_hosting_asked)
+        self.rooms_window.close_guard = self._may_quit
 
     def start(self) -> None:
         self.login_window.show()
@@ -111,8 +134,101 @@ class DesktopApp(QObject):
     def _notify(self, room_id: int, title: str, text: str) -> None:
         self.notifier.notify(room_id, title, text, self.chat_windows.get(room_id) or self.rooms_window)
 
+    # -- hosting ---------------------------------------------------------------------
+
+    def _open_host_dialog(self) -> None:
+        if self.host_dialog is None:
+            user = self.login_window.username.text().strip()
+            self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
+            self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
+        self.host_dialog.set_busy(False)
+        self.host_dialog.show()
+        self.host_dialog.raise_()
+
+    def _hosting_started(self, address: str) -> None:
+        if self.host_dialog is not None:
+            self.host_dialog.accept()
+        self.login_window.server.setText(address)
+        self.login_window.clear_errors()
+        self._hosting_timer.start()
+        username, password = self.login_window.username.text().strip(), self.login_window.password.text()
+        if username and password:
+            # Log the host in to their own server, creating the account on first use.
+            self.session.spawn(self.session.login_or_register(address, username, password))
+        else:
+            self.login_window.show_error("server", "Your server is running: register or log in to it.")
+
+    def _hosting_start_failed(self, message: str, free_port: int) -> None:
+        if self.host_dialog is not None:
+            self.host_dialog.show_error(message, free_port)
+
+    def _hosting_failed(self, message: str) -> None:
+        self.rooms_window.hosting.show_failure(message)
+        self.login_window.show_error("server", message)
+
+    def _refresh_hosting(self) -> None:
+        hosting = self.hosting
+        if hosting.server is None or hosting.options is None:
+            self.rooms_window.hosting.hide()
+            return
+        self.rooms_window.hosting.show_status(
+            hosting.options.name,
+            hosting.server.address,
+            hosting.addresses_for_others(),
+            hosting.connected_count(),
+            hosting.uptime(),
+        )
+
+    def _on_own_server(self) -> bool:
+        server = self.hosting.server
+        return self.session.me is not None and server is not None and self.session.server == server.address
+
+    def _others_connected(self) -> int:
+        """Connections to our server that are not this app's own."""
+        return max(0, self.hosting.connected_count() - (1 if self._on_own_server() else 0))
+
+    def _stop_hosting_asked(self) -> None:
+        others = self._others_connected()
+        if others and not self.confirm(
+            f"{others} {'person is' if others == 1 else 'people are'} connected. Stop hosting and disconnect them?"
+        ):
+            return
+        self.session.spawn(self.stop_hosting())
+
+    async def stop_hosting(self) -> None:
+        if self._on_own_server():
+            await self.session.logout("You stopped hosting.")
+        await self.hosting.stop()
+
+    def _hosting_stopped(self) -> None:
+        self._hosting_timer.stop()
+        self.rooms_window.hosting.hide()
+
+    def _may_quit(self) -> bool:
+        others = self._others_connected() if self.hosting.hosting else 0
+        return not others or self.confirm(
+            f"You are hosting and {others} {'person is' if others == 1 else 'people are'} connected. "
+            "Quit and disconnect them?"
+        )
+
+    @staticmethod
+    def _ask(question: str) -> bool:
+        answer = QMessageBox.question(None, "gochat", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # -- finding servers -----------------------------------------------------------------
+
+    def _browse(self, on: bool) -> None:
+        if on:
+            self.discovery.start()
+        else:
+            self.discovery.stop()
+
     async def shutdown(self) -> None:
+        self._hosting_timer.stop()
+        self.discovery.stop()
         await self.session.shutdown()
+        await self.hosting.stop()
         self.notifier.close()
 
 
@@ -127,15 +243,22 @@ def create_application(argv: Sequence[str]) -> QApplication:
     return app
 
 
-async def run_until_quit(desktop: DesktopApp) -> None:
+async def wait_until_closed(desktop: DesktopApp) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    quitting = asyncio.Event()
-    app.aboutToQuit.connect(quitting.set)
-    app.lastWindowClosed.connect(quitting.set)
+    closed = asyncio.Event()
+    app.lastWindowClosed.connect(closed.set)
     desktop.start()
-    await quitting.wait()
-    await desktop.shutdown()
+    await closed.wait()
+
+
+def run(desktop: DesktopApp, loop: asyncio.AbstractEventLoop) -> None:
+    """Run until the last window closes or Qt is told to quit, then shut down cleanly:
+    log out, stop hosting (everyone disconnected with 1001, every write committed)."""
+    # QApplication.quit() stops the loop before the wait completes (RuntimeError): shut down all the same.
+    with contextlib.suppress(RuntimeError):
+        loop.run_until_complete(wait_until_closed(desktop))
+    loop.run_until_complete(desktop.shutdown())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,5 +268,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        loop.run_until_complete(run_until_quit(desktop))
+        run(desktop, loop)
     return 0

@@ -69,6 +69,8 @@ class ChatSession(QObject):
         self.me: User | None = None
         self.server = ""
         self.link_state = LinkState.CLOSED
+        # (field, message, HTTP status) of the last failed login, for login_or_register.
+        self.last_login_failure: tuple[str, str, int] | None = None
         self._api: RestApi | None = None
         self._live: LiveConnection | None = None
         self._open: dict[int, OpenRoom] = {}
@@ -95,6 +97,7 @@ class ChatSession(QObject):
 
     async def login(self, address: str, username: str, password: str, *, register: bool = False) -> bool:
         self.busyChanged.emit(True)
+        self.last_login_failure = None
         try:
             base = normalise_address(address)
             api = RestApi(base)
@@ -106,6 +109,7 @@ class ChatSession(QObject):
                 await api.close()
                 raise
         except ApiError as error:
+            self.last_login_failure = (error.field or "server", error.message, error.status or 0)
             self.loginFailed.emit(error.field or "server", error.message)
             return False
         finally:
@@ -120,6 +124,19 @@ class ChatSession(QObject):
         self.loggedIn.emit(self.me, self.server)
         await self.refresh_rooms()
         return True
+
+    async def login_or_register(self, address: str, username: str, password: str) -> bool:
+        """The host's first visit to their own server: log in, or create the account first."""
+        if await self.login(address, username, password):
+            return True
+        if self.last_login_failure is None or self.last_login_failure[2] != 401:
+            return False  # the server is unreachable or the input invalid: already shown
+        if await self.login(address, username, password, register=True):
+            return True
+        if self.last_login_failure is not None and self.last_login_failure[2] == 409:
+            # The name is taken, so the account exists and the password was wrong after all.
+            self.loginFailed.emit("password", "Wrong username or password.")
+        return False
 
     async def logout(self, reason: str = "") -> None:
         api, live = self._api, self._live

@@ -44,7 +44,12 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = context or await ServerContext.open(settings)
+        try:
+            ctx = context or await ServerContext.open(settings)
+        except Exception as exc:
+            # Kept for whoever started us (the desktop's host dialog shows it).
+            app.state.startup_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            raise
         app.state.context = ctx
         try:
             yield

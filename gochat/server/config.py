@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,14 @@ class Settings:
     redis_prefix: str = "gochat:"
     log_level: str = "info"
     server_name: str = "gochat"
+    announce: bool = False
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
+
+
+def default_server_name() -> str:
+    return socket.gethostname().split(".")[0] or "gochat"
 
 
 def masked_url(url: str) -> str:
@@ -87,6 +93,19 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Prefix of every Redis key, so servers can share one Redis. Env: GOCHAT_REDIS_PREFIX. Default: gochat:.",
     )
     parser.add_argument(
+        "--name",
+        default=env.get("GOCHAT_SERVER_NAME", default_server_name()),
+        help="The server's name, shown to people who find it on the network. "
+        "Env: GOCHAT_SERVER_NAME. Default: this computer's name.",
+    )
+    parser.add_argument(
+        "--announce",
+        action=argparse.BooleanOptionalAction,
+        default=env.get("GOCHAT_ANNOUNCE", "").lower() in ("1", "true", "yes"),
+        help="Announce the server on the local network (DNS-SD, _gochat._tcp) so desktop apps can find it. "
+        "Env: GOCHAT_ANNOUNCE=1. Default: off.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -108,4 +127,6 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         redis_url=args.redis_url,
         redis_prefix=args.redis_prefix,
         log_level=args.log_level,
+        server_name=args.name,
+        announce=args.announce,
     )

@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from gochat.discovery import Announcer, lan_ipv4_addresses
 from gochat.server.app import create_app
 from gochat.server.config import Settings, masked_url
 from gochat.server.context import ServerContext
@@ -67,6 +68,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+class ServerStartError(RuntimeError):
+    """Why the server could not start (storage unreachable, bad URL...), in words."""
 
 
 class GochatServer(uvicorn.Server):
@@ -163,7 +168,25 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
     server = GochatServer(settings)
     port = sock.getsockname()[1]
     log.info("%s", describe(settings, port))
-    await server.serve(sockets=[sock])
+    announcer: Announcer | None = None
+
+    async def announce_once_started() -> None:
+        nonlocal announcer
+        await asyncio.to_thread(server.started_event.wait)
+        addresses = (lan_ipv4_addresses() or ["127.0.0.1"]) if settings.host in ("0.0.0.0", "") else [settings.host]
+        announcer = Announcer(settings.server_name, port, addresses)
+        await asyncio.to_thread(announcer.start)
+
+    announcing = asyncio.create_task(announce_once_started()) if settings.announce else None
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if announcing is not None:
+            announcing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcing
+        if announcer is not None:
+            await asyncio.to_thread(announcer.close)
 
 
 class ServerThread:
@@ -187,9 +210,14 @@ class ServerThread:
         self._server = GochatServer(self.settings)
         self._thread = threading.Thread(target=self._run, args=(sock,), name="gochat-server", daemon=True)
         self._thread.start()
-        if not self._server.started_event.wait(timeout) or self._error is not None:
+        deadline = time.monotonic() + timeout
+        while not self._server.started_event.wait(0.05):
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                break
+        if not self._server.started_event.is_set() or self._error is not None:
+            reason = getattr(self._server.app.state, "startup_error", None) or self._error or "it timed out"
             self.stop()
-            raise RuntimeError(f"the server did not start: {self._error!r}")
+            raise ServerStartError(f"The server could not start: {reason}")
 
     def _run(self, sock: socket.socket) -> None:
         assert self._server is not None
@@ -198,9 +226,11 @@ class ServerThread:
                 runner.run(self._server.serve(sockets=[sock]))
         except BaseException as exc:  # reported to the owner, never swallowed
             self._error = exc
-            log.exception("the embedded server failed")
-            if self._on_failure is not None:
-                self._on_failure(exc)
+            if self._server.started_event.is_set():
+                log.exception("the embedded server failed")
+                if self._on_failure is not None:
+                    self._on_failure(exc)
+            # Before it started, start() raises the reason to its caller instead.
         finally:
             sock.close()
 

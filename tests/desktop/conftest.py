@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -31,11 +32,17 @@ def qapp_cls() -> type[QApplication]:
 
 
 @pytest.fixture(scope="session")
-def _shared_qloop(qapp: QApplication) -> asyncio.AbstractEventLoop:
+def _shared_qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     # One loop for the whole run: a qasync loop that is "already running" cannot be closed,
     # so making one per test would leak its sockets.
     create_application([])
-    return qasync.QEventLoop(qapp, already_running=True)
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    # asyncio.to_thread work runs on plain threads we can join at the end; qasync's default
+    # QThread executor, never closed here, would abort the process at exit.
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="qloop")
+    loop.set_default_executor(executor)
+    yield loop
+    executor.shutdown(wait=True)
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from gochat.desktop.resources import app_icon
+from gochat.desktop.state import ServerEntry
 
 DEFAULT_SERVER = "127.0.0.1:8080"
 
@@ -31,6 +35,8 @@ class LoginWindow(QWidget):
     """Asks for credentials. It only emits ``submitted``; the session does the talking."""
 
     submitted = Signal(str, str, str, bool)  # server, username, password, register first
+    hostRequested = Signal()  # noqa: N815
+    browseToggled = Signal(bool)  # noqa: N815
 
     def __init__(self, settings: QSettings) -> None:
         super().__init__()
@@ -76,6 +82,21 @@ class LoginWindow(QWidget):
         buttons.addWidget(self.register_button)
         buttons.addWidget(self.login_button)
 
+        self.host_button = QPushButton("Host on this computer")
+        self.host_button.setToolTip("Start a gochat server in this app, then log in to it")
+        self.find_button = QPushButton("Find servers on my network")
+        self.find_button.setCheckable(True)
+        self.found = QListWidget()
+        self.found.setMaximumHeight(110)
+        self.found.hide()
+        self.found_hint = QLabel("Looking for gochat servers on your network…")
+        self.found_hint.setProperty("role", "muted")
+        self.found_hint.hide()
+        extra = QHBoxLayout()
+        extra.addWidget(self.host_button)
+        extra.addWidget(self.find_button)
+        extra.addStretch()
+
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: "working on it"
         self.busy.setTextVisible(False)
@@ -95,6 +116,10 @@ class LoginWindow(QWidget):
         layout.addWidget(self.busy)
         layout.addWidget(self.busy_label)
         layout.addLayout(buttons)
+        layout.addSpacing(6)
+        layout.addLayout(extra)
+        layout.addWidget(self.found_hint)
+        layout.addWidget(self.found)
 
         self.login_button.clicked.connect(lambda: self._submit(register=False))
         self.register_button.clicked.connect(lambda: self._submit(register=True))
@@ -102,6 +127,9 @@ class LoginWindow(QWidget):
             field.returnPressed.connect(lambda: self._submit(register=False))
         if self.username.text():
             self.password.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.host_button.clicked.connect(self.hostRequested)
+        self.find_button.toggled.connect(self._toggle_browse)
+        self.found.itemClicked.connect(self._pick_server)
 
     def _submit(self, *, register: bool) -> None:
         if self.busy.isVisible():
@@ -122,6 +150,33 @@ class LoginWindow(QWidget):
         self._settings.setValue("username", self.username.text().strip())
         self.submitted.emit(self.server.text().strip(), self.username.text().strip(), self.password.text(), register)
 
+    def _toggle_browse(self, on: bool) -> None:
+        self.found.setVisible(on)
+        self.found_hint.setVisible(on and self.found.count() == 0)
+        if not on:
+            self.found.clear()
+        self.browseToggled.emit(on)
+
+    def set_found(self, servers: list[ServerEntry]) -> None:
+        """The servers announced on the network right now."""
+        self.found.clear()
+        for server in servers:
+            item = QListWidgetItem(f"{server.name} — {server.address}")
+            item.setData(Qt.ItemDataRole.UserRole, server.address)
+            self.found.addItem(item)
+        self.found_hint.setVisible(self.find_button.isChecked() and not servers)
+
+    def _pick_server(self, item: QListWidgetItem) -> None:
+        self.server.setText(str(item.data(Qt.ItemDataRole.UserRole)))
+        self.errors["server"].hide()
+        self.username.setFocus()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+        # Browsing is opt-in and ends with the window.
+        if self.find_button.isChecked():
+            self.find_button.setChecked(False)
+        super().hideEvent(event)
+
     def clear_errors(self) -> None:
         for label in self.errors.values():
             label.clear()
@@ -137,6 +192,7 @@ class LoginWindow(QWidget):
         self.busy_label.setVisible(busy)
         self.login_button.setEnabled(not busy)
         self.register_button.setEnabled(not busy)
+        self.host_button.setEnabled(not busy)
 
     def reset_for_login(self) -> None:
         self.password.clear()

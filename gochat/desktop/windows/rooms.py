@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from gochat.desktop.models import RoomListModel, RoomRole
 from gochat.desktop.resources import app_icon
+from gochat.desktop.windows.host import HostingPanel
 from gochat.desktop.windows.login import error_label
 from gochat.desktop.windows.status import ConnectionBanner
 
@@ -56,6 +59,9 @@ class RoomListWindow(QMainWindow):
         header.addWidget(self.logout_button)
 
         self.banner = ConnectionBanner()
+        self.hosting = HostingPanel()
+        # Asked before the window closes (quitting while hosting); False keeps it open.
+        self.close_guard: Callable[[], bool] | None = None
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search rooms…")
@@ -99,11 +105,18 @@ class RoomListWindow(QMainWindow):
         layout.setSpacing(10)
         layout.addLayout(header)
         layout.addWidget(self.banner)
+        layout.addWidget(self.hosting)
         layout.addWidget(self.search)
         layout.addWidget(self.table, 1)
         layout.addLayout(new_row)
         layout.addWidget(self.new_error)
         self.setCentralWidget(central)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.close_guard is not None and not self.close_guard():
+            event.ignore()
+            return
+        super().closeEvent(event)
 
     def set_identity(self, username: str, server: str) -> None:
         self.who.setText(f"{username} @ {server}")

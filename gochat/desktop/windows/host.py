@@ -1,0 +1,188 @@
+"""The "Host on this computer" dialog, and the hosting panel of the room list."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gochat.desktop.resources import app_icon
+from gochat.desktop.state import DEFAULT_HOST_PORT, HostOptions
+from gochat.desktop.windows.login import error_label
+
+
+class HostDialog(QDialog):
+    startRequested = Signal(object)  # HostOptions  # noqa: N815
+
+    def __init__(self, default_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Host on this computer — gochat")
+        self.setWindowIcon(app_icon())
+        self.setMinimumWidth(460)
+
+        intro = QLabel(
+            "Run a gochat server inside this app. Messages are kept on this computer "
+            "(or in the MySQL database under Advanced)."
+        )
+        intro.setWordWrap(True)
+        intro.setProperty("role", "muted")
+
+        self.name = QLineEdit(default_name)
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(DEFAULT_HOST_PORT)
+        self.let_others_join = QCheckBox("Let others on my network join")
+        self.announce = QCheckBox("Announce it so they can find it")
+        self.announce.setEnabled(False)
+        self.let_others_join.toggled.connect(self._join_toggled)
+
+        self.advanced = QGroupBox("Advanced: MySQL and Redis")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        self.database_url = QLineEdit()
+        self.database_url.setPlaceholderText("mysql+pymysql://user:password@host/chat")
+        self.redis_url = QLineEdit()
+        self.redis_url.setPlaceholderText("redis://host:6379/0 (optional)")
+        advanced_form = QFormLayout(self.advanced)
+        advanced_form.addRow("MySQL URL", self.database_url)
+        advanced_form.addRow("Redis URL", self.redis_url)
+
+        form = QFormLayout()
+        form.addRow("Server name", self.name)
+        form.addRow("Port", self.port)
+        form.addRow("", self.let_others_join)
+        form.addRow("", self.announce)
+
+        self.error = error_label()
+        self.use_free_port = QPushButton()
+        self.use_free_port.hide()
+        self._suggested_port = 0
+        self.use_free_port.clicked.connect(self._take_suggestion)
+
+        self.start_button = QPushButton("Start hosting")
+        self.start_button.setProperty("primary", True)
+        self.start_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.use_free_port)
+        buttons.addStretch()
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.start_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 20, 24, 20)
+        layout.setSpacing(12)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+
+        self.start_button.clicked.connect(self._start)
+        self.cancel_button.clicked.connect(self.reject)
+
+    def _join_toggled(self, on: bool) -> None:
+        # Announcing only makes sense when others can connect.
+        self.announce.setEnabled(on)
+        if not on:
+            self.announce.setChecked(False)
+
+    def options(self) -> HostOptions:
+        advanced = self.advanced.isChecked()
+        return HostOptions(
+            name=self.name.text().strip() or "gochat",
+            port=self.port.value(),
+            let_others_join=self.let_others_join.isChecked(),
+            announce=self.announce.isChecked(),
+            database_url=self.database_url.text().strip() if advanced else "",
+            redis_url=self.redis_url.text().strip() if advanced else "",
+        )
+
+    def _start(self) -> None:
+        self.error.hide()
+        self.use_free_port.hide()
+        self.set_busy(True)
+        self.startRequested.emit(self.options())
+
+    def set_busy(self, busy: bool) -> None:
+        self.start_button.setEnabled(not busy)
+        self.start_button.setText("Starting…" if busy else "Start hosting")
+
+    def show_error(self, message: str, free_port: int) -> None:
+        self.set_busy(False)
+        self.error.setText(message)
+        self.error.show()
+        self._suggested_port = free_port
+        if free_port:
+            self.use_free_port.setText(f"Use port {free_port}")
+            self.use_free_port.show()
+
+    def _take_suggestion(self) -> None:
+        self.port.setValue(self._suggested_port)
+        self._start()
+
+
+def format_uptime(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class HostingPanel(QFrame):
+    """Shown in the room list while this app hosts: where to join, who is here, Stop."""
+
+    stopRequested = Signal()  # noqa: N815
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("hosting")
+        self.title = QLabel("Hosting")
+        self.title.setStyleSheet("font-weight: 600;")
+        self.addresses = QLabel()
+        self.addresses.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.addresses.setWordWrap(True)
+        self.connected = QLabel()
+        self.uptime = QLabel()
+        self.error = error_label()
+        self.stop_button = QPushButton("Stop hosting")
+        self.stop_button.clicked.connect(self.stopRequested)
+        top = QHBoxLayout()
+        top.addWidget(self.title)
+        top.addStretch()
+        top.addWidget(self.connected)
+        top.addWidget(self.uptime)
+        top.addWidget(self.stop_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.addresses)
+        layout.addWidget(self.error)
+        self.hide()
+
+    def show_status(self, name: str, own_address: str, others: list[str], connected: int, uptime: float) -> None:
+        self.title.setText(f"Hosting “{name}”")
+        if others:
+            self.addresses.setText("Others join at: " + ", ".join(others) + f"   ·   this computer: {own_address}")
+        else:
+            self.addresses.setText(f"Only this computer can join: {own_address}")
+        self.connected.setText(f"{connected} connected")
+        self.uptime.setText(f"up {format_uptime(uptime)}")
+        self.show()
+
+    def show_failure(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+        self.show()

@@ -1,0 +1,183 @@
+"""Hosting a server from the desktop app, and others joining it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+from websockets.exceptions import ConnectionClosed
+
+from gochat.desktop.app import DesktopApp
+from gochat.desktop.windows.host import HostDialog
+from gochat.discovery import lan_ipv4_addresses
+from gochat.server.embedded import free_port
+from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, all_sent, create_room, open_room, say, texts
+from tests.helpers import PASSWORD, auth, chat_client, register_and_login, unique_name
+
+
+@pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user data directory, where the embedded default keeps its SQLite file."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data" / "gochat" / "gochat.sqlite3"
+
+
+def open_host_dialog(qtbot: QtBot, desktop: DesktopApp, username: str) -> HostDialog:
+    desktop.login_window.username.setText(username)
+    desktop.login_window.password.setText(PASSWORD)
+    qtbot.mouseClick(desktop.login_window.host_button, Qt.MouseButton.LeftButton)
+    assert desktop.host_dialog is not None
+    qtbot.waitUntil(desktop.host_dialog.isVisible, timeout=WAIT)
+    return desktop.host_dialog
+
+
+def start_hosting(qtbot: QtBot, desktop: DesktopApp, dialog: HostDialog, port: int, *, others: bool) -> None:
+    dialog.port.setValue(port)
+    dialog.let_others_join.setChecked(others)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(desktop.rooms_window.isVisible, timeout=30000)
+    qtbot.waitUntil(desktop.rooms_window.hosting.isVisible, timeout=WAIT)
+
+
+async def _plain_client(url: str, room_name: str, inbox: list[Any]) -> None:
+    """A plain websocket client (no gochat code but the protocol's numbers) joining the room."""
+    async with httpx.AsyncClient(base_url=url) as api:
+        token, _ = await register_and_login(api)
+        rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+        room_id = next(r["id"] for r in rooms if r["name"] == room_name)
+    async with chat_client(url, token) as client:
+        await client.enter(room_id)
+        ack = await client.say(room_id, "hello from a plain websocket client")
+        inbox.append(ack.data["message"]["id"])
+        try:
+            while True:
+                frame = await client.next(timeout=60)
+                inbox.append(frame)
+        except ConnectionClosed as closed:
+            inbox.append(("closed", closed.rcvd.code if closed.rcvd else None))
+
+
+def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, qloop: asyncio.AbstractEventLoop, screenshot: Shot
+) -> None:
+    host = make_desktop()
+    host_name = unique_name("host")
+    dialog = open_host_dialog(qtbot, host, host_name)
+    screenshot(dialog, "host-dialog")
+    port = free_port("127.0.0.1")
+    start_hosting(qtbot, host, dialog, port, others=True)
+    # Registered on first use and logged in to their own server.
+    assert host.session.me is not None
+    assert host.session.me.username == host_name
+    panel = host.rooms_window.hosting
+    qtbot.waitUntil(lambda: f"this computer: 127.0.0.1:{port}" in panel.addresses.text(), timeout=WAIT)
+    for ip in lan_ipv4_addresses():
+        assert f"{ip}:{port}" in panel.addresses.text()
+    screenshot(host.rooms_window, "hosting-panel")
+
+    # A second desktop joins through the address shown for this computer (tests stay on loopback).
+    guest = make_desktop()
+    guest.login_window.server.setText(f"127.0.0.1:{port}")
+    guest.login_window.username.setText(unique_name("guest"))
+    guest.login_window.password.setText(PASSWORD)
+    qtbot.mouseClick(guest.login_window.register_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(guest.rooms_window.isVisible, timeout=WAIT)
+
+    create_room(qtbot, host, "lan party")
+    host_chat = open_room(qtbot, host, "lan party")
+    guest_chat = open_room(qtbot, guest, "lan party")
+    say(qtbot, guest_chat, "hi host")
+    say(qtbot, host_chat, "welcome!")
+    qtbot.waitUntil(lambda: all_sent(host_chat, 2), timeout=WAIT)
+
+    inbox: list[Any] = []
+    plain = qloop.create_task(_plain_client(f"http://127.0.0.1:{port}", "lan party", inbox))
+    qtbot.waitUntil(lambda: "hello from a plain websocket client" in texts(host_chat), timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.connected.text() == "3 connected", timeout=WAIT)
+    screenshot(host.rooms_window, "hosting-three-connected")
+
+    asked: list[str] = []
+    host.confirm = lambda question: asked.append(question) is None
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: plain.done(), timeout=30000)
+    assert asked == ["2 people are connected. Stop hosting and disconnect them?"]
+    assert inbox[-1] == ("closed", 1001)
+    qtbot.waitUntil(guest_chat.banner.isVisible, timeout=WAIT)
+    qtbot.waitUntil(host.login_window.isVisible, timeout=WAIT)
+    assert host.login_window.errors["server"].text() == "You stopped hosting."
+    assert not host.hosting.hosting
+
+    # Every acknowledged message is in the SQLite file in the user's data directory.
+    with sqlite3.connect(data_home) as db:
+        stored = [row[0] for row in db.execute("SELECT content FROM messages ORDER BY id")]
+    assert stored == ["hi host", "welcome!", "hello from a plain websocket client"]
+    screenshot(guest_chat, "guest-after-host-stopped")
+
+
+def test_a_taken_port_is_said_and_a_free_one_offered(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, screenshot: Shot
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        host = make_desktop()
+        dialog = open_host_dialog(qtbot, host, unique_name("host"))
+        dialog.port.setValue(taken)
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(dialog.use_free_port.isVisible, timeout=WAIT)
+        assert dialog.error.text() == f"Port {taken} is in use by another program."
+        assert dialog.start_button.isEnabled()
+        screenshot(dialog, "port-taken")
+        qtbot.mouseClick(dialog.use_free_port, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(host.rooms_window.isVisible, timeout=30000)
+        assert host.hosting.server is not None
+        assert host.hosting.server.port != taken
+    # Only this computer can join when "let others join" is off.
+    qtbot.waitUntil(host.rooms_window.hosting.isVisible, timeout=WAIT)
+    assert host.rooms_window.hosting.addresses.text().startswith("Only this computer can join: 127.0.0.1:")
+
+
+@pytest.mark.allow_logged_errors
+def test_a_server_that_cannot_start_says_why(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, screenshot: Shot
+) -> None:
+    host = make_desktop()
+    dialog = open_host_dialog(qtbot, host, unique_name("host"))
+    dialog.advanced.setChecked(True)
+    closed_port = free_port("127.0.0.1")
+    dialog.database_url.setText(f"mysql+pymysql://nobody@127.0.0.1:{closed_port}/chat")
+    dialog.port.setValue(free_port("127.0.0.1"))
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.error.isVisible, timeout=30000)
+    assert dialog.error.text().startswith("The server could not start: OperationalError")
+    assert not host.hosting.hosting
+    screenshot(dialog, "cannot-start")
+
+
+def test_hosting_on_mariadb_and_redis_from_advanced(
+    # The database fixtures come first so they outlive the app (torn down in reverse order).
+    mariadb_url: str,
+    redis_target: Any,
+    qtbot: QtBot,
+    make_desktop: MakeDesktop,
+    data_home: Path,
+) -> None:
+    host = make_desktop()
+    dialog = open_host_dialog(qtbot, host, unique_name("host"))
+    dialog.advanced.setChecked(True)
+    dialog.database_url.setText(mariadb_url)
+    dialog.redis_url.setText(redis_target.url)
+    start_hosting(qtbot, host, dialog, free_port("127.0.0.1"), others=False)
+    create_room(qtbot, host, "on mariadb")
+    chat = open_room(qtbot, host, "on mariadb")
+    say(qtbot, chat, "stored in MariaDB")
+    qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
+    assert not data_home.exists()  # nothing went to the SQLite default
