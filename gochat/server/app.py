@@ -38,6 +38,15 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {error.get('msg', 'invalid')}." if where else f"{error.get('msg', 'Invalid input')}."
 
 
+def describe_startup_error(exc: Exception) -> str:
+    """Why start-up failed, in words for the person who asked for it."""
+    if isinstance(exc, DBAPIError):
+        original = exc.orig
+        detail = original.args[-1] if original is not None and original.args else str(exc)
+        return f"cannot open the database: {detail}"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
 def create_app(settings: Settings, context: ServerContext | None = None) -> FastAPI:
     """Build the app. The lifespan opens storage and cache (or uses ``context``) and
     flushes every pending write on shutdown."""
@@ -48,7 +57,7 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
             ctx = context or await ServerContext.open(settings)
         except Exception as exc:
             # Kept for whoever started us (the desktop's host dialog shows it).
-            app.state.startup_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            app.state.startup_error = describe_startup_error(exc)
             raise
         app.state.context = ctx
         try:

@@ -157,7 +157,9 @@ def test_a_server_that_cannot_start_says_why(
     dialog.port.setValue(free_port("127.0.0.1"))
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dialog.error.isVisible, timeout=30000)
-    assert dialog.error.text().startswith("The server could not start: OperationalError")
+    assert dialog.error.text().startswith(
+        "The server could not start: cannot open the database: Can't connect to MySQL"
+    )
     assert not host.hosting.hosting
     screenshot(dialog, "cannot-start")
 

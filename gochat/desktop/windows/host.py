@@ -51,13 +51,15 @@ class HostDialog(QDialog):
         self.advanced = QGroupBox("Advanced: MySQL and Redis")
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
+        self.advanced.toggled.connect(self._show_advanced)
         self.database_url = QLineEdit()
         self.database_url.setPlaceholderText("mysql+pymysql://user:password@host/chat")
         self.redis_url = QLineEdit()
         self.redis_url.setPlaceholderText("redis://host:6379/0 (optional)")
-        advanced_form = QFormLayout(self.advanced)
+        self._advanced_form = advanced_form = QFormLayout(self.advanced)
         advanced_form.addRow("MySQL URL", self.database_url)
         advanced_form.addRow("Redis URL", self.redis_url)
+        self._show_advanced(False)
 
         form = QFormLayout()
         form.addRow("Server name", self.name)
@@ -92,6 +94,14 @@ class HostDialog(QDialog):
 
         self.start_button.clicked.connect(self._start)
         self.cancel_button.clicked.connect(self.reject)
+
+    def _show_advanced(self, on: bool) -> None:
+        for field in (self.database_url, self.redis_url):
+            field.setVisible(on)
+            label = self._advanced_form.labelForField(field)
+            if label is not None:
+                label.setVisible(on)
+        self.adjustSize()
 
     def _join_toggled(self, on: bool) -> None:
         # Announcing only makes sense when others can connect.
@@ -128,6 +138,7 @@ class HostDialog(QDialog):
         if free_port:
             self.use_free_port.setText(f"Use port {free_port}")
             self.use_free_port.show()
+        self.adjustSize()  # grow to fit the message rather than squeeze the fields
 
     def _take_suggestion(self) -> None:
         self.port.setValue(self._suggested_port)
