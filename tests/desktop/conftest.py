@@ -72,6 +72,13 @@ def qloop(qapp: QApplication, _shared_qloop: asyncio.AbstractEventLoop) -> Itera
 
 
 @pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user data directory of the test's own; returns where the hosted server's SQLite file goes."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data" / "gochat" / "gochat.sqlite3"
+
+
+@pytest.fixture
 def screenshot(request: pytest.FixtureRequest) -> Callable[[QWidget, str], Path]:
     """Save what a person would see: ``screenshot(window, "state")``."""
     folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name)

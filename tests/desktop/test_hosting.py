@@ -22,13 +22,6 @@ from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, all_sent, create
 from tests.helpers import PASSWORD, auth, chat_client, register_and_login, unique_name
 
 
-@pytest.fixture
-def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The user data directory, where the embedded default keeps its SQLite file."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return tmp_path / "data" / "gochat" / "gochat.sqlite3"
-
-
 def open_host_dialog(qtbot: QtBot, desktop: DesktopApp, username: str) -> HostDialog:
     desktop.login_window.username.setText(username)
     desktop.login_window.password.setText(PASSWORD)
