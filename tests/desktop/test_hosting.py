@@ -96,6 +96,14 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
     qtbot.waitUntil(lambda: panel.connected.text() == "3 connected", timeout=WAIT)
     screenshot(host.rooms_window, "hosting-three-connected")
 
+    # Quitting while people are connected asks first; "no" keeps everything running.
+    declined: list[str] = []
+    host.confirm = lambda question: declined.append(question) is not None
+    host.rooms_window.close()
+    assert declined == ["You are hosting and 2 people are connected. Quit and disconnect them?"]
+    assert host.rooms_window.isVisible()
+    assert host.hosting.hosting
+
     asked: list[str] = []
     host.confirm = lambda question: asked.append(question) is None
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
@@ -176,3 +184,27 @@ def test_hosting_on_mariadb_and_redis_from_advanced(
     say(qtbot, chat, "stored in MariaDB")
     qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
     assert not data_home.exists()  # nothing went to the SQLite default
+
+
+def test_one_click_path_host_then_register_then_chat(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, screenshot: Shot
+) -> None:
+    """A new user: Host on this computer (nothing typed yet) → Register → chat."""
+    host = make_desktop()
+    login = host.login_window
+    qtbot.mouseClick(login.host_button, Qt.MouseButton.LeftButton)
+    assert host.host_dialog is not None
+    host.host_dialog.port.setValue(free_port("127.0.0.1"))
+    qtbot.mouseClick(host.host_dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: login.errors["server"].isVisible(), timeout=30000)
+    assert login.errors["server"].text() == "Your server is running: register or log in to it."
+    assert login.server.text() == host.hosting.server.address  # type: ignore[union-attr]
+    screenshot(login, "hosting-ready-to-register")
+    login.username.setText(unique_name("first"))
+    login.password.setText(PASSWORD)
+    qtbot.mouseClick(login.register_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(host.rooms_window.isVisible, timeout=WAIT)
+    create_room(qtbot, host, "my first room")
+    chat = open_room(qtbot, host, "my first room")
+    say(qtbot, chat, "hello, world")
+    qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
