@@ -82,6 +82,8 @@ def test_help_explains_every_flag_and_its_env_var() -> None:
         ("--database-url", "GOCHAT_DATABASE_URL"),
         ("--redis-url", "GOCHAT_REDIS_URL"),
         ("--log-level", "GOCHAT_LOG_LEVEL"),
+        ("--name", "GOCHAT_SERVER_NAME"),
+        ("--announce", "GOCHAT_ANNOUNCE"),
     ]:
         assert flag in result.stdout
         assert env in result.stdout
