@@ -31,6 +31,9 @@ class Settings:
     log_level: str = "info"
     server_name: str = "gochat"
     announce: bool = False
+    # Frames queued for one client before it counts as not reading and is closed with 1013.
+    # Keep it well above the writer's batch (1000): a reading client may get a whole batch at once.
+    max_client_backlog: int = 10_000
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -106,6 +109,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "Env: GOCHAT_ANNOUNCE=1. Default: off.",
     )
     parser.add_argument(
+        "--max-client-backlog",
+        type=int,
+        default=int(env.get("GOCHAT_MAX_CLIENT_BACKLOG", "10000")),
+        help="Frames queued for one client before it counts as not reading and is disconnected "
+        "(close 1013; it catches up on reconnect). Env: GOCHAT_MAX_CLIENT_BACKLOG. Default: 10000.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -129,4 +139,5 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         log_level=args.log_level,
         server_name=args.name,
         announce=args.announce,
+        max_client_backlog=max(args.max_client_backlog, 1),
     )

@@ -40,7 +40,6 @@ from gochat.server.store.writer import Committed
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-MAX_QUEUED_FRAMES = 10_000  # a client this far behind is not reading: close it
 MAX_IN_FLIGHT_SENDS = 1_000  # unacknowledged messages per connection before reading pauses
 ERROR_BUDGET = 50  # bad frames tolerated per ERROR_WINDOW seconds before we call it abuse
 ERROR_WINDOW = 10.0
@@ -52,8 +51,9 @@ FLUSH_TIMEOUT = 5.0
 class WebSocketConnection:
     """One client: the hub's Connection, backed by a Starlette WebSocket."""
 
-    def __init__(self, websocket: WebSocket, user: UserRecord, token_hash: str) -> None:
+    def __init__(self, websocket: WebSocket, user: UserRecord, token_hash: str, max_backlog: int) -> None:
         self.id = next_connection_id()
+        self._max_backlog = max_backlog
         self.user = user
         self.token_hash = token_hash
         self._websocket = websocket
@@ -68,7 +68,7 @@ class WebSocketConnection:
         if self._close is not None:
             return
         self._outbox.append(frame)
-        if len(self._outbox) > MAX_QUEUED_FRAMES:
+        if len(self._outbox) > self._max_backlog:
             log.warning("closing connection %d of %s: %d frames unsent", self.id, self.user.username, len(self._outbox))
             self._outbox.clear()
             self._flush_before_close = False
@@ -128,7 +128,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.send_denial_response(JSONResponse({"error": exc.code, "message": exc.message}, status_code=401))
         return
     await websocket.accept()
-    connection = WebSocketConnection(websocket, user, digest)
+    connection = WebSocketConnection(websocket, user, digest, ctx.settings.max_client_backlog)
     ctx.hub.register(connection)
     sender = asyncio.create_task(connection.run_sender(), name=f"ws-sender-{connection.id}")
     try:
@@ -143,8 +143,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             log.warning("connection %d did not flush within %.0f s", connection.id, FLUSH_TIMEOUT)
 
 
+YIELD_EVERY = 16
+
+
 async def _read_frames(ctx: ServerContext, websocket: WebSocket, connection: WebSocketConnection) -> None:
+    handled = 0
     while True:
+        handled += 1
+        if handled % YIELD_EVERY == 0:
+            # receive() does not suspend while frames are buffered, so a client that floods us
+            # would keep the loop to itself; let the other connections' senders run.
+            await asyncio.sleep(0)
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
