@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run server test lint typecheck clean
+.PHONY: run server test lint typecheck clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# Benchmarks against a raw websockets reference, in the same run (see README, Performance).
+bench: $(VENV)/.installed-test
+	$(PY) -m gochat.bench

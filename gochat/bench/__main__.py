@@ -1,0 +1,201 @@
+"""``python -m gochat.bench``: gochat against a raw websockets reference, in the same run.
+
+Absolute times drift on a shared machine, so each server figure is printed with the reference's
+and their ratio, as the median of several runs. Results also go to a JSON file.
+
+    python -m gochat.bench                       # fan-out at N = 100, 500, 1000 and durable ingest
+    python -m gochat.bench --sizes 100 --runs 3 --messages 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gochat.bench import load
+from gochat.bench.servers import Running, cpu_seconds, start_gochat, start_reference
+
+WORKERS = 2  # client processes; this machine has 2 cores and the server needs one
+
+
+def raise_open_files_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def fanout_once(server: Running, clients: int, messages: int, reference: bool) -> dict[str, Any]:
+    """N clients in one room; one sender posts M messages at once; time until all have all."""
+    context = multiprocessing.get_context("spawn")
+    tokens = server.tokens[1 : clients + 1]
+    shares = [tokens[i::WORKERS] for i in range(WORKERS)]
+    pipes, workers = [], []
+    for share in shares:
+        parent, child = context.Pipe()
+        worker = context.Process(
+            target=load.fanout_worker, args=(server.ws_url, share, server.room_id, messages, reference, child)
+        )
+        worker.start()
+        pipes.append(parent)
+        workers.append(worker)
+    for pipe in pipes:
+        if not pipe.poll(300) or pipe.recv() != "ready":
+            raise RuntimeError("a client worker did not connect")
+    cpu_before = cpu_seconds(server.process.pid)
+
+    async def burst() -> tuple[float, Any]:
+        return await load.send_burst(server.ws_url, server.tokens[0], server.room_id, messages, reference)
+
+    loop = asyncio.new_event_loop()
+    started, sender = loop.run_until_complete(burst())
+    results: list[load.ClientResult] = [pipe.recv() for pipe in pipes]
+    loop.run_until_complete(sender.close())
+    loop.close()
+    for worker in workers:
+        worker.join(60)
+    elapsed = max(r.finished_at for r in results) - started
+    server_cpu = cpu_seconds(server.process.pid) - cpu_before
+    return {
+        "deliveries_per_second": clients * messages / elapsed,
+        "seconds": elapsed,
+        "lost": sum(r.lost for r in results),
+        "duplicated": sum(r.duplicated for r in results),
+        "reordered": sum(r.reordered for r in results),
+        "server_cpu_share": server_cpu / elapsed,
+        "generator_cpu_seconds": sum(r.cpu for r in results),
+    }
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def bench_fanout(sizes: list[int], messages: int, runs: int) -> list[dict[str, Any]]:
+    rows = []
+    for clients in sizes:
+        row: dict[str, Any] = {"clients": clients, "messages": messages}
+        for name, reference in (("reference", True), ("gochat", False)):
+            measured = []
+            for _ in range(runs):
+                with tempfile.TemporaryDirectory() as folder:
+                    server = (
+                        start_reference(clients + 1)
+                        if reference
+                        else start_gochat(f"sqlite:///{folder}/bench.sqlite3", clients + 1)
+                    )
+                    try:
+                        measured.append(fanout_once(server, clients, messages, reference))
+                    finally:
+                        server.stop()
+            row[name] = {
+                "deliveries_per_second": median_of(measured, "deliveries_per_second"),
+                "lost": sum(m["lost"] for m in measured),
+                "duplicated": sum(m["duplicated"] for m in measured),
+                "reordered": sum(m["reordered"] for m in measured),
+                "server_cpu_share": median_of(measured, "server_cpu_share"),
+                "generator_cpu_seconds": median_of(measured, "generator_cpu_seconds"),
+                "runs": measured,
+            }
+        row["ratio"] = row["gochat"]["deliveries_per_second"] / row["reference"]["deliveries_per_second"]
+        rows.append(row)
+        print_fanout_row(row)
+    return rows
+
+
+def print_fanout_row(row: dict[str, Any]) -> None:
+    g, r = row["gochat"], row["reference"]
+    print(
+        f"fan-out N={row['clients']:>5} M={row['messages']}: gochat {g['deliveries_per_second']:>10,.0f}/s  "
+        f"reference {r['deliveries_per_second']:>10,.0f}/s  ratio {row['ratio']:.2f}  "
+        f"lost/dup/reordered {g['lost']}/{g['duplicated']}/{g['reordered']}  "
+        f"server CPU {g['server_cpu_share']:.0%} (ref {r['server_cpu_share']:.0%})",
+        flush=True,
+    )
+
+
+def bench_ingest(
+    backends: dict[str, Callable[[], str]], senders: int, seconds: float, runs: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for backend, make_url in backends.items():
+        measured = []
+        for _ in range(runs):
+            url = make_url()
+            server = start_gochat(url, senders, rooms=senders)
+            try:
+                measured.append(asyncio.run(load.ingest(server.ws_url, server.tokens, server.room_ids, seconds)))
+            finally:
+                server.stop()
+        row = {
+            "backend": backend,
+            "senders": senders,
+            "acknowledged_per_second": statistics.median(m["per_second"] for m in measured),
+            "runs": measured,
+        }
+        rows.append(row)
+        print(
+            f"durable ingest on {backend:<8} with {senders} senders: {row['acknowledged_per_second']:>8,.0f} acknowledged/s",
+            flush=True,
+        )
+    return rows
+
+
+def mariadb_database() -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = os.environ.get("GOCHAT_BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    name = f"gochat_bench_{os.getpid()}_{int(time.time() * 1000) % 100000}"
+    engine = create_engine(admin)
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    engine.dispose()
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gochat.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,500,1000", help="clients in the room for fan-out")
+    parser.add_argument("--messages", type=int, default=200, help="messages per fan-out run (sent as one burst)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--ingest-seconds", type=float, default=5.0)
+    parser.add_argument("--skip", default="", help="comma-separated: fanout,ingest,mariadb")
+    parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
+    args = parser.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    raise_open_files_limit()
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+        "runs": args.runs,
+    }
+    if "fanout" not in skip:
+        report["fanout"] = bench_fanout([int(n) for n in args.sizes.split(",")], args.messages, args.runs)
+    if "ingest" not in skip:
+        with tempfile.TemporaryDirectory() as folder:
+            counter = iter(range(1000))
+            backends: dict[str, Callable[[], str]] = {
+                "sqlite": lambda: f"sqlite:///{folder}/ingest-{next(counter)}.sqlite3",
+            }
+            if "mariadb" not in skip:
+                backends["mariadb"] = mariadb_database
+            report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs)
+    output = Path(args.json)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2))
+    print(f"figures written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Servers under test, each in a process of its own: gochat (seeded with users and tokens, so
+set-up does not spend minutes on argon2) and the raw websockets reference under bench/."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert
+
+from gochat.protocol import username_key
+from gochat.server import auth
+from gochat.server.store import models
+from gochat.server.store.database import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[bytes]
+    url: str
+    tokens: list[str]
+    room_ids: list[int]
+
+    @property
+    def room_id(self) -> int:
+        return self.room_ids[0]
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def seed(database_url: str, users: int, rooms: int = 1) -> tuple[list[str], list[int]]:
+    """Users with ready-made sessions, and rooms; returns the bearer tokens and the room ids."""
+    database = Database(database_url)
+    database.create_schema()
+    tokens = [f"bench-{i}-{secrets.token_hex(8)}" for i in range(users)]
+    now = models.utcnow()
+    with database.sessions.begin() as session:
+        start = session.query(models.User).count()
+        rows = [
+            {
+                "username": f"bench{start + i}",
+                "password": "not-a-login",
+                "username_key": username_key(f"bench{start + i}"),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(users)
+        ]
+        session.execute(insert(models.User), rows)
+        ids = [u.id for u in session.query(models.User).order_by(models.User.id).offset(start).limit(users)]
+        session.execute(
+            insert(models.Session),
+            [
+                {"token_hash": auth.token_hash(t), "user_id": uid, "created_at": now}
+                for t, uid in zip(tokens, ids, strict=True)
+            ],
+        )
+        made = [
+            models.Room(room_name=f"bench {secrets.token_hex(4)}", room_name_key=secrets.token_hex(8), user_id=ids[0])
+            for _ in range(rooms)
+        ]
+        session.add_all(made)
+        session.flush()
+        room_ids = [room.id for room in made]
+    database.close()
+    return tokens, room_ids
+
+
+def start_gochat(database_url: str, users: int, rooms: int = 1) -> Running:
+    tokens, room_ids = seed(database_url, users, rooms)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gochat.server",
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--log-level",
+            "warning",
+            "--max-client-backlog",
+            "100000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("gochat did not start")
+        time.sleep(0.1)
+    return Running(process, url, tokens, room_ids)
+
+
+def start_reference(users: int) -> Running:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "reference_server.py"), str(port)], stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != b"ready":
+        raise RuntimeError("the reference server did not start")
+    return Running(process, f"http://127.0.0.1:{port}", [""] * users, [0])
