@@ -38,6 +38,14 @@ def lan_ipv4_addresses() -> list[str]:
     return sorted(set(found), key=lambda a: tuple(int(part) for part in a.split(".")))
 
 
+def addresses_to_announce(bind_host: str) -> list[str]:
+    """The addresses a server bound to ``bind_host`` announces: its LAN addresses when it
+    listens on all interfaces (loopback where there are none, as in a test namespace)."""
+    if bind_host in ("0.0.0.0", ""):
+        return lan_ipv4_addresses() or ["127.0.0.1"]
+    return [bind_host]
+
+
 def _interfaces() -> list[str] | InterfaceChoice:
     configured = os.environ.get("GOCHAT_MDNS_INTERFACES", "").strip()
     if configured:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,11 @@ from sqlalchemy import insert
 
 from gochat.protocol import username_key
 from gochat.server import auth
+from gochat.server.embedded import free_port
 from gochat.server.store import models
 from gochat.server.store.database import Database
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
-from gochat.desktop.state import Change, Inserted, Item, Removed, Room, Timeline, Updated, User
+from gochat.desktop.state import Change, Inserted, Item, Removed, Room, Timeline, UnreadCounts, Updated, User
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 RoomRole = Qt.ItemDataRole.UserRole + 2
@@ -100,10 +100,10 @@ class RoomListModel(QAbstractTableModel):
     HEADERS = ("Room", "Created by", "Created", "Online", "Unread")
     NAME, CREATOR, CREATED, ONLINE, UNREAD = range(5)
 
-    def __init__(self) -> None:
+    def __init__(self, unread: UnreadCounts) -> None:
         super().__init__()
         self._rooms: list[Room] = []
-        self._unread: dict[int, int] = {}
+        self._unread = unread  # the session's counts, shown as they are; never copied
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self._rooms)
@@ -124,7 +124,7 @@ class RoomListModel(QAbstractTableModel):
         if role == RoomRole:
             return room
         if role == Qt.ItemDataRole.DisplayRole:
-            unread = self._unread.get(room.id, 0)
+            unread = self._unread.get(room.id)
             return {
                 self.NAME: room.name,
                 self.CREATOR: room.creator.username,
@@ -143,7 +143,7 @@ class RoomListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.ONLINE, self.UNREAD):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column == self.UNREAD and self._unread.get(room.id):
-            return f"{self._unread[room.id]} unread"
+            return f"{self._unread.get(room.id)} unread"
         return None
 
     def rooms(self) -> list[Room]:
@@ -180,11 +180,10 @@ class RoomListModel(QAbstractTableModel):
             self._rooms[row] = Room(old.id, old.name, old.creator, old.created_at, online)
             self.dataChanged.emit(self.index(row, self.ONLINE), self.index(row, self.ONLINE))
 
-    def set_unread(self, room_id: int, count: int) -> None:
-        self._unread[room_id] = count
+    def unread_changed(self, room_id: int) -> None:
         row = self.row_of(room_id)
         if row is not None:
             self.dataChanged.emit(self.index(row, self.UNREAD), self.index(row, self.UNREAD))
 
     def unread(self, room_id: int) -> int:
-        return self._unread.get(room_id, 0)
+        return self._unread.get(room_id)

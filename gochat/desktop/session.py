@@ -64,8 +64,8 @@ class ChatSession(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.rooms = RoomListModel()
         self.unread = UnreadCounts()
+        self.rooms = RoomListModel(self.unread)
         self.me: User | None = None
         self.server = ""
         self.link_state = LinkState.CLOSED
@@ -171,9 +171,6 @@ class ChatSession(QObject):
             self.rooms.reset(await self._api.rooms())
         except ApiError as error:
             self.errorShown.emit(error.message)
-            return
-        for room_id, count in self.unread.counts.items():
-            self.rooms.set_unread(room_id, count)
 
     async def create_room(self, name: str) -> Room | None:
         try:
@@ -226,7 +223,7 @@ class ChatSession(QObject):
         self._active_room = room_id
         if room_id is not None:
             self.unread.read(room_id)
-            self.rooms.set_unread(room_id, 0)
+            self.rooms.unread_changed(room_id)
 
     async def load_older(self, room_id: int) -> int:
         opened = self._open.get(room_id)
@@ -258,7 +255,7 @@ class ChatSession(QObject):
         except InputError as error:
             self.errorShown.emit(error.message)
             return None
-        item, changes = opened.timeline.add_pending(room_id, text)
+        item, changes = opened.timeline.add_pending(text)
         opened.messages.apply(changes)
         assert item.client_msg_id is not None
         if opened.entered:
@@ -291,8 +288,8 @@ class ChatSession(QObject):
     async def _on_connected(self) -> None:
         """(Re)connected: re-enter every open room, asking only for what was missed."""
         for room_id, opened in list(self._open.items()):
-            after = opened.timeline.last_id if len(opened.timeline.confirmed) else None
-            await self._send_frame(EnterRoom(room_id, after_id=after))
+            # Resume after the last message shown; with none yet, ask for the newest page.
+            await self._send_frame(EnterRoom(room_id, after_id=opened.timeline.last_id or None))
         if self._api is not None:
             await self.refresh_rooms()
 
@@ -340,9 +337,9 @@ class ChatSession(QObject):
         author = User.from_wire(data["author"])
         mine = self.me is not None and author.id == self.me.id
         seen = self._active_room == room_id
-        count = self.unread.arrived(room_id, seen=seen, mine=mine)
+        self.unread.arrived(room_id, seen=seen, mine=mine)
         if not seen and not mine:
-            self.rooms.set_unread(room_id, count)
+            self.rooms.unread_changed(room_id)
             self.notify.emit(room_id, f"{author.username} in {opened.room.name}", str(data["content"]))
 
     def _ack(self, data: dict[str, Any]) -> None:

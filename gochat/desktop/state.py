@@ -194,7 +194,7 @@ class Timeline:
         self.confirmed.insert(row, item)
         return [Inserted(row, 1)]
 
-    def add_pending(self, room_id: int, text: str, client_msg_id: str | None = None) -> tuple[Item, list[Change]]:
+    def add_pending(self, text: str, client_msg_id: str | None = None) -> tuple[Item, list[Change]]:
         item = Item(
             Kind.MESSAGE,
             text,

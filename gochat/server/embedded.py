@@ -12,9 +12,8 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
-from gochat.discovery import Announcer, lan_ipv4_addresses
+from gochat.discovery import Announcer, addresses_to_announce, lan_ipv4_addresses
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 
@@ -33,7 +32,7 @@ class PortInUse(OSError):
         self.suggestion = suggestion
 
 
-def free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
@@ -92,7 +91,7 @@ class EmbeddedServer:
         self._thread = thread
         self.started_at = time.monotonic()
         if self.announce:
-            self._announcer = Announcer(self.settings.server_name, self.port, self._announced_addresses())
+            self._announcer = Announcer(self.settings.server_name, self.port, addresses_to_announce(self.settings.host))
             self._announcer.start()
 
     def stop(self) -> None:
@@ -141,10 +140,3 @@ class EmbeddedServer:
         if self.settings.host != ALL_INTERFACES:
             return []
         return [f"{ip}:{self.port}" for ip in lan_ipv4_addresses()]
-
-    def _announced_addresses(self) -> list[str]:
-        return lan_ipv4_addresses() or [THIS_COMPUTER]
-
-
-def with_port(settings: Settings, port: int) -> Settings:
-    return replace(settings, port=port)

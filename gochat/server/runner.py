@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from gochat.discovery import Announcer, lan_ipv4_addresses
+from gochat.discovery import Announcer, addresses_to_announce
 from gochat.server.app import create_app
 from gochat.server.config import Settings, masked_url
 from gochat.server.context import ServerContext
@@ -173,8 +173,7 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
     async def announce_once_started() -> None:
         nonlocal announcer
         await asyncio.to_thread(server.started_event.wait)
-        addresses = (lan_ipv4_addresses() or ["127.0.0.1"]) if settings.host in ("0.0.0.0", "") else [settings.host]
-        announcer = Announcer(settings.server_name, port, addresses)
+        announcer = Announcer(settings.server_name, port, addresses_to_announce(settings.host))
         await asyncio.to_thread(announcer.start)
 
     announcing = asyncio.create_task(announce_once_started()) if settings.announce else None

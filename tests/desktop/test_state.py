@@ -51,7 +51,7 @@ def test_messages_are_kept_in_id_order_once() -> None:
 def test_pending_shows_at_once_then_becomes_the_stored_message() -> None:
     timeline = Timeline(me=ME)
     timeline.add_message(wire(1))
-    item, changes = timeline.add_pending(9, "hello")
+    item, changes = timeline.add_pending("hello")
     assert changes == [Inserted(1, 1)]
     assert (item.status, item.mine, timeline[1].text) == (Status.PENDING, True, "hello")
     timeline.add_message(wire(2, YOU))  # someone else's message lands before ours
@@ -68,7 +68,7 @@ def test_pending_shows_at_once_then_becomes_the_stored_message() -> None:
 
 def test_failed_messages_are_marked_and_can_be_retried() -> None:
     timeline = Timeline(me=ME)
-    item, _ = timeline.add_pending(9, "oops")
+    item, _ = timeline.add_pending("oops")
     assert timeline.mark_failed(item.client_msg_id or "") == [Updated(0)]
     assert timeline[0].status is Status.FAILED
     assert timeline.unsent() == []

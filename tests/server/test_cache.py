@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +17,7 @@ import redis
 from gochat.protocol import MsgType
 from gochat.server.cache import USER_TTL_SECONDS, Cache, MemoryCache, RedisCache
 from gochat.server.config import Settings
+from gochat.server.embedded import free_port
 from gochat.server.records import RoomRecord, UserRecord
 from gochat.server.runner import ServerThread
 from tests.conftest import RedisTarget, service_unavailable
@@ -78,18 +78,11 @@ async def test_redis_user_keys_carry_the_one_hour_expiry(redis_target: RedisTarg
         client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class PrivateRedis:
     """A redis-server of this test's own, so it can be stopped and started again."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

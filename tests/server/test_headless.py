@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,15 +18,9 @@ from websockets.exceptions import ConnectionClosed
 
 from gochat.protocol import MsgType
 from gochat.server.config import Settings, settings_from_args
+from gochat.server.embedded import free_port
 from gochat.server.runner import describe
 from tests.helpers import chat_client, create_room, register_and_login
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_server(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -18,8 +18,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from gochat.server.embedded import free_port
 from tests.helpers import auth, chat_client, create_room, register_and_login, ws_url
-from tests.server.test_headless import free_port, start_server, wait_until_healthy
+from tests.server.test_headless import start_server, wait_until_healthy
 
 # Above the writer's largest batch (1000), which a reading client may receive all at once;
 # far below what a client that stopped reading piles up.
