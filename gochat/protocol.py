@@ -361,6 +361,26 @@ def encode_server_frame(msg_type: MsgType, data: dict[str, Any], request_id: str
     return dumps(envelope)
 
 
+# A stored message goes out twice, in its room's broadcast and in its sender's ACK. These two
+# splice its JSON, encoded once, into each envelope; the text is what encode_server_frame gives.
+
+
+def message_frame(message_json: str) -> str:
+    """The SEND broadcast of one stored message, from the message's encoded wire JSON."""
+    return f'{{"msgType":{int(MsgType.SEND)},"data":{message_json}}}'
+
+
+def ack_frame(message_json: str, duplicate: bool, client_msg_id: str | None, request_id: str | None) -> str:
+    """The ACK of a SEND, from the stored message's encoded wire JSON."""
+    data = f'{{"message":{message_json},"duplicate":{"true" if duplicate else "false"}'
+    if client_msg_id is not None:
+        data += f',"clientMsgId":{dumps(client_msg_id)}'
+    envelope = f'{{"msgType":{int(MsgType.ACK)},"data":{data}}}'
+    if request_id is not None:
+        envelope += f',"requestId":{dumps(request_id)}'
+    return envelope + "}"
+
+
 def error_frame(error: ProtocolError) -> str:
     data: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.msg_type is not None:

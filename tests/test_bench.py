@@ -24,7 +24,7 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
             "--ingest-seconds",
             "1",
             "--skip",
-            "mariadb",
+            "mariadb,latency,connections,desktop",  # the others have tests of their own
             "--json",
             str(output),
         ],
@@ -43,3 +43,63 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
     assert sqlite["backend"] == "sqlite"
     assert sqlite["acknowledged_per_second"] > 0
     assert "fan-out N=    5" in result.stdout
+
+
+def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gochat.bench",
+            "--skip",
+            "fanout,ingest,desktop",
+            "--runs",
+            "1",
+            "--latency-clients",
+            "5",
+            "--latency-seconds",
+            "2",
+            "--connection-sizes",
+            "20",
+            "--hold-seconds",
+            "2",
+            "--json",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(output.read_text())
+
+    latency = report["latency"]
+    assert (latency["clients"], latency["rate"]) == (5, 20)
+    for side in ("gochat", "reference"):
+        figures = latency[side]
+        # 2 s at 20 messages/s, to each of the 5 clients; none lost, repeated or out of order.
+        assert figures["samples"] == 5 * 40
+        assert (figures["lost"], figures["duplicated"], figures["reordered"]) == (0, 0, 0)
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] < 5_000
+        # CPU comes in clock ticks: the reference may well use none of them for so little.
+        assert 0 <= figures["server_cpu_share"] < 1.5
+        assert 0 < figures["generator_cpu_share"] < 1.5
+    assert latency["gochat"]["server_cpu_share"] > 0
+    assert latency["p99_ratio"] == latency["gochat"]["p99_ms"] / latency["reference"]["p99_ms"]
+    assert "latency N=    5 at 20/s" in result.stdout
+
+    [row] = report["connections"]
+    assert (row["connections"], row["hold_seconds"]) == (20, 2)
+    for side in ("gochat", "reference"):
+        [run] = row[side]["runs"]
+        assert run["opened"] == 20
+        assert run["all_held"]
+        assert run["dropped"] == 0
+        # Twenty connections are too few for a precise figure, but never a negative or absurd one.
+        assert 0 <= row[side]["rss_per_connection"] < 1024 * 1024
+        assert run["rss_before"] > 0
+    # The server itself counts the authenticated connections, before and after the hold.
+    [gochat_run] = row["gochat"]["runs"]
+    assert gochat_run["server_connections"] == gochat_run["server_connections_after_hold"] == 20
+    assert "idle connections N=    20" in result.stdout

@@ -134,3 +134,36 @@ def test_error_frames_name_the_request() -> None:
 def test_server_frames_keep_chinese_and_emoji_readable() -> None:
     text = protocol.encode_server_frame(MsgType.SEND, {"content": "你好 😀"})
     assert "你好 😀" in text
+
+
+_wire_messages = st.fixed_dictionaries(
+    {
+        "id": st.integers(min_value=1, max_value=2**53),
+        "roomId": st.integers(min_value=1, max_value=2**53),
+        "author": st.fixed_dictionaries({"id": st.integers(min_value=1), "username": st.text(max_size=32)}),
+        "content": st.text(max_size=200),
+        "createdAt": st.just("2026-11-27T10:00:00.000000Z"),
+    },
+    optional={"clientMsgId": st.text(max_size=64)},
+)
+
+
+@given(
+    message=_wire_messages,
+    duplicate=st.booleans(),
+    client_msg_id=st.none() | st.text(max_size=64),
+    request_id=st.none() | st.text(max_size=64),
+)
+def test_spliced_message_and_ack_frames_are_exactly_the_general_encoding(
+    message: dict[str, object], duplicate: bool, client_msg_id: str | None, request_id: str | None
+) -> None:
+    # The server encodes a stored message once and splices it into its broadcast and its ACK;
+    # a client must not be able to tell those frames from ones encoded whole.
+    encoded = protocol.dumps(message)
+    assert protocol.message_frame(encoded) == protocol.encode_server_frame(protocol.MsgType.SEND, message)
+    ack: dict[str, object] = {"message": message, "duplicate": duplicate}
+    if client_msg_id is not None:
+        ack["clientMsgId"] = client_msg_id
+    assert protocol.ack_frame(encoded, duplicate, client_msg_id, request_id) == protocol.encode_server_frame(
+        protocol.MsgType.ACK, ack, request_id
+    )

@@ -5,6 +5,9 @@ and their ratio, as the median of several runs. Results also go to a JSON file.
 
     python -m gochat.bench                       # fan-out at N = 100, 500, 1000 and durable ingest
     python -m gochat.bench --sizes 100 --runs 3 --messages 100
+    python -m gochat.bench --skip fanout,ingest,connections,desktop   # latency at 20 messages/s, N = 500
+    python -m gochat.bench --skip fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
+    python -m gochat.bench --skip fanout,ingest,latency,connections   # the desktop app (gochat/bench/desktop.py)
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gochat.bench import load
+from gochat.bench import ingest, load
+from gochat.bench.connections import bench_connections
+from gochat.bench.desktop import bench_desktop
+from gochat.bench.latency import bench_latency
 from gochat.bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
 WORKERS = 2  # client processes; this machine has 2 cores and the server needs one
@@ -141,18 +147,24 @@ def bench_ingest(
             url = make_url()
             server = start_gochat(url, senders, rooms=senders)
             try:
-                measured.append(asyncio.run(load.ingest(server.ws_url, server.tokens, server.room_ids, seconds)))
+                measured.append(ingest.ingest_once(server, seconds))
             finally:
                 server.stop()
         row = {
             "backend": backend,
             "senders": senders,
-            "acknowledged_per_second": statistics.median(m["per_second"] for m in measured),
+            "acknowledged_per_second": median_of(measured, "per_second"),
+            "server_cpu_share": median_of(measured, "server_cpu_share"),
+            "generator_cpu_share": median_of(measured, "generator_cpu_share"),
             "runs": measured,
         }
         rows.append(row)
-        rate = row["acknowledged_per_second"]
-        print(f"durable ingest on {backend:<8} with {senders} senders: {rate:>8,.0f} acknowledged/s", flush=True)
+        print(
+            f"durable ingest on {backend:<8} with {senders} senders: {row['acknowledged_per_second']:>8,.0f} "
+            f"acknowledged/s (target 5,000)  server CPU {row['server_cpu_share']:.0%}, "
+            f"generator CPU {row['generator_cpu_share']:.0%}",
+            flush=True,
+        )
     return rows
 
 
@@ -175,7 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=200, help="messages per fan-out run (sent as one burst)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
-    parser.add_argument("--skip", default="", help="comma-separated: fanout,ingest,mariadb")
+    parser.add_argument("--latency-clients", type=int, default=500, help="clients in the room for latency")
+    parser.add_argument("--latency-rate", type=float, default=20.0, help="messages per second offered for latency")
+    parser.add_argument("--latency-seconds", type=float, default=10.0, help="measured seconds per latency run")
+    parser.add_argument("--connection-sizes", default="1000,10000", help="idle connections held on one server")
+    parser.add_argument("--hold-seconds", type=float, default=60.0, help="how long idle connections are held")
+    # Memory is not noisy the way times are, and each run holds for --hold-seconds: one by default.
+    parser.add_argument("--connection-runs", type=int, default=1, help="runs per idle-connection figure")
+    parser.add_argument("--desktop-messages", type=int, default=100_000, help="history in the desktop's room")
+    parser.add_argument("--desktop-rate", type=float, default=200.0, help="messages per second into the open chat")
+    parser.add_argument("--desktop-seconds", type=float, default=5.0, help="how long the desktop's load lasts")
+    parser.add_argument("--desktop-scrollback", type=int, default=10_000, help="messages the desktop scrolls back")
+    parser.add_argument("--skip", default="", help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop")
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -195,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
             if "mariadb" not in skip:
                 backends["mariadb"] = mariadb_database
             report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs)
+    if "latency" not in skip:
+        report["latency"] = bench_latency(args.latency_clients, args.latency_rate, args.latency_seconds, args.runs)
+    if "connections" not in skip:
+        sizes = [int(n) for n in args.connection_sizes.split(",")]
+        report["connections"] = bench_connections(sizes, args.hold_seconds, args.connection_runs)
+    if "desktop" not in skip:
+        report["desktop"] = bench_desktop(
+            args.desktop_messages, args.desktop_rate, args.desktop_seconds, args.desktop_scrollback, args.runs
+        )
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
+from gochat.bench.chatter import chat_text
 from gochat.protocol import username_key
 from gochat.server import auth
 from gochat.server.embedded import free_port
@@ -61,18 +64,26 @@ class Running:
             self.process.wait()
 
 
-def seed(database_url: str, users: int, rooms: int = 1) -> tuple[list[str], list[int]]:
-    """Users with ready-made sessions, and rooms; returns the bearer tokens and the room ids."""
+def seed(
+    database_url: str, users: int, rooms: int = 1, *, password: str | None = None, messages: int = 0
+) -> tuple[list[str], list[int]]:
+    """Users with ready-made sessions, and rooms; returns the bearer tokens and the room ids.
+
+    With ``password`` the users can also log in with it (username ``bench<n>``, numbered from
+    the first user seeded into this database); ``messages`` fills the first room with history.
+    """
     database = Database(database_url)
     database.create_schema()
     tokens = [f"bench-{i}-{secrets.token_hex(8)}" for i in range(users)]
+    # One argon2 hash shared by every user: hashing costs tens of milliseconds each.
+    password_hash = auth.hash_password(password) if password is not None else "not-a-login"
     now = models.utcnow()
     with database.sessions.begin() as session:
         start = session.query(models.User).count()
         rows = [
             {
                 "username": f"bench{start + i}",
-                "password": "not-a-login",
+                "password": password_hash,
                 "username_key": username_key(f"bench{start + i}"),
                 "created_at": now,
                 "updated_at": now,
@@ -95,12 +106,36 @@ def seed(database_url: str, users: int, rooms: int = 1) -> tuple[list[str], list
         session.add_all(made)
         session.flush()
         room_ids = [room.id for room in made]
+    if messages:
+        seed_messages(database, room_ids[0], ids, messages)
     database.close()
     return tokens, room_ids
 
 
-def start_gochat(database_url: str, users: int, rooms: int = 1) -> Running:
-    tokens, room_ids = seed(database_url, users, rooms)
+def seed_messages(database: Database, room_id: int, user_ids: list[int], count: int, chunk: int = 10_000) -> None:
+    """``count`` messages of chat-like text in one room, written by the users in turn, half a
+    minute apart and ending now: one Core INSERT per chunk, so 100,000 take seconds, not minutes."""
+    table = cast(Table, models.Message.__table__)
+    end = models.utcnow()
+    for first in range(0, count, chunk):
+        rows = [
+            {
+                "user_id": user_ids[(n // 3) % len(user_ids)],  # runs of three from each author
+                "room_id": room_id,
+                "content": chat_text(n),
+                "created_at": end - timedelta(seconds=30 * (count - n)),
+                "updated_at": end,
+            }
+            for n in range(first, min(first + chunk, count))
+        ]
+        with database.engine.begin() as connection:
+            connection.execute(insert(table), rows)
+
+
+def start_gochat(
+    database_url: str, users: int, rooms: int = 1, *, password: str | None = None, messages: int = 0
+) -> Running:
+    tokens, room_ids = seed(database_url, users, rooms, password=password, messages=messages)
     port = free_port()
     process = subprocess.Popen(
         [

@@ -108,6 +108,7 @@ class DesktopApp(QObject):
             s = self.session
             window.sendRequested.connect(s.send)
             window.olderRequested.connect(lambda rid: s.spawn(s.load_older(rid)))
+            window.atNewest.connect(s.forget_older)
             window.retryRequested.connect(lambda rid, cid: s.spawn(s.retry(rid, cid)))
             window.activeChanged.connect(self._chat_active)
             window.closed.connect(self._chat_closed)

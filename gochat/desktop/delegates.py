@@ -3,11 +3,13 @@ message. Text is drawn as plain text (never HTML) and wraps inside long words.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextLayout, QTextOption
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from gochat.desktop.models import ItemRole
+from gochat.desktop.models import ItemRole, MessageListModel
 from gochat.desktop.state import Item, Kind, Status
 
 MARGIN = 10  # around each row
@@ -26,96 +28,157 @@ def is_dark(palette: QPalette) -> bool:
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
-def shows_name(index: Index) -> bool:
-    """Others' messages carry the author's name, once per run of messages from the same person."""
+def _rows(index: Index) -> tuple[Item, Item | None]:
+    """The row's item and the one above it (None for the first row)."""
+    model = index.model()
+    row = index.row()
+    if isinstance(model, MessageListModel):  # plain calls: no trip through Qt and a QVariant
+        return model.item(row), model.item(row - 1) if row > 0 else None
     item: Item = index.data(ItemRole)
+    return item, model.index(row - 1, 0).data(ItemRole) if row > 0 else None
+
+
+def named(item: Item, previous: Item | None) -> bool:
+    """Others' messages carry the author's name, once per run of messages from the same person."""
     if item.mine or item.kind is not Kind.MESSAGE:
         return False
-    if index.row() == 0:
-        return True
-    previous: Item = index.model().index(index.row() - 1, 0).data(ItemRole)
-    return previous.kind is not Kind.MESSAGE or previous.author != item.author
+    return previous is None or previous.kind is not Kind.MESSAGE or previous.author != item.author
+
+
+def shows_name(index: Index) -> bool:
+    return named(*_rows(index))
+
+
+@dataclass(frozen=True, slots=True)
+class Fonts:
+    """The fonts a row is drawn with, derived from the view's font, and their line heights."""
+
+    base: QFont
+    body: QFont
+    small: QFont
+    name: QFont
+    small_h: int
+    name_h: int
+
+    @classmethod
+    def of(cls, font: QFont) -> Fonts:
+        body = QFont(font)
+        small = QFont(font)
+        small.setPointSizeF(max(7.0, body.pointSizeF() * 0.82))
+        name = QFont(small)
+        name.setBold(True)
+        return cls(QFont(font), body, small, name, QFontMetrics(small).height(), QFontMetrics(name).height())
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A row's text laid out at one width and font: what MessageListModel keeps per row for us."""
+
+    text: str
+    width: int
+    fonts: Fonts
+    text_w: int
+    text_h: int
+
+
+def text_width(row_width: int) -> int:
+    return max(120, int(row_width * MAX_BUBBLE_SHARE) - 2 * PADDING)
+
+
+def lay_out(text: str, font: QFont, width: int) -> tuple[QTextLayout, int, int]:
+    """Lay the text out, the same way for measuring and painting: plain text, wrapped at word
+    boundaries or, for words longer than a line, anywhere. Returns the layout and its size."""
+    layout = QTextLayout(text, font)
+    layout.setTextOption(WRAP)
+    layout.beginLayout()
+    height = 0.0
+    natural = 0.0
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(width)
+        line.setPosition(QPointF(0, height))
+        height += line.height()
+        natural = max(natural, line.naturalTextWidth())
+    layout.endLayout()
+    return layout, min(width, max(int(natural) + 1, 24)), int(height + 0.999)
 
 
 class MessageDelegate(QStyledItemDelegate):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._last_fonts: Fonts | None = None
 
     # -- geometry ----------------------------------------------------------------------
 
-    def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont, QFont]:
-        body = QFont(option.font)
-        small = QFont(option.font)
-        small.setPointSizeF(max(7.0, body.pointSizeF() * 0.82))
-        name = QFont(small)
-        name.setBold(True)
-        return body, small, name
+    def _fonts(self, option: QStyleOptionViewItem) -> Fonts:
+        # Every row of the view has the view's font: derive the rest once, not per call.
+        font = option.font
+        if self._last_fonts is None or font != self._last_fonts.base:
+            self._last_fonts = Fonts.of(font)
+        return self._last_fonts
 
-    def _layout(self, option: QStyleOptionViewItem, item: Item) -> tuple[QTextLayout, QRect]:
-        """Lay the text out once, the same way for measuring and painting: plain text,
-        wrapped at word boundaries or, for words longer than a line, anywhere."""
-        body, _, _ = self._fonts(option)
-        width = max(120, int(option.rect.width() * MAX_BUBBLE_SHARE) - 2 * PADDING)
-        layout = QTextLayout(item.text, body)
-        layout.setTextOption(WRAP)
-        layout.beginLayout()
-        height = 0.0
-        natural = 0.0
-        while True:
-            line = layout.createLine()
-            if not line.isValid():
-                break
-            line.setLineWidth(width)
-            line.setPosition(QPointF(0, height))
-            height += line.height()
-            natural = max(natural, line.naturalTextWidth())
-        layout.endLayout()
-        return layout, QRect(0, 0, min(width, max(int(natural) + 1, 24)), int(height + 0.999))
-
-    def _text_rect(self, option: QStyleOptionViewItem, item: Item) -> QRect:
-        return self._layout(option, item)[1]
+    def _text_size(self, fonts: Fonts, width: int, item: Item, index: Index | None = None) -> tuple[int, int]:
+        """The text's size in the bubble. QListView lays out every row again on each insert or
+        removal, so a row's measurement is kept with the row (in the model) and reused while
+        its text, the width and the font stay the same."""
+        model = index.model() if index is not None else None
+        if index is None or not isinstance(model, MessageListModel):
+            return lay_out(item.text, fonts.body, width)[1:]
+        row = index.row()
+        kept = model.measured(row)
+        if type(kept) is Measured and kept.text is item.text and kept.width == width and kept.fonts is fonts:
+            return kept.text_w, kept.text_h
+        _, text_w, text_h = lay_out(item.text, fonts.body, width)
+        model.set_measured(row, Measured(item.text, width, fonts, text_w, text_h))
+        return text_w, text_h
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
-        item: Item = index.data(ItemRole)
-        _, small, name = self._fonts(option)
-        small_h = QFontMetrics(small).height()
+        item, previous = _rows(index)
+        fonts = self._fonts(option)
+        row_width = option.rect.width()
         if item.kind is Kind.SYSTEM:
-            return QSize(option.rect.width(), small_h + 2 * MARGIN // 2 + 6)
-        text = self._text_rect(option, item)
-        height = text.height() + 2 * PADDING + GAP + small_h
-        if shows_name(index):
-            height += QFontMetrics(name).height() + GAP
-        return QSize(option.rect.width(), height + MARGIN)
+            return QSize(row_width, fonts.small_h + 2 * MARGIN // 2 + 6)
+        _, text_h = self._text_size(fonts, text_width(row_width), item, index)
+        height = text_h + 2 * PADDING + GAP + fonts.small_h
+        if named(item, previous):
+            height += fonts.name_h + GAP
+        return QSize(row_width, height + MARGIN)
 
     # -- painting ----------------------------------------------------------------------
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        item: Item = index.data(ItemRole)
+        item, previous = _rows(index)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if item.kind is Kind.SYSTEM:
             self._paint_system(painter, option, item)
         else:
-            self._paint_bubble(painter, option, item, shows_name(index))
+            self._paint_bubble(painter, option, item, named(item, previous))
         painter.restore()
 
     def _paint_system(self, painter: QPainter, option: QStyleOptionViewItem, item: Item) -> None:
-        _, small, _ = self._fonts(option)
-        painter.setFont(small)
+        painter.setFont(self._fonts(option).small)
         painter.setPen(option.palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         when = item.created_at.astimezone().strftime("%H:%M")
         painter.drawText(option.rect, int(Qt.AlignmentFlag.AlignCenter), f"{item.text} · {when}")
 
     def bubble_rect(self, option: QStyleOptionViewItem, item: Item, show_name: bool | None = None) -> QRect:
         """Where the bubble goes in its row: right for the user's own, left for others."""
-        _, small, name_font = self._fonts(option)
-        text_rect = self._text_rect(option, item)
-        small_h = QFontMetrics(small).height()
-        named = (not item.mine) if show_name is None else show_name
-        name_h = QFontMetrics(name_font).height() + GAP if named else 0
-        footer_w = QFontMetrics(small).horizontalAdvance(self._footer(item))
-        bubble_w = max(text_rect.width(), footer_w) + 2 * PADDING
-        bubble_h = text_rect.height() + 2 * PADDING + GAP + small_h
+        fonts = self._fonts(option)
+        text_w, text_h = self._text_size(fonts, text_width(option.rect.width()), item)
+        return self._bubble(option, item, show_name, text_w, text_h)
+
+    def _bubble(
+        self, option: QStyleOptionViewItem, item: Item, show_name: bool | None, text_w: int, text_h: int
+    ) -> QRect:
+        fonts = self._fonts(option)
+        show = (not item.mine) if show_name is None else show_name
+        name_h = fonts.name_h + GAP if show else 0
+        footer_w = QFontMetrics(fonts.small).horizontalAdvance(self._footer(item))
+        bubble_w = max(text_w, footer_w) + 2 * PADDING
+        bubble_h = text_h + 2 * PADDING + GAP + fonts.small_h
         top = option.rect.top() + MARGIN // 2 + name_h
         left = option.rect.right() - MARGIN - bubble_w if item.mine else option.rect.left() + MARGIN
         return QRect(left, top, bubble_w, bubble_h)
@@ -127,13 +190,13 @@ class MessageDelegate(QStyledItemDelegate):
         return f"{when}{status}"
 
     def _paint_bubble(self, painter: QPainter, option: QStyleOptionViewItem, item: Item, show_name: bool) -> None:
-        _body, small, name_font = self._fonts(option)
+        fonts = self._fonts(option)
+        small, name_font, small_h = fonts.small, fonts.name, fonts.small_h
         dark = is_dark(option.palette)
-        layout, text_rect = self._layout(option, item)
-        small_h = QFontMetrics(small).height()
-        name_h = QFontMetrics(name_font).height() + GAP if show_name else 0
+        layout, text_w, text_h = lay_out(item.text, fonts.body, text_width(option.rect.width()))
+        name_h = fonts.name_h + GAP if show_name else 0
         footer = self._footer(item)
-        bubble = self.bubble_rect(option, item, show_name)
+        bubble = self._bubble(option, item, show_name, text_w, text_h)
         left, top, bubble_w = bubble.left(), bubble.top(), bubble.width()
 
         if show_name and item.author is not None:
@@ -158,7 +221,7 @@ class MessageDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(bubble, RADIUS, RADIUS)
 
         painter.setPen(ink)
-        text_area = QRect(left + PADDING, top + PADDING, text_rect.width(), text_rect.height())
+        text_area = QRect(left + PADDING, top + PADDING, text_w, text_h)
         layout.draw(painter, QPointF(text_area.topLeft()))
         painter.setFont(small)
         faded = QColor(ink)

@@ -26,6 +26,10 @@ class MessageListModel(QAbstractListModel):
         # Views ask rowCount() between begin* and end*; answer from a count that moves
         # only when the change is announced.
         self._rows = len(timeline)
+        # Per row, what the delegate measured (its laid-out text size): QListView lays every
+        # row out again on each insert, and text layout is the expensive part. Kept in step
+        # with the rows, so it goes when they go.
+        self._measured: list[object] = [None] * self._rows
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else self._rows
@@ -43,20 +47,45 @@ class MessageListModel(QAbstractListModel):
     def item(self, row: int) -> Item:
         return self.timeline[row]
 
+    def measured(self, row: int) -> object:
+        return self._measured[row] if 0 <= row < self._rows else None
+
+    def set_measured(self, row: int, value: object) -> None:
+        if 0 <= row < self._rows:
+            self._measured[row] = value
+
     def apply(self, changes: list[Change]) -> None:
-        """Announce changes the timeline has just made, in order."""
-        for change in changes:
+        """Announce changes the timeline has just made, in order; a run of insertions that
+        together fill one block of rows (a page of history, a burst of live messages) is
+        announced as one, so views lay out once, not once per row."""
+        for change in merge_insertions(changes):
             if isinstance(change, Inserted):
                 self.beginInsertRows(QModelIndex(), change.row, change.row + change.count - 1)
                 self._rows += change.count
+                self._measured[change.row : change.row] = [None] * change.count
                 self.endInsertRows()
             elif isinstance(change, Removed):
-                self.beginRemoveRows(QModelIndex(), change.row, change.row)
-                self._rows -= 1
+                self.beginRemoveRows(QModelIndex(), change.row, change.row + change.count - 1)
+                self._rows -= change.count
+                del self._measured[change.row : change.row + change.count]
                 self.endRemoveRows()
             elif isinstance(change, Updated):
+                self._measured[change.row] = None
                 index = self.index(change.row)
                 self.dataChanged.emit(index, index)
+
+
+def merge_insertions(changes: list[Change]) -> list[Change]:
+    """Consecutive insertions, each landing inside or just after the block the previous ones
+    made, become one insertion of that block (the rows end up contiguous, in their final order)."""
+    merged: list[Change] = []
+    for change in changes:
+        last = merged[-1] if merged else None
+        if isinstance(change, Inserted) and isinstance(last, Inserted) and 0 <= change.row - last.row <= last.count:
+            merged[-1] = Inserted(last.row, last.count + change.count)
+        else:
+            merged.append(change)
+    return merged
 
 
 class MemberListModel(QAbstractListModel):

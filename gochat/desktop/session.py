@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from gochat.desktop.api import ApiError, RestApi, display_address, normalise_address
 from gochat.desktop.connection import LiveConnection
 from gochat.desktop.models import MemberListModel, MessageListModel, RoomListModel
-from gochat.desktop.state import LinkState, Room, Timeline, UnreadCounts, User
+from gochat.desktop.state import Change, LinkState, Removed, Room, Timeline, UnreadCounts, User
 from gochat.protocol import (
     EnterRoom,
     LeaveRoom,
@@ -34,6 +34,14 @@ from gochat.protocol import ValidationError as InputError
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
+# Back at the newest messages, a chat window keeps this many rows and forgets older ones (they
+# load again on scrolling up), once it holds KEEP_ROWS + TRIM_SLACK: trimming in steps, not on
+# every new message.
+KEEP_ROWS = 200
+TRIM_SLACK = 100
+# Live messages that arrive within this many milliseconds of each other join the view together:
+# one insertion (one relayout, one repaint) for a run of frames, not one per message.
+LIVE_BATCH_MS = 16
 
 
 class OpenRoom:
@@ -46,6 +54,7 @@ class OpenRoom:
         self.members = MemberListModel()
         self.entered = False
         self.loading_older = False
+        self.incoming: list[dict[str, Any]] = []  # live messages not yet shown (see LIVE_BATCH_MS)
 
 
 class ChatSession(QObject):
@@ -76,6 +85,10 @@ class ChatSession(QObject):
         self._open: dict[int, OpenRoom] = {}
         self._active_room: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._live_batch = QTimer(self)
+        self._live_batch.setSingleShot(True)
+        self._live_batch.setInterval(LIVE_BATCH_MS)
+        self._live_batch.timeout.connect(self._show_incoming)
 
     # -- running coroutines from slots -------------------------------------------------
 
@@ -226,6 +239,17 @@ class ChatSession(QObject):
             self.rooms.unread_changed(room_id)
 
     async def load_older(self, room_id: int) -> int:
+        """Load the page before the oldest message shown. olderLoaded always follows (with 0 when
+        nothing came), so the window may ask again later: after an error, or after trimming
+        made older messages loadable again."""
+        added = 0
+        try:
+            added = await self._load_older(room_id)
+        finally:
+            self.olderLoaded.emit(room_id, added)
+        return added
+
+    async def _load_older(self, room_id: int) -> int:
         opened = self._open.get(room_id)
         if opened is None or self._api is None or opened.loading_older or not opened.timeline.has_older:
             return 0
@@ -238,10 +262,22 @@ class ChatSession(QObject):
             return 0
         finally:
             opened.loading_older = False
+        if self._open.get(room_id) is not opened or opened.timeline.oldest_id != oldest:
+            return 0  # closed, or trimmed meanwhile: the page no longer borders what is shown
         changes = opened.timeline.add_history(page, has_older=len(page) == HISTORY_PAGE)
         opened.messages.apply(changes)
-        self.olderLoaded.emit(room_id, len(changes))
         return len(changes)
+
+    def forget_older(self, room_id: int) -> int:
+        """The window shows the newest messages: keep KEEP_ROWS rows, dropping older ones (their
+        Items, model rows and measurements), so an open chat costs the same after reading far
+        back, or after hours of live traffic, as after opening. Returns the rows dropped."""
+        opened = self._open.get(room_id)
+        if opened is None or opened.loading_older or len(opened.timeline.confirmed) <= KEEP_ROWS + TRIM_SLACK:
+            return 0
+        changes = opened.timeline.drop_older(KEEP_ROWS)
+        opened.messages.apply(changes)
+        return sum(change.count for change in changes if isinstance(change, Removed))
 
     # -- sending -----------------------------------------------------------------------
 
@@ -294,6 +330,10 @@ class ChatSession(QObject):
             await self.refresh_rooms()
 
     def _on_frame(self, frame: ServerFrame) -> None:
+        if frame.msg_type != MsgType.SEND and self._live_batch.isActive():
+            # Anything else (presence, acks, history) comes after the messages already here.
+            self._live_batch.stop()
+            self._show_incoming()
         handler = self._handlers.get(frame.msg_type)
         if handler is not None:
             handler(self, frame.data)
@@ -326,14 +366,28 @@ class ChatSession(QObject):
             self.spawn(self._send_frame(SyncRoom(opened.room.id, opened.timeline.last_id)))
 
     def _message(self, data: dict[str, Any]) -> None:
-        room_id = int(data["roomId"])
-        opened = self._open.get(room_id)
+        opened = self._open.get(int(data["roomId"]))
         if opened is None:
             return
-        changes = opened.timeline.add_message(data)
-        opened.messages.apply(changes)
-        if not changes:
-            return
+        opened.incoming.append(data)
+        if not self._live_batch.isActive():
+            self._live_batch.start()
+
+    def _show_incoming(self) -> None:
+        """Put the live messages that arrived since the last time into their timelines, each
+        room's run announced as one insertion."""
+        for room_id, opened in list(self._open.items()):
+            batch, opened.incoming = opened.incoming, []
+            changes: list[Change] = []
+            for data in batch:
+                added = opened.timeline.add_message(data)
+                if added:
+                    changes.extend(added)
+                    self._arrived(room_id, opened, data)
+            opened.messages.apply(changes)
+
+    def _arrived(self, room_id: int, opened: OpenRoom, data: dict[str, Any]) -> None:
+        """A new message in an open room: unread count and notification unless the user saw it."""
         author = User.from_wire(data["author"])
         mine = self.me is not None and author.id == self.me.id
         seen = self._active_room == room_id

@@ -118,6 +118,7 @@ class Updated:
 @dataclass(frozen=True, slots=True)
 class Removed:
     row: int
+    count: int = 1
 
 
 Change = Inserted | Updated | Removed
@@ -187,6 +188,19 @@ class Timeline:
         for data in messages:
             changes.extend(self.add_message(data))
         return changes
+
+    def drop_older(self, keep: int) -> list[Change]:
+        """Forget all but the newest ``keep`` confirmed rows (pending ones stay). The messages
+        are on the server: ``has_older`` turns true, and scrolling up loads them again from
+        ``oldest_id``, without a gap. System lines dropped with them are not on the server and
+        do not come back."""
+        drop = len(self.confirmed) - keep
+        if drop <= 0:
+            return []
+        if any(item.message_id is not None for item in self.confirmed[:drop]):
+            self.has_older = True
+        del self.confirmed[:drop]
+        return [Removed(0, drop)]
 
     def add_system(self, text: str, when: datetime | None = None) -> list[Change]:
         item = Item(Kind.SYSTEM, text, when or now_utc(), key=(self.last_id, next(self._system_seq)))

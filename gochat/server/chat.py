@@ -13,7 +13,9 @@ from gochat.protocol import (
     MsgType,
     SendMessage,
     SyncRoom,
+    ack_frame,
     encode_server_frame,
+    message_frame,
 )
 from gochat.server.errors import NotInRoom
 from gochat.server.hub import Connection, RoomHub
@@ -53,15 +55,11 @@ class ChatService:
         for committed in batch:
             if committed.is_new:
                 message = committed.message
-                frame = encode_server_frame(MsgType.SEND, message.to_wire())
-                self._hub.broadcast(message.room_id, frame, message_id=message.id)
+                self._hub.broadcast(message.room_id, message_frame(committed.message_json()), message_id=message.id)
 
     @staticmethod
     def ack_frame(request: SendMessage, committed: Committed) -> str:
-        data: dict[str, Any] = {"message": committed.message.to_wire(), "duplicate": not committed.is_new}
-        if request.client_msg_id is not None:
-            data["clientMsgId"] = request.client_msg_id
-        return encode_server_frame(MsgType.ACK, data, request.request_id)
+        return ack_frame(committed.message_json(), not committed.is_new, request.client_msg_id, request.request_id)
 
     # -- presence and history --------------------------------------------------------
 

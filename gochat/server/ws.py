@@ -1,20 +1,24 @@
 """The WebSocket transport at /ws: authentication, reading frames, and a sender per connection.
 
 Transport only: what a frame means is ChatService's business. Each connection has a bounded
-outbound queue drained by its own task, so fan-out never waits on a socket; a client that
-falls too far behind is closed with 1013 and resumes with SYNC when it returns.
+outbound queue, written out by a callback a couple of loop turns later (or by its own task when
+the peer's buffer is full), so fan-out never waits on a socket; a client that falls too far
+behind is closed with 1013 and resumes with SYNC when it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from gochat.protocol import (
@@ -33,12 +37,14 @@ from gochat.server import auth
 from gochat.server.chat import ChatService
 from gochat.server.context import ServerContext
 from gochat.server.errors import ChatError, Unauthorized
+from gochat.server.frames import send_texts_now_of, send_texts_of
 from gochat.server.hub import next_connection_id
 from gochat.server.records import UserRecord
 from gochat.server.store.writer import Committed
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+PATH = "/ws"
 
 MAX_IN_FLIGHT_SENDS = 1_000  # unacknowledged messages per connection before reading pauses
 ERROR_BUDGET = 50  # bad frames tolerated per ERROR_WINDOW seconds before we call it abuse
@@ -46,10 +52,31 @@ ERROR_WINDOW = 10.0
 CLOSE_TOO_SLOW = 1013
 CLOSE_POLICY = 1008
 FLUSH_TIMEOUT = 5.0
+FRAMES_PER_WRITE = 256  # a bound on one write, so flow control still gets a say in a long backlog
 
 
 class WebSocketConnection:
     """One client: the hub's Connection, backed by a Starlette WebSocket."""
+
+    # Thousands of these sit idle on a server: slots, and nothing allocated until it is needed.
+    __slots__ = (
+        "_close",
+        "_drained",
+        "_errors",
+        "_flush_before_close",
+        "_flush_scheduled",
+        "_loop",
+        "_max_backlog",
+        "_outbox",
+        "_send_now",
+        "_sender_busy",
+        "_wakeup",
+        "_websocket",
+        "id",
+        "in_flight",
+        "token_hash",
+        "user",
+    )
 
     def __init__(self, websocket: WebSocket, user: UserRecord, token_hash: str, max_backlog: int) -> None:
         self.id = next_connection_id()
@@ -61,8 +88,13 @@ class WebSocketConnection:
         self._wakeup = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self._flush_before_close = True
-        self.in_flight: set[asyncio.Task[None]] = set()
-        self._errors: collections.deque[float] = collections.deque()
+        self.in_flight: set[asyncio.Future[Committed]] = set()  # messages sent, not yet acknowledged
+        self._errors: collections.deque[float] | None = None  # times of recent bad frames
+        self._drained: asyncio.Event | None = None  # made when the reader waits for the backlog
+        self._loop = asyncio.get_running_loop()
+        self._send_now = send_texts_now_of(websocket.scope)
+        self._flush_scheduled = False
+        self._sender_busy = False  # the sender task is writing: frames must wait their turn
 
     def deliver(self, frame: str) -> None:
         if self._close is not None:
@@ -74,12 +106,63 @@ class WebSocketConnection:
             self._flush_before_close = False
             self.close(CLOSE_TOO_SLOW, "too slow: reconnect and sync")
             return
-        self._wakeup.set()
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Two turns of the loop later, so whatever else queues frames here meanwhile (the
+            # ACK that follows a message's broadcast, the rest of a batch) shares the write.
+            self._loop.call_soon(self._loop.call_soon, self._flush)
+
+    def _flush(self) -> None:
+        """Write what is queued now, without waking a task: a room's broadcast then costs a
+        framing and a write per member, not two task switches each. Only when the peer's
+        buffer is full, or the connection is closing, does the sender task take over."""
+        self._flush_scheduled = False
+        outbox = self._outbox
+        if not outbox:
+            return
+        if self._send_now is None or self._sender_busy or self._close is not None:
+            self._wakeup.set()
+            return
+        try:
+            while outbox:
+                frames = [outbox.popleft() for _ in range(min(len(outbox), FRAMES_PER_WRITE))]
+                if not self._send_now(frames):
+                    outbox.extendleft(reversed(frames))
+                    self._wakeup.set()  # the peer is not reading: the sender waits for it
+                    return
+        except OSError:  # uvicorn's ClientDisconnected: the reader notices and cleans up
+            return
+        finally:
+            if self._drained is not None and len(outbox) <= self._max_backlog // 4:
+                self._drained.set()
 
     def close(self, code: int, reason: str) -> None:
         if self._close is None:
             self._close = (code, reason)
         self._wakeup.set()
+        if self._drained is not None:
+            self._drained.set()
+
+    @property
+    def backlogged(self) -> bool:
+        """Over half the backlog limit: stop reading this client's frames until it reads ours.
+
+        Messages not yet committed count twice: each still owes its ACK and its broadcast.
+        """
+        return len(self._outbox) + 2 * len(self.in_flight) > self._max_backlog // 2
+
+    async def wait_until_drained(self) -> None:
+        """Until the backlog is down to a quarter of the limit, or the connection is closing.
+
+        A client that sends fast but reads its replies (ACKs, its own broadcasts) slowly is
+        slowed down to its reading pace, rather than cut off for a backlog it made itself.
+        """
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        self._drained.clear()
+        while self.backlogged and self._close is None:
+            await self._drained.wait()
+            self._drained.clear()
 
     @property
     def closing(self) -> bool:
@@ -88,6 +171,8 @@ class WebSocketConnection:
     def count_error(self) -> bool:
         """Record one bad frame; True when the client has used up its error budget."""
         now = time.monotonic()
+        if self._errors is None:
+            self._errors = collections.deque()
         self._errors.append(now)
         while self._errors and self._errors[0] < now - ERROR_WINDOW:
             self._errors.popleft()
@@ -96,14 +181,26 @@ class WebSocketConnection:
     async def run_sender(self) -> None:
         websocket = self._websocket
         outbox = self._outbox
+        send_texts = send_texts_of(websocket.scope)
         try:
             while True:
                 await self._wakeup.wait()
+                # One turn of the loop for whatever else is ready to queue frames here (the ACK
+                # that follows a message's broadcast, the rest of a burst): they share a write.
+                await asyncio.sleep(0)
                 self._wakeup.clear()
+                self._sender_busy = True
                 while outbox:
                     if self._close is not None and not self._flush_before_close:
                         break
-                    await websocket.send_text(outbox.popleft())
+                    if send_texts is None:
+                        await websocket.send_text(outbox.popleft())
+                    else:
+                        count = min(len(outbox), FRAMES_PER_WRITE)
+                        await send_texts([outbox.popleft() for _ in range(count)])
+                    if self._drained is not None and len(outbox) <= self._max_backlog // 4:
+                        self._drained.set()
+                self._sender_busy = False
                 if self._close is not None:
                     code, reason = self._close
                     await websocket.close(code, reason)
@@ -116,7 +213,28 @@ def _token_of(websocket: WebSocket) -> str | None:
     return auth.bearer_token(websocket.headers.get("authorization")) or websocket.query_params.get("token")
 
 
-@router.websocket("/ws")
+def with_direct_websocket(app: FastAPI) -> ASGIApp:
+    """The ASGI app the server runs: ``app``, except that WebSockets to /ws go straight to
+    the endpoint.
+
+    Through FastAPI every connection keeps the router and middleware stack alive for as long
+    as it is open - about a dozen suspended coroutine frames, three AsyncExitStacks and the
+    exception-handling closures, some 11 KiB per idle connection (tracemalloc) - and each
+    frame sent passes through those layers. The route stays registered, so the app behaves
+    the same under any other ASGI server or test client.
+    """
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == PATH and not scope.get("root_path"):
+            scope["app"] = app  # what Starlette would set; the endpoint finds its context there
+            await websocket_endpoint(WebSocket(scope, receive, send))
+        else:
+            await app(scope, receive, send)
+
+    return asgi
+
+
+@router.websocket(PATH)
 async def websocket_endpoint(websocket: WebSocket) -> None:
     ctx: ServerContext = websocket.app.state.context
     try:
@@ -126,6 +244,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     except Unauthorized as exc:
         # Refused at the handshake, before any chat: an HTTP 401 with a readable reason.
         await websocket.send_denial_response(JSONResponse({"error": exc.code, "message": exc.message}, status_code=401))
+        return
+    except DBAPIError as exc:
+        # Storage cannot say who this is: a 503, as REST answers (the app's handler is not
+        # on the direct path).
+        log.error("storage failed: %s", exc.__class__.__name__, exc_info=exc)
+        message = "Storage is unavailable right now; try again shortly."
+        await websocket.send_denial_response(
+            JSONResponse({"error": ErrorCode.UNAVAILABLE, "message": message}, status_code=503)
+        )
         return
     await websocket.accept()
     connection = WebSocketConnection(websocket, user, digest, ctx.settings.max_client_backlog)
@@ -154,6 +281,8 @@ async def _read_frames(ctx: ServerContext, websocket: WebSocket, connection: Web
             # receive() does not suspend while frames are buffered, so a client that floods us
             # would keep the loop to itself; let the other connections' senders run.
             await asyncio.sleep(0)
+        if connection.backlogged:
+            await connection.wait_until_drained()
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
@@ -174,10 +303,10 @@ async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: 
         frame = decode_client_frame(payload)
         if isinstance(frame, SendMessage):
             future = ctx.chat.submit(connection, frame)
+            connection.in_flight.add(future)
+            # A callback, not a task per message: the ACK goes out as soon as the commit lands.
+            future.add_done_callback(functools.partial(_acknowledge, connection, frame))
             await _limit_in_flight(connection)
-            task = asyncio.create_task(_acknowledge(connection, frame, future))
-            connection.in_flight.add(task)
-            task.add_done_callback(connection.in_flight.discard)
         elif isinstance(frame, EnterRoom):
             await ctx.chat.enter(connection, frame)
         elif isinstance(frame, LeaveRoom):
@@ -227,11 +356,10 @@ async def _limit_in_flight(connection: WebSocketConnection) -> None:
         await asyncio.wait(set(connection.in_flight), return_when=asyncio.FIRST_COMPLETED)
 
 
-async def _acknowledge(
-    connection: WebSocketConnection, request: SendMessage, future: asyncio.Future[Committed]
-) -> None:
+def _acknowledge(connection: WebSocketConnection, request: SendMessage, future: asyncio.Future[Committed]) -> None:
+    connection.in_flight.discard(future)
     try:
-        committed = await future
+        committed = future.result()
     except ChatError as exc:
         connection.deliver(error_frame(_as_protocol_error(exc, request)))
         return

@@ -106,3 +106,27 @@ def test_room_search_ignores_case_and_surrounding_spaces() -> None:
     assert [r.id for r in filter_rooms(rooms, "  CAFÉ ")] == [1]
     assert [r.id for r in filter_rooms(rooms, "聊")] == [2]
     assert filter_rooms(rooms, "") == rooms
+
+
+def test_dropping_older_rows_keeps_the_newest_and_pending_and_says_older_exist() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_history([wire(i) for i in range(1, 11)], has_older=False)
+    timeline.add_system("you entered")
+    timeline.add_pending("typed", "c1")
+    assert timeline.drop_older(20) == []  # nothing beyond the window: nothing changes
+    assert timeline.drop_older(4) == [Removed(0, 7)]
+    assert [i.message_id for i in timeline.confirmed] == [8, 9, 10, None]
+    assert [i.text for i in timeline.pending] == ["typed"]
+    # The dropped messages are on the server: older pages load again from the oldest kept.
+    assert (timeline.oldest_id, timeline.last_id, timeline.has_older) == (8, 10, True)
+    assert timeline.add_history([wire(i) for i in range(3, 8)], has_older=True) == [Inserted(i, 1) for i in range(5)]
+    assert [i.message_id for i in timeline.confirmed] == [3, 4, 5, 6, 7, 8, 9, 10, None]
+
+
+def test_dropping_only_system_lines_does_not_invent_older_messages() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_system("you entered")
+    timeline.add_system("she entered")
+    timeline.add_history([wire(1)], has_older=False)
+    assert timeline.drop_older(1) == [Removed(0, 2)]
+    assert timeline.has_older is False

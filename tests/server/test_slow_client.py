@@ -133,3 +133,48 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_room_is_not(server
                 break
             last_seen = got[-1]
     assert got == results[0]
+
+
+async def test_a_client_that_sends_faster_than_it_reads_is_slowed_down_not_cut_off(tmp_path: Path) -> None:
+    # Its own ACKs and broadcasts pile up while it only sends: the server stops reading its
+    # frames until it reads again, instead of closing it for a backlog of its own making.
+    port = free_port()
+    process = start_server(
+        "--port", str(port), "--max-client-backlog", "100", "--database-url", f"sqlite:///{tmp_path}/s.sqlite3"
+    )
+    url = f"http://127.0.0.1:{port}"
+    count = 600
+    try:
+        wait_until_healthy(url, process)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+            token, _ = await register_and_login(api)
+            room = await create_room(api, token)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", port))
+        async with connect(ws_url(url), sock=raw, additional_headers=auth(token), max_queue=4, max_size=None) as ws:
+            await enter(ws, room["id"])
+
+            async def send_all() -> None:
+                for i in range(count):
+                    frame = {
+                        "msgType": 2,
+                        "data": {"roomId": room["id"], "content": f"{i} {TEXT}", "clientMsgId": f"p{i}"},
+                    }
+                    await ws.send(json.dumps(frame))
+
+            sending = asyncio.create_task(send_all())
+            await asyncio.sleep(3)  # not reading meanwhile: far more than 100 frames are owed to us
+            acked: list[int] = []
+            while len(acked) < count:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                assert frame["msgType"] in (2, 4), frame
+                if frame["msgType"] == 4:
+                    acked.append(frame["data"]["message"]["id"])
+            await sending
+        assert acked == sorted(set(acked))
+    finally:
+        process.terminate()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()

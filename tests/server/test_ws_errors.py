@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from sqlalchemy.exc import OperationalError
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gochat.protocol import MAX_FRAME_BYTES, MsgType
 from gochat.server.runner import ServerThread
@@ -130,3 +131,24 @@ async def test_tokens_in_websocket_urls_never_reach_the_log(
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(server_loggers))
     assert "/ws?token=***" in logged
     assert token not in logged
+
+
+@pytest.mark.allow_logged_errors
+async def test_storage_failing_at_the_handshake_refuses_with_503_and_a_reason(
+    sqlite_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When storage cannot say whose token it is, the WebSocket is refused as REST would answer."""
+    ctx = sqlite_server.context
+    assert ctx is not None
+
+    async def storage_down(token: str | None) -> None:
+        raise OperationalError("SELECT ... FROM sessions", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(ctx.accounts, "authenticate", storage_down)
+    with pytest.raises(InvalidStatus) as refused:
+        async with chat_client(sqlite_server.url, "any-token"):
+            pass
+    assert refused.value.response.status_code == 503
+    body = json.loads(refused.value.response.body)
+    assert body["error"] == "unavailable"
+    assert body["message"]

@@ -44,6 +44,8 @@ class ChatWindow(QWidget):
     sendRequested = Signal(int, str)  # noqa: N815
     olderRequested = Signal(int)  # noqa: N815
     retryRequested = Signal(int, str)  # noqa: N815
+    # The view rests at the newest message: older rows may be let go (they load again on scrolling up).
+    atNewest = Signal(int)  # noqa: N815
     closed = Signal(int)
     activeChanged = Signal(int, bool)  # noqa: N815
 
@@ -121,6 +123,12 @@ class ChatWindow(QWidget):
         # rows are inserted above it.
         self._anchor: tuple[QPersistentModelIndex, int] | None = None
         self._older_requested = False
+        # Said on the next turn of the loop, never from inside a scroll or layout in progress
+        # (rows removed there would pull the ground from under the view), and once per turn.
+        self._at_newest = QTimer(self)
+        self._at_newest.setSingleShot(True)
+        self._at_newest.setInterval(0)
+        self._at_newest.timeout.connect(self._tell_at_newest)
         bar = self.view.verticalScrollBar()
         bar.valueChanged.connect(self._scrolled)
         bar.rangeChanged.connect(self._range_changed)
@@ -155,9 +163,15 @@ class ChatWindow(QWidget):
     def _scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()
         self._stick_to_bottom = value >= bar.maximum() - 4
+        if self._stick_to_bottom and not self._at_newest.isActive():
+            self._at_newest.start()
         if value <= PREFETCH_PIXELS and bar.maximum() > 0 and not self._older_requested:
             self._older_requested = True
             self.olderRequested.emit(self.room_id)
+
+    def _tell_at_newest(self) -> None:
+        if self._stick_to_bottom and self._anchor is None:
+            self.atNewest.emit(self.room_id)
 
     def older_loaded(self) -> None:
         self._older_requested = False
