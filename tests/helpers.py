@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +18,20 @@ from websockets.asyncio.client import ClientConnection, connect
 from gochat.protocol import MsgType, ServerFrame, decode_server_frame
 
 PASSWORD = "correct horse 42"
+
+
+def run_bench(folder: Path, *arguments: str) -> tuple[dict[str, Any], str]:
+    """``python -m gochat.bench ARGUMENTS``, which must succeed: its JSON report and its output."""
+    output = folder / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "gochat.bench", *arguments, "--json", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report: dict[str, Any] = json.loads(output.read_text())
+    return report, result.stdout
 
 
 def unique_name(prefix: str = "u") -> str:

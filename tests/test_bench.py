@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers import run_bench
 
 
 def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
-    output = tmp_path / "bench.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gochat.bench",
-            "--sizes",
-            "5",
-            "--messages",
-            "5",
-            "--runs",
-            "1",
-            "--ingest-seconds",
-            "1",
-            "--skip",
-            "mariadb,latency,connections,desktop",  # the others have tests of their own
-            "--json",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    report, stdout = run_bench(
+        tmp_path,
+        "--sizes",
+        "5",
+        "--messages",
+        "5",
+        "--runs",
+        "1",
+        "--ingest-seconds",
+        "1",
+        "--skip",
+        "mariadb,latency,connections,desktop",  # the others have tests of their own
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(output.read_text())
     [row] = report["fanout"]
     for side in ("gochat", "reference"):
         assert row[side]["deliveries_per_second"] > 0
@@ -42,37 +29,25 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
     [sqlite] = report["ingest"]
     assert sqlite["backend"] == "sqlite"
     assert sqlite["acknowledged_per_second"] > 0
-    assert "fan-out N=    5" in result.stdout
+    assert "fan-out N=    5" in stdout
 
 
 def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None:
-    output = tmp_path / "bench.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gochat.bench",
-            "--skip",
-            "fanout,ingest,desktop",
-            "--runs",
-            "1",
-            "--latency-clients",
-            "5",
-            "--latency-seconds",
-            "2",
-            "--connection-sizes",
-            "20",
-            "--hold-seconds",
-            "2",
-            "--json",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    report, stdout = run_bench(
+        tmp_path,
+        "--skip",
+        "fanout,ingest,desktop",
+        "--runs",
+        "1",
+        "--latency-clients",
+        "5",
+        "--latency-seconds",
+        "2",
+        "--connection-sizes",
+        "20",
+        "--hold-seconds",
+        "2",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(output.read_text())
 
     latency = report["latency"]
     assert (latency["clients"], latency["rate"]) == (5, 20)
@@ -87,7 +62,7 @@ def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None
         assert 0 < figures["generator_cpu_share"] < 1.5
     assert latency["gochat"]["server_cpu_share"] > 0
     assert latency["p99_ratio"] == latency["gochat"]["p99_ms"] / latency["reference"]["p99_ms"]
-    assert "latency N=    5 at 20/s" in result.stdout
+    assert "latency N=    5 at 20/s" in stdout
 
     [row] = report["connections"]
     assert (row["connections"], row["hold_seconds"]) == (20, 2)
@@ -102,4 +77,4 @@ def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None
     # The server itself counts the authenticated connections, before and after the hold.
     [gochat_run] = row["gochat"]["runs"]
     assert gochat_run["server_connections"] == gochat_run["server_connections_after_hold"] == 20
-    assert "idle connections N=    20" in result.stdout
+    assert "idle connections N=    20" in stdout

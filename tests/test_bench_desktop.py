@@ -3,44 +3,31 @@ not a measurement: small sizes, so nothing here is about the targets)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from gochat.desktop.session import KEEP_ROWS
+from tests.helpers import run_bench
 
 OTHER_SECTIONS = "fanout,ingest,mariadb,latency,connections"
 
 
 def test_a_tiny_desktop_run_reports_every_figure(tmp_path: Path) -> None:
-    output = tmp_path / "bench.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gochat.bench",
-            "--skip",
-            OTHER_SECTIONS,
-            "--desktop-messages",
-            "2000",
-            "--desktop-rate",
-            "200",
-            "--desktop-seconds",
-            "2",
-            "--desktop-scrollback",
-            "400",
-            "--runs",
-            "1",
-            "--json",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    report, stdout = run_bench(
+        tmp_path,
+        "--skip",
+        OTHER_SECTIONS,
+        "--desktop-messages",
+        "2000",
+        "--desktop-rate",
+        "200",
+        "--desktop-seconds",
+        "2",
+        "--desktop-scrollback",
+        "400",
+        "--runs",
+        "1",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    desktop = json.loads(output.read_text())["desktop"]
+    desktop = report["desktop"]
     [run] = desktop["runs"]
 
     # Opening: painted after the room state arrived, in a believable time.
@@ -67,4 +54,4 @@ def test_a_tiny_desktop_run_reports_every_figure(tmp_path: Path) -> None:
         assert desktop[figure] == run[figure]
     assert set(desktop["met"]) == set(desktop["targets"]) == {"open_to_painted_ms", "lag_p99_ms", "rss_after_ratio"}
     for line in ("open a 2,000-message room", "event-loop lag at 200 messages/s", "scrolling back 400 messages"):
-        assert line in result.stdout
+        assert line in stdout

@@ -65,13 +65,16 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
 
 def send_texts_of(scope: dict[str, Any] | Any) -> SendTexts | None:
     """The scope's batched sender, or None when the server does not offer one."""
-    extension = (scope.get("extensions") or {}).get(SEND_TEXTS)
-    sender: SendTexts | None = extension.get("send") if isinstance(extension, dict) else None
+    sender: SendTexts | None = _extension(scope).get("send")
     return sender
 
 
 def send_texts_now_of(scope: dict[str, Any] | Any) -> SendTextsNow | None:
     """The scope's batched sender that never waits, or None when the server does not offer one."""
-    extension = (scope.get("extensions") or {}).get(SEND_TEXTS)
-    sender: SendTextsNow | None = extension.get("send_now") if isinstance(extension, dict) else None
+    sender: SendTextsNow | None = _extension(scope).get("send_now")
     return sender
+
+
+def _extension(scope: dict[str, Any] | Any) -> dict[str, Any]:
+    extension = (scope.get("extensions") or {}).get(SEND_TEXTS)
+    return extension if isinstance(extension, dict) else {}

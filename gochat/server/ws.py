@@ -133,8 +133,12 @@ class WebSocketConnection:
         except OSError:  # uvicorn's ClientDisconnected: the reader notices and cleans up
             return
         finally:
-            if self._drained is not None and len(outbox) <= self._max_backlog // 4:
-                self._drained.set()
+            self._wake_reader_if_drained()
+
+    def _wake_reader_if_drained(self) -> None:
+        """After a write: a reader waiting in ``wait_until_drained`` may go on below a quarter."""
+        if self._drained is not None and len(self._outbox) <= self._max_backlog // 4:
+            self._drained.set()
 
     def close(self, code: int, reason: str) -> None:
         if self._close is None:
@@ -198,8 +202,7 @@ class WebSocketConnection:
                     else:
                         count = min(len(outbox), FRAMES_PER_WRITE)
                         await send_texts([outbox.popleft() for _ in range(count)])
-                    if self._drained is not None and len(outbox) <= self._max_backlog // 4:
-                        self._drained.set()
+                    self._wake_reader_if_drained()
                 self._sender_busy = False
                 if self._close is not None:
                     code, reason = self._close
