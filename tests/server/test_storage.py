@@ -111,3 +111,23 @@ async def test_names_are_unique_ignoring_case_in_the_database_itself(database: D
     await database.run(queries.create_user, "Alice", "hash")
     with pytest.raises(queries.NameTaken):
         await database.run(queries.create_user, "ALICE", "hash")
+
+
+async def test_without_insert_returning_messages_are_stored_and_matched_the_same(database: Database) -> None:
+    # MySQL (unlike MariaDB 10.5+ and SQLite) has no INSERT ... RETURNING: the writer then inserts
+    # row by row, and every message must still get its own id, in order, retries included.
+    database.engine.dialect.insert_returning = False
+    user, room_id = await _user_and_room(database)
+    writer = MessageWriter(database, lambda batch: None)
+    writer.start()
+    try:
+        futures = [writer.submit(user, room_id, f"m{i}", f"c{i % 40}") for i in range(60)]
+        results = await asyncio.gather(*futures)
+    finally:
+        await writer.close()
+    assert [r.is_new for r in results] == [True] * 40 + [False] * 20
+    assert [r.message.content for r in results] == [f"m{i % 40}" for i in range(60)]
+    stored = await database.run(queries.messages_after, room_id, 0, 100)
+    assert [(m.id, m.content, m.client_msg_id) for m in stored] == [
+        (r.message.id, r.message.content, r.message.client_msg_id) for r in results[:40]
+    ]
