@@ -49,6 +49,8 @@ async def test_concurrent_messages_commit_in_groups_and_in_order(database: Datab
     assert writer.batches < 100, writer.batches
     stored = await database.run(queries.messages_after, room_id, 0, 1000)
     assert [m.content for m in stored] == [f"m{i}" for i in range(300)]
+    # Each sender got the id its own message was stored under.
+    assert {r.message.id: r.message.content for r in results} == {m.id: m.content for m in stored}
 
 
 async def test_retries_in_one_batch_and_across_batches_store_once(database: Database) -> None:
