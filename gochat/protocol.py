@@ -275,11 +275,13 @@ _CLIENT_PARSERS: dict[int, Callable[[dict[str, Any], str | None], ClientFrame]] 
 
 def decode_client_frame(text: str | bytes) -> ClientFrame:
     """Parse one client frame; raise ProtocolError with the request it concerns."""
-    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
-    if size > MAX_FRAME_BYTES:
-        raise ProtocolError(
-            ErrorCode.FRAME_TOO_LARGE, f"Frames may be at most {MAX_FRAME_BYTES} bytes; this one was {size}."
-        )
+    # A character is at most 4 bytes of UTF-8: most frames are too short to need measuring.
+    if not isinstance(text, str) or len(text) * 4 > MAX_FRAME_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+        if size > MAX_FRAME_BYTES:
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE, f"Frames may be at most {MAX_FRAME_BYTES} bytes; this one was {size}."
+            )
     try:
         envelope = json.loads(text)
     except (ValueError, RecursionError):
@@ -349,9 +351,13 @@ def encode_client_frame(frame: ClientFrame) -> str:
 # Server -> client frames
 
 
+# One encoder for every frame: json.dumps with options builds a new JSONEncoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """Compact JSON that keeps Chinese and emoji as themselves."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def encode_server_frame(msg_type: MsgType, data: dict[str, Any], request_id: str | None = None) -> str:
