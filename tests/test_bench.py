@@ -29,6 +29,8 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
     [sqlite] = report["ingest"]
     assert sqlite["backend"] == "sqlite"
     assert sqlite["acknowledged_per_second"] > 0
+    assert report["disk_flush_ms"] > 0
+    assert "disk flush (fsync of 4 KiB) here: median" in stdout
     assert "fan-out N=    5" in stdout
 
 

@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             if "mariadb" not in skip:
                 backends["mariadb"] = mariadb_database
+            report["disk_flush_ms"] = ingest.disk_flush_ms(folder)
+            print(f"disk flush (fsync of 4 KiB) here: median {report['disk_flush_ms']:.2f} ms", flush=True)
             report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs)
     if "latency" not in skip:
         report["latency"] = bench_latency(args.latency_clients, args.latency_rate, args.latency_seconds, args.runs)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import resource
+import statistics
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -142,6 +144,26 @@ async def _worker(ws_url: str, senders: list[tuple[str, int, int]], pipe: Connec
 def ingest_worker(ws_url: str, senders: list[tuple[str, int, int]], pipe: Connection) -> None:
     """Process entry point: drive ``senders`` (token, room id, index) until told when to stop."""
     asyncio.run(_worker(ws_url, senders, pipe))
+
+
+def disk_flush_ms(folder: str, samples: int = 50) -> float:
+    """Median milliseconds to fsync a 4 KiB write in ``folder``: the floor under every commit.
+
+    A durable commit waits for this at least once (SQLite's WAL, InnoDB's redo log), so it
+    says more about the machine's ingest figure than its CPU does."""
+    path = os.path.join(folder, "flush-probe")
+    times = []
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(samples):
+            os.write(descriptor, b"\0" * 4096)
+            started = time.perf_counter()
+            os.fsync(descriptor)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(descriptor)
+        os.unlink(path)
+    return statistics.median(times) * 1000
 
 
 def ingest_once(server: Running, seconds: float) -> dict[str, Any]:
