@@ -95,6 +95,8 @@ class ProtocolError(ValueError):
 
 def _require_encodable(field: str, value: str) -> None:
     # JSON can carry lone surrogates ("\ud800"), which no database can store.
+    if value.isascii():
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,12 +35,12 @@ def _messages(authors: range) -> list[PendingMessage]:
     ]
 
 
-def _queue(writer: MessageWriter, messages: list[PendingMessage]) -> None:
+def _queue(writer: MessageWriter, messages: Sequence[object]) -> None:
     for message in messages:
         writer._queue.put(message)
 
 
-def _queue_later(writer: MessageWriter, messages: list[PendingMessage], delay: float) -> threading.Thread:
+def _queue_later(writer: MessageWriter, messages: Sequence[object], delay: float) -> threading.Thread:
     def later() -> None:
         time.sleep(delay)
         _queue(writer, messages)
@@ -116,6 +116,19 @@ async def test_closing_ends_the_wait_with_what_was_taken(writer: MessageWriter) 
     writer._queue.put(_STOP)
     started = time.monotonic()
     batch, stopping = await asyncio.to_thread(writer._take_batch)
+    assert stopping
+    assert len(batch) == 5
+    assert time.monotonic() - started < 10
+
+
+async def test_closing_wakes_a_lingering_writer(writer: MessageWriter) -> None:
+    writer.linger = Linger(ceiling=30.0)
+    writer.linger.committed(_messages(range(1, 21)), seconds=60.0)
+    _queue(writer, _messages(range(1, 6)))
+    closing = _queue_later(writer, [_STOP], delay=0.05)
+    started = time.monotonic()
+    batch, stopping = await asyncio.to_thread(writer._take_batch)
+    closing.join()
     assert stopping
     assert len(batch) == 5
     assert time.monotonic() - started < 10

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from gochat.protocol import dumps
 from gochat.server.errors import Unavailable
 from gochat.server.records import MessageRecord, UserRecord
 from gochat.server.store import models, queries
@@ -52,7 +51,7 @@ class Committed:
     def message_json(self) -> str:
         """The message as wire JSON, encoded once for its broadcast and its ACK alike."""
         if self._json is None:
-            self._json = dumps(self.message.to_wire())
+            self._json = self.message.wire_json()
         return self._json
 
 
