@@ -40,6 +40,13 @@ def _queue(writer: MessageWriter, messages: Sequence[object]) -> None:
         writer._queue.put(message)
 
 
+async def _take(writer: MessageWriter) -> tuple[list[PendingMessage], bool, float]:
+    """A batch as the writer thread would take it, whether the writer is stopping, and the seconds it took."""
+    started = time.monotonic()
+    batch, stopping = await asyncio.to_thread(writer._take_batch)
+    return batch, stopping, time.monotonic() - started
+
+
 def _queue_later(writer: MessageWriter, messages: Sequence[object], delay: float) -> threading.Thread:
     def later() -> None:
         time.sleep(delay)
@@ -58,77 +65,56 @@ async def test_the_batch_waits_for_the_senders_of_the_last_batches(writer: Messa
     writer.linger.committed(_messages(range(11, 21)), seconds=60.0)
     _queue(writer, _messages(range(11, 21)))
     late = _queue_later(writer, _messages(range(1, 11)), delay=0.05)
-    started = time.monotonic()
-    batch, stopping = await asyncio.to_thread(writer._take_batch)
+    batch, stopping, waited = await _take(writer)
     late.join()
     assert not stopping
     assert len(batch) >= 15, [p.author.id for p in batch]
-    assert time.monotonic() - started < 20  # it stopped waiting once enough had come
+    assert waited < 20  # it stopped waiting once enough had come
 
 
-async def test_a_lone_sender_is_committed_at_once(writer: MessageWriter) -> None:
-    # One author in the last batch: nobody else is on the way, so there is nothing to wait for.
+@pytest.mark.parametrize(
+    "last_authors",
+    [pytest.param(range(1, 2), id="one author in the last batch"), pytest.param(range(0), id="a quiet start")],
+)
+async def test_nobody_on_the_way_means_no_wait(writer: MessageWriter, last_authors: range) -> None:
+    # One author in the last batch (or none yet): nobody else is on the way, nothing to wait for.
     writer.linger = Linger(ceiling=30.0)
-    writer.linger.committed(_messages(range(1, 2)), seconds=60.0)
-    _queue(writer, _messages(range(1, 2)))
-    started = time.monotonic()
-    batch, _ = await asyncio.to_thread(writer._take_batch)
-    assert len(batch) == 1
-    assert time.monotonic() - started < 10
-
-
-async def test_a_quiet_start_is_committed_at_once(writer: MessageWriter) -> None:
-    writer.linger = Linger(ceiling=30.0)
+    if last_authors:
+        writer.linger.committed(_messages(last_authors), seconds=60.0)
     _queue(writer, _messages(range(1, 4)))
-    started = time.monotonic()
-    batch, _ = await asyncio.to_thread(writer._take_batch)
+    batch, _, waited = await _take(writer)
     assert len(batch) == 3
-    assert time.monotonic() - started < 10
+    assert waited < 10
 
 
-async def test_the_wait_is_bounded_by_the_last_commit(writer: MessageWriter) -> None:
-    # Half the last commit (0.4 s of 0.8 s), below the ceiling: then it commits what it has.
-    writer.linger = Linger(ceiling=30.0)
-    writer.linger.committed(_messages(range(1, 21)), seconds=0.8)
+@pytest.mark.parametrize(
+    ("ceiling", "last_commit", "at_least"),
+    [
+        pytest.param(30.0, 0.8, 0.35, id="half the last commit"),
+        pytest.param(0.3, 3600.0, 0.25, id="the ceiling"),
+    ],
+)
+async def test_the_wait_is_bounded(writer: MessageWriter, ceiling: float, last_commit: float, at_least: float) -> None:
+    # Nobody else comes: after the bound the writer commits what it has.
+    writer.linger = Linger(ceiling=ceiling)
+    writer.linger.committed(_messages(range(1, 21)), seconds=last_commit)
     _queue(writer, _messages(range(1, 6)))
-    started = time.monotonic()
-    batch, _ = await asyncio.to_thread(writer._take_batch)
-    waited = time.monotonic() - started
+    batch, _, waited = await _take(writer)
     assert len(batch) == 5
-    assert 0.35 <= waited < 10, waited
+    assert at_least <= waited < 10, waited
 
 
-async def test_the_wait_is_bounded_by_the_ceiling(writer: MessageWriter) -> None:
-    writer.linger = Linger(ceiling=0.3)
-    writer.linger.committed(_messages(range(1, 21)), seconds=3600.0)
-    _queue(writer, _messages(range(1, 6)))
-    started = time.monotonic()
-    batch, _ = await asyncio.to_thread(writer._take_batch)
-    waited = time.monotonic() - started
-    assert len(batch) == 5
-    assert 0.25 <= waited < 10, waited
-
-
-async def test_closing_ends_the_wait_with_what_was_taken(writer: MessageWriter) -> None:
+@pytest.mark.parametrize("delay", [pytest.param(None, id="already closing"), pytest.param(0.05, id="while waiting")])
+async def test_closing_ends_the_wait_with_what_was_taken(writer: MessageWriter, delay: float | None) -> None:
     writer.linger = Linger(ceiling=30.0)
     writer.linger.committed(_messages(range(1, 21)), seconds=60.0)
     _queue(writer, _messages(range(1, 6)))
-    writer._queue.put(_STOP)
-    started = time.monotonic()
-    batch, stopping = await asyncio.to_thread(writer._take_batch)
+    closing = _queue_later(writer, [_STOP], delay) if delay is not None else None
+    if closing is None:
+        _queue(writer, [_STOP])
+    batch, stopping, waited = await _take(writer)
+    if closing is not None:
+        closing.join()
     assert stopping
     assert len(batch) == 5
-    assert time.monotonic() - started < 10
-
-
-async def test_closing_wakes_a_lingering_writer(writer: MessageWriter) -> None:
-    writer.linger = Linger(ceiling=30.0)
-    writer.linger.committed(_messages(range(1, 21)), seconds=60.0)
-    _queue(writer, _messages(range(1, 6)))
-    closing = _queue_later(writer, [_STOP], delay=0.05)
-    started = time.monotonic()
-    batch, stopping = await asyncio.to_thread(writer._take_batch)
-    closing.join()
-    assert stopping
-    assert len(batch) == 5
-    assert time.monotonic() - started < 10
+    assert waited < 10
