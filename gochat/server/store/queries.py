@@ -209,8 +209,9 @@ def insert_messages(
     for user_id, room_id, content, client_msg_id in rows:
         parameters += (user_id, room_id, content, client_msg_id, stamp, stamp)
     if dialect.name == "sqlite":
-        # SQLite gives a new row max(rowid) + 1, and one statement runs under the write lock, so
-        # its rows get consecutive ids ending at the last one inserted. Not reading them back
+        # SQLite gives a new row max(rowid) + 1 (until id 2**63 - 1 is taken, which no message
+        # table reaches), and one statement runs under the write lock, so its rows get
+        # consecutive ids ending at the last one inserted. Not reading them back
         # saves a step per row, each of which lets go of the GIL and must win it back from the
         # event loop.
         statement = _multi_row_insert(dialect.paramstyle, len(rows), returning=False)
