@@ -42,6 +42,8 @@ class MsgType(IntEnum):
     ROOM_STATE = 6  # server: reply to ENTER with members and newest history
     SYNC = 7  # client: ask for messages after an id; server: those messages
     ROOM_CREATED = 8  # server: a new room exists
+    # 9-12 are taken by the next protocol additions (typing, edit, delete, mention).
+    READ = 13  # server: your read marker in a room moved (sent to every connection of yours)
 
 
 class ErrorCode:
@@ -208,6 +210,9 @@ class EnterRoom:
     request_id: str | None = None
     # When set, the reply carries the messages after this id instead of the newest page.
     after_id: int | None = None
+    # Watching: receive the room's messages without being present (no announcement, not a
+    # member, not counted online); the reply is the room, the read marker and the unread count.
+    watch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +227,8 @@ class SendMessage:
 class LeaveRoom:
     room_id: int
     request_id: str | None = None
+    # Also stop watching the room (a plain LEAVE ends only presence).
+    unwatch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,12 +241,22 @@ class SyncRoom:
 ClientFrame = EnterRoom | SendMessage | LeaveRoom | SyncRoom
 
 
+def validate_flag(field: str, value: object) -> bool:
+    """An optional true/false field: absent (None) is false."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationError(field, f"{field} must be true or false.")
+    return value
+
+
 def _parse_enter(data: dict[str, Any], request_id: str | None) -> ClientFrame:
     after = data.get("afterId")
     return EnterRoom(
         room_id=validate_id("roomId", data.get("roomId")),
         request_id=request_id,
         after_id=None if after is None else validate_after_id("afterId", after),
+        watch=validate_flag("watch", data.get("watch")),
     )
 
 
@@ -256,7 +273,11 @@ def _parse_send(data: dict[str, Any], request_id: str | None) -> ClientFrame:
 
 
 def _parse_leave(data: dict[str, Any], request_id: str | None) -> ClientFrame:
-    return LeaveRoom(room_id=validate_id("roomId", data.get("roomId")), request_id=request_id)
+    return LeaveRoom(
+        room_id=validate_id("roomId", data.get("roomId")),
+        request_id=request_id,
+        unwatch=validate_flag("unwatch", data.get("unwatch")),
+    )
 
 
 def _parse_sync(data: dict[str, Any], request_id: str | None) -> ClientFrame:
@@ -333,6 +354,8 @@ def encode_client_frame(frame: ClientFrame) -> str:
         msg_type = MsgType.ENTER
         if frame.after_id is not None:
             data["afterId"] = frame.after_id
+        if frame.watch:
+            data["watch"] = True
     elif isinstance(frame, SendMessage):
         msg_type = MsgType.SEND
         data["content"] = frame.content
@@ -340,6 +363,8 @@ def encode_client_frame(frame: ClientFrame) -> str:
             data["clientMsgId"] = frame.client_msg_id
     elif isinstance(frame, LeaveRoom):
         msg_type = MsgType.LEAVE
+        if frame.unwatch:
+            data["unwatch"] = True
     else:
         msg_type = MsgType.SYNC
         data["afterId"] = frame.after_id

@@ -2,7 +2,9 @@
 --
 -- The seed's tables users, rooms and messages keep gorm.Model's columns (id, created_at,
 -- updated_at, deleted_at) and their own; gochat adds case-folded key columns for
--- case-insensitive uniqueness, clientMsgId for retry de-duplication, and a sessions table.
+-- case-insensitive uniqueness, clientMsgId for retry de-duplication, a sessions table, read
+-- markers (how far each user has read in each room) and database_info (the database's own
+-- random id, which namespaces the Redis cache).
 -- users.password holds only an argon2id hash, never a password.
 --
 -- The server creates these tables itself on first start; this file is for DBAs who create
@@ -61,4 +63,24 @@ CREATE TABLE IF NOT EXISTS messages (
     CONSTRAINT uq_messages_user_client_msg_id UNIQUE (user_id, client_msg_id),
     CONSTRAINT fk_messages_user FOREIGN KEY (user_id) REFERENCES users (id),
     CONSTRAINT fk_messages_room FOREIGN KEY (room_id) REFERENCES rooms (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS read_markers (
+    user_id BIGINT UNSIGNED NOT NULL,
+    room_id BIGINT UNSIGNED NOT NULL,
+    last_read_id BIGINT UNSIGNED NOT NULL,
+    updated_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (user_id, room_id),
+    INDEX idx_read_markers_room_id (room_id),
+    CONSTRAINT fk_read_markers_user FOREIGN KEY (user_id) REFERENCES users (id),
+    CONSTRAINT fk_read_markers_room FOREIGN KEY (room_id) REFERENCES rooms (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One row, name 'database_id': a random id made when the schema is first created. Servers use
+-- it in every Redis key, so servers on different databases can share one Redis safely. The
+-- server inserts it on first start; a DBA creating the tables by hand may leave it out.
+CREATE TABLE IF NOT EXISTS database_info (
+    name VARCHAR(64) NOT NULL,
+    value VARCHAR(255) NOT NULL,
+    PRIMARY KEY (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -15,7 +15,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gochat.server.config import Settings
+from gochat.server.config import DEFAULT_REDIS_PREFIX, Settings
 from gochat.server.runner import ServerThread
 
 REQUIRE_SERVICES = os.environ.get("GOCHAT_REQUIRE_SERVICES") == "1"
@@ -102,13 +102,17 @@ def redis_target() -> Iterator[RedisTarget]:
         client.close()
         service_unavailable("Redis", exc)
     prefix = f"gochat-test:{uuid.uuid4().hex[:12]}:"
+    # Tests keep to their own prefix: the default namespace belongs to real servers on this machine.
+    default_before = set(client.scan_iter(match=f"{DEFAULT_REDIS_PREFIX}*"))
     try:
         yield RedisTarget(REDIS_URL, prefix)
     finally:
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
             client.delete(*keys)
+        left_behind = set(client.scan_iter(match=f"{DEFAULT_REDIS_PREFIX}*")) - default_before
         client.close()
+        assert not left_behind, f"the test wrote to the default Redis namespace: {sorted(left_behind)[:5]}"
 
 
 BACKENDS = ["sqlite+memory", "mariadb+redis"]

@@ -12,7 +12,7 @@ from gochat import __version__
 from gochat.protocol import HISTORY_MAX_LIMIT, MAX_ID, PROTOCOL_VERSION, clamp_history_limit
 from gochat.server.context import ServerContext
 from gochat.server.errors import Unauthorized
-from gochat.server.records import UserRecord
+from gochat.server.records import NOT_READ, UserRecord
 from gochat.server.store import queries
 
 router = APIRouter(prefix="/api")
@@ -26,6 +26,16 @@ class Credentials(BaseModel):
 
 class NewRoom(BaseModel):
     name: str = Field(examples=["闲聊 ☕"])
+
+
+class ReadUpTo(BaseModel):
+    lastReadId: int = Field(  # noqa: N815 - the wire name
+        ge=0,
+        le=MAX_ID,
+        strict=True,  # true or 41.0 are not ids
+        description="The newest message id read; the marker never moves back",
+        examples=[41],
+    )
 
 
 class UserOut(BaseModel):
@@ -44,6 +54,10 @@ class RoomOut(BaseModel):
     creator: UserOut
     createdAt: str  # noqa: N815 - the wire name
     online: int
+    lastReadId: int | None = Field(  # noqa: N815
+        description="The caller's read marker; null when they never entered the room"
+    )
+    unread: int = Field(description="Messages from others after the caller's read marker")
 
 
 class MessageOut(BaseModel):
@@ -120,8 +134,11 @@ async def whoami(me: Me) -> dict[str, Any]:
 async def list_rooms(
     me: Me, ctx: Ctx, q: Annotated[str | None, Query(max_length=256, description="Substring of the name")] = None
 ) -> list[dict[str, Any]]:
-    """Every room, oldest first, with how many members are online now."""
-    return [ctx.rooms.to_wire(room) for room in await ctx.rooms.search(q)]
+    """Every room, oldest first, with how many members are online now and the caller's read
+    marker and unread count."""
+    rooms = await ctx.rooms.search(q)
+    readings = await ctx.markers.of_user(me.user)
+    return [ctx.rooms.to_wire(room, readings.get(room.id, NOT_READ)) for room in rooms]
 
 
 @router.post("/rooms", status_code=201, response_model=RoomOut, responses={**ERRORS, 409: {"model": ErrorOut}})
@@ -131,7 +148,17 @@ async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/rooms/{room_id}", response_model=RoomOut, responses={**ERRORS, 404: {"model": ErrorOut}})
 async def get_room(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], me: Me, ctx: Ctx) -> dict[str, Any]:
-    return ctx.rooms.to_wire(await ctx.rooms.get(room_id))
+    room = await ctx.rooms.get(room_id)
+    return ctx.rooms.to_wire(room, await ctx.markers.of_room(me.user, room.id))
+
+
+@router.post("/rooms/{room_id}/read", status_code=204, responses={**ERRORS, 404: {"model": ErrorOut}})
+async def mark_read(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ReadUpTo, me: Me, ctx: Ctx) -> Response:
+    """Move the caller's read marker forward to ``lastReadId`` (a lower id changes nothing; an id
+    past the room's newest message stops at it). Every connection of the caller gets READ (13)."""
+    room = await ctx.rooms.get(room_id)
+    await ctx.markers.advance(me.user, room.id, body.lastReadId)
+    return Response(status_code=204)
 
 
 @router.get(

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 APP_NAME = "gochat"
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
+DEFAULT_REDIS_PREFIX = "gochat:"
 
 
 def default_database_url() -> str:
@@ -27,7 +28,7 @@ class Settings:
     port: int = 8080
     database_url: str = ""  # empty: the embedded SQLite default
     redis_url: str | None = None
-    redis_prefix: str = "gochat:"
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
     log_level: str = "info"
     server_name: str = "gochat"
     announce: bool = False
@@ -92,8 +93,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--redis-prefix",
-        default=env.get("GOCHAT_REDIS_PREFIX", "gochat:"),
-        help="Prefix of every Redis key, so servers can share one Redis. Env: GOCHAT_REDIS_PREFIX. Default: gochat:.",
+        default=env.get("GOCHAT_REDIS_PREFIX", DEFAULT_REDIS_PREFIX),
+        help="Prefix of every Redis key; the database's own id follows it, so servers on different databases "
+        "can share one Redis. Env: GOCHAT_REDIS_PREFIX. Default: gochat:.",
     )
     parser.add_argument(
         "--name",

@@ -14,13 +14,20 @@ from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
 from gochat.server.hub import RoomHub
+from gochat.server.reading import ReadMarkers
 from gochat.server.rooms import RoomDirectory
+from gochat.server.store import queries
 from gochat.server.store.database import Database
 
 log = logging.getLogger(__name__)
 
 CLOSE_LOGGED_OUT = 4001
 CLOSE_GOING_AWAY = 1001
+
+
+def cache_namespace(prefix: str, database_id: str) -> str:
+    """Every cache key starts with this: the operator's prefix, then the database's id."""
+    return f"{prefix}{database_id}:"
 
 
 @dataclass(slots=True)
@@ -32,6 +39,9 @@ class ServerContext:
     accounts: Accounts
     rooms: RoomDirectory
     chat: ChatService
+    markers: ReadMarkers
+    # What every cache key starts with: the operator's prefix, then this database's id.
+    cache_namespace: str = ""
     started_at: float = field(default_factory=time.monotonic)
     closing: bool = False
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -40,12 +50,19 @@ class ServerContext:
     async def open(cls, settings: Settings) -> ServerContext:
         database = Database(settings.resolved_database_url())
         await database.call(database.create_schema)
-        cache = create_cache(settings.redis_url, settings.redis_prefix)
+        # The cache lives in the database's own namespace: a cache must never outlive or cross
+        # its database, and servers on different databases may share one Redis.
+        database_id = await database.run(queries.database_id)
+        namespace = cache_namespace(settings.redis_prefix, database_id)
+        cache = create_cache(settings.redis_url, namespace)
+        if settings.redis_url:
+            log.info("Redis keys of this database start with %r", namespace)
         hub = RoomHub()
         rooms = RoomDirectory(database, cache, hub)
-        chat = ChatService(database, rooms, hub)
+        markers = ReadMarkers(database, hub)
+        chat = ChatService(database, rooms, hub, markers)
         chat.writer.start()
-        return cls(settings, database, cache, hub, Accounts(database, cache), rooms, chat)
+        return cls(settings, database, cache, hub, Accounts(database, cache), rooms, chat, markers, namespace)
 
     async def logout(self, token_hash: str) -> None:
         await self.accounts.logout(token_hash)

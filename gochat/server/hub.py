@@ -46,39 +46,69 @@ class _RoomPresence:
     # user id -> how many of that user's connections are in the room (several devices).
     users: dict[int, int] = field(default_factory=dict)
     user_records: dict[int, UserRecord] = field(default_factory=dict)
-    # Connections between "entered" and "was sent the room state": their frames wait here,
-    # tagged with the message id they carry, so history and live messages neither gap nor overlap.
+    # Connections that follow the room's messages without being present (watching).
+    watchers: dict[int, Connection] = field(default_factory=dict)
+    # Connections between "entered" (or "started watching") and "was sent the room state": their
+    # frames wait here, tagged with the message id they carry, so history and live messages
+    # neither gap nor overlap.
     joining: dict[int, list[tuple[int | None, str]]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.connections and not self.watchers
 
 
 class RoomHub:
     def __init__(self) -> None:
         self._connections: dict[int, Connection] = {}
         self._rooms: dict[int, _RoomPresence] = {}
-        self._rooms_of: dict[int, set[int]] = {}
+        self._rooms_of: dict[int, set[int]] = {}  # connection id -> rooms it is present in
+        self._watching_of: dict[int, set[int]] = {}  # connection id -> rooms it watches
+        self._by_user: dict[int, dict[int, Connection]] = {}  # user id -> their connections
 
     # -- connections -------------------------------------------------------------------
 
     def register(self, connection: Connection) -> None:
         self._connections[connection.id] = connection
         self._rooms_of[connection.id] = set()
+        self._watching_of[connection.id] = set()
+        self._by_user.setdefault(connection.user.id, {})[connection.id] = connection
 
     def unregister(self, connection: Connection) -> list[int]:
         """Forget a connection; returns the rooms its user is no longer present in."""
         left = [room_id for room_id in sorted(self._rooms_of.get(connection.id, ())) if self.leave(connection, room_id)]
+        for room_id in list(self._watching_of.get(connection.id, ())):
+            self.unwatch(connection, room_id)
         self._connections.pop(connection.id, None)
         self._rooms_of.pop(connection.id, None)
+        self._watching_of.pop(connection.id, None)
+        mine = self._by_user.get(connection.user.id)
+        if mine is not None:
+            mine.pop(connection.id, None)
+            if not mine:
+                del self._by_user[connection.user.id]
         return left
 
     @property
     def connection_count(self) -> int:
         return len(self._connections)
 
+    @property
+    def user_count(self) -> int:
+        """How many people are connected (one person on two devices is one)."""
+        return len(self._by_user)
+
+    def connected_user_ids(self) -> set[int]:
+        return set(self._by_user)
+
     def connections(self) -> list[Connection]:
         return list(self._connections.values())
 
     def connections_with_token(self, token_hash: str) -> list[Connection]:
         return [c for c in self._connections.values() if c.token_hash == token_hash]
+
+    def connections_of_user(self, user_id: int) -> list[Connection]:
+        return list(self._by_user.get(user_id, {}).values())
 
     # -- presence ----------------------------------------------------------------------
 
@@ -98,6 +128,41 @@ class RoomHub:
         presence.user_records[connection.user.id] = connection.user
         return count == 0
 
+    def watch(self, connection: Connection, room_id: int) -> bool:
+        """Follow a room's messages without being present. Returns True when the connection was
+        neither watching nor present: its live frames are then held until ``finish_join`` (the
+        watch reply's unread count and the live messages must not overlap)."""
+        presence = self._rooms.setdefault(room_id, _RoomPresence())
+        if connection.id in presence.watchers:
+            return False
+        presence.watchers[connection.id] = connection
+        self._watching_of[connection.id].add(room_id)
+        if connection.id in presence.connections:
+            return False  # already gets the room's frames, in order: nothing to hold
+        presence.joining[connection.id] = []
+        return True
+
+    def unwatch(self, connection: Connection, room_id: int) -> bool:
+        """Stop watching; True when the connection was watching."""
+        presence = self._rooms.get(room_id)
+        if presence is None or presence.watchers.pop(connection.id, None) is None:
+            return False
+        watching = self._watching_of.get(connection.id)
+        if watching is not None:
+            watching.discard(room_id)
+        if connection.id not in presence.connections:
+            presence.joining.pop(connection.id, None)
+        if presence.empty:
+            del self._rooms[room_id]
+        return True
+
+    def is_watching(self, connection: Connection, room_id: int) -> bool:
+        return room_id in self._watching_of.get(connection.id, ())
+
+    def may_send(self, connection: Connection, room_id: int) -> bool:
+        """Present or watching: either may post to the room."""
+        return self.is_in(connection, room_id) or self.is_watching(connection, room_id)
+
     def finish_join(self, connection: Connection, room_id: int, history_upto: int) -> None:
         """Release held frames, skipping messages the room state already carried."""
         presence = self._rooms.get(room_id)
@@ -113,6 +178,7 @@ class RoomHub:
         presence = self._rooms.get(room_id)
         if presence is None or presence.connections.pop(connection.id, None) is None:
             return False
+        # A connection handles one frame at a time, so no watch reply is being held now.
         presence.joining.pop(connection.id, None)
         rooms_of = self._rooms_of.get(connection.id)
         if rooms_of is not None:
@@ -123,7 +189,7 @@ class RoomHub:
             return False
         del presence.users[connection.user.id]
         del presence.user_records[connection.user.id]
-        if not presence.connections:
+        if presence.empty:
             del self._rooms[room_id]
         return True
 
@@ -146,9 +212,16 @@ class RoomHub:
     # -- fan-out -----------------------------------------------------------------------
 
     def broadcast(
-        self, room_id: int, frame: str, *, message_id: int | None = None, exclude: Connection | None = None
+        self,
+        room_id: int,
+        frame: str,
+        *,
+        message_id: int | None = None,
+        exclude: Connection | None = None,
+        watchers: bool = False,
     ) -> int:
-        """Queue one encoded frame for every connection in a room; returns how many got it."""
+        """Queue one encoded frame for every connection in a room (and, with ``watchers``, every
+        connection watching it, once each); returns how many got it."""
         presence = self._rooms.get(room_id)
         if presence is None:
             return 0
@@ -164,6 +237,17 @@ class RoomHub:
             else:
                 connection.deliver(frame)
             sent += 1
+        if watchers and presence.watchers:
+            present = presence.connections
+            for connection_id, connection in presence.watchers.items():
+                if connection_id == excluded or connection_id in present:
+                    continue
+                held = joining.get(connection_id) if joining else None
+                if held is not None:
+                    held.append((message_id, frame))
+                else:
+                    connection.deliver(frame)
+                sent += 1
         return sent
 
     def broadcast_everyone(self, frame: str) -> None:

@@ -38,19 +38,38 @@ class CredentialRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """One user's place in one room: their read marker (None: they never entered it) and how
+    many messages from others lie after it."""
+
+    last_read_id: int | None = None
+    unread: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"lastReadId": self.last_read_id, "unread": self.unread}
+
+
+NOT_READ = Reading()
+
+
+@dataclass(frozen=True, slots=True)
 class RoomRecord:
     id: int
     name: str
     creator: UserRecord
     created_at: datetime
 
-    def to_wire(self, online: int = 0) -> dict[str, Any]:
+    def to_wire(self, online: int = 0, reading: Reading = NOT_READ) -> dict[str, Any]:
+        """The room as one user sees it: ``reading`` is theirs (the default suits a frame sent
+        to everyone about a room nobody has read yet)."""
         return {
             "id": self.id,
             "name": self.name,
             "creator": self.creator.to_wire(),
             "createdAt": iso_utc(self.created_at),
             "online": online,
+            "lastReadId": reading.last_read_id,
+            "unread": reading.unread,
         }
 
     def to_cache(self) -> dict[str, Any]:

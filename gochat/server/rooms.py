@@ -6,7 +6,7 @@ from gochat.protocol import MsgType, encode_server_frame, validate_room_name
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, NotFound
 from gochat.server.hub import RoomHub
-from gochat.server.records import RoomRecord, UserRecord
+from gochat.server.records import NOT_READ, Reading, RoomRecord, UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 
@@ -51,5 +51,6 @@ class RoomDirectory:
         self._hub.broadcast_everyone(encode_server_frame(MsgType.ROOM_CREATED, self.to_wire(room)))
         return room
 
-    def to_wire(self, room: RoomRecord) -> dict[str, object]:
-        return room.to_wire(online=self._hub.online(room.id))
+    def to_wire(self, room: RoomRecord, reading: Reading = NOT_READ) -> dict[str, object]:
+        """The room as one user sees it, with their ``reading`` (the default: nobody's yet)."""
+        return room.to_wire(online=self._hub.online(room.id), reading=reading)

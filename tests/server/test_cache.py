@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 
 import httpx
@@ -163,3 +163,59 @@ async def test_chat_goes_on_while_redis_is_away_and_recovers(
             assert any("Redis is back" in r.getMessage() for r in caplog.records)
     finally:
         await asyncio.to_thread(thread.stop)
+
+
+async def test_servers_on_different_databases_share_one_redis_without_mixing_caches(
+    new_mariadb_database: Callable[[], str], redis_target: RedisTarget
+) -> None:
+    """A cache never crosses its database: two servers with the same Redis and the same prefix,
+    on two databases, each list only their own rooms (no phantom room with an unknown creator)."""
+    first = ServerThread(
+        Settings(
+            port=0, database_url=new_mariadb_database(), redis_url=redis_target.url, redis_prefix=redis_target.prefix
+        )
+    )
+    second = ServerThread(
+        Settings(
+            port=0, database_url=new_mariadb_database(), redis_url=redis_target.url, redis_prefix=redis_target.prefix
+        )
+    )
+    await asyncio.to_thread(first.start)
+    await asyncio.to_thread(second.start)
+    try:
+        async with httpx.AsyncClient(base_url=first.url) as a, httpx.AsyncClient(base_url=second.url) as b:
+            token_a, _ = await register_and_login(a, "sameuser")
+            token_b, _ = await register_and_login(b, "sameuser")
+            assert (await a.get("/api/rooms", headers=auth(token_a))).json() == []  # the room list is cached now
+            mine = await create_room(a, token_a, "only on the first")
+            assert [r["name"] for r in (await a.get("/api/rooms", headers=auth(token_a))).json()] == [mine["name"]]
+            assert (await b.get("/api/rooms", headers=auth(token_b))).json() == []
+            theirs = await create_room(b, token_b, "only on the second")
+            assert [r["id"] for r in (await a.get("/api/rooms", headers=auth(token_a))).json()] == [mine["id"]]
+            assert [r["id"] for r in (await b.get("/api/rooms", headers=auth(token_b))).json()] == [theirs["id"]]
+    finally:
+        await asyncio.to_thread(first.stop)
+        await asyncio.to_thread(second.stop)
+    client = redis.Redis.from_url(redis_target.url)
+    try:
+        keys = {key.decode() for key in client.scan_iter(match=f"{redis_target.prefix}*")}
+    finally:
+        client.close()
+    namespaces = {key.removeprefix(redis_target.prefix).split(":", 1)[0] for key in keys}
+    assert len(namespaces) == 2, keys  # one per database, each under the operator's prefix
+
+
+async def test_a_restarted_server_finds_its_own_cache_again(mariadb_url: str, redis_target: RedisTarget) -> None:
+    settings = Settings(port=0, database_url=mariadb_url, redis_url=redis_target.url, redis_prefix=redis_target.prefix)
+    namespaces = []
+    for _ in range(2):
+        thread = ServerThread(settings)
+        await asyncio.to_thread(thread.start)
+        try:
+            assert thread.context is not None
+            namespaces.append(thread.context.cache_namespace)
+        finally:
+            await asyncio.to_thread(thread.stop)
+    assert namespaces[0] == namespaces[1]
+    assert namespaces[0].startswith(redis_target.prefix)
+    assert len(namespaces[0]) > len(redis_target.prefix) + 8

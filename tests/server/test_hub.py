@@ -93,3 +93,64 @@ def test_room_created_goes_to_everyone() -> None:
     hub.register(a)
     hub.broadcast_everyone('{"msgType":8,"data":{}}')
     assert decode_server_frame(a.frames[0]).msg_type == MsgType.ROOM_CREATED
+
+
+def test_watchers_get_messages_once_and_never_presence() -> None:
+    hub = RoomHub()
+    present, watcher, both = ListConnection(ALICE), ListConnection(BOB), ListConnection(UserRecord(3, "carol"))
+    for c in (present, watcher, both):
+        hub.register(c)
+    joined(hub, present, 7)
+    assert hub.watch(watcher, 7) is True  # held until its reply is sent
+    hub.finish_join(watcher, 7, 0)
+    joined(hub, both, 7)
+    assert hub.watch(both, 7) is False  # present already: nothing to hold
+    assert hub.online(7) == 2
+    assert hub.members(7) == [ALICE, UserRecord(3, "carol")]
+    hub.broadcast(7, "presence")  # an announcement: the present only
+    hub.broadcast(7, "message", message_id=1, watchers=True)
+    assert present.frames == ["presence", "message"]
+    assert watcher.frames == ["message"]
+    assert both.frames == ["presence", "message"]  # once, though present and watching
+    assert hub.may_send(watcher, 7)
+    assert not hub.is_in(watcher, 7)
+
+
+def test_a_watch_outlives_leaving_and_ends_with_the_connection() -> None:
+    hub = RoomHub()
+    c = ListConnection(ALICE)
+    hub.register(c)
+    hub.watch(c, 7)
+    hub.finish_join(c, 7, 0)
+    joined(hub, c, 7)
+    assert hub.leave(c, 7) is True
+    assert hub.is_watching(c, 7)
+    hub.broadcast(7, "message", message_id=1, watchers=True)
+    assert c.frames == ["message"]
+    hub.unregister(c)
+    assert not hub.is_watching(c, 7)
+    assert hub.broadcast(7, "message", message_id=2, watchers=True) == 0
+    assert hub.user_count == 0
+
+
+def test_frames_held_while_a_watch_is_set_up_skip_what_the_count_covered() -> None:
+    hub = RoomHub()
+    c = ListConnection(ALICE)
+    hub.register(c)
+    hub.watch(c, 7)
+    hub.broadcast(7, "m5", message_id=5, watchers=True)
+    hub.broadcast(7, "m6", message_id=6, watchers=True)
+    assert c.frames == []
+    hub.finish_join(c, 7, 5)  # the reply counted up to 5
+    assert c.frames == ["m6"]
+
+
+def test_people_are_counted_once_across_devices() -> None:
+    hub = RoomHub()
+    phone, laptop, bob = ListConnection(ALICE), ListConnection(ALICE), ListConnection(BOB)
+    for c in (phone, laptop, bob):
+        hub.register(c)
+    assert (hub.connection_count, hub.user_count) == (3, 2)
+    assert hub.connected_user_ids() == {1, 2}
+    hub.unregister(phone)
+    assert hub.connections_of_user(1) == [laptop]

@@ -14,6 +14,7 @@ from gochat.server.store.database import normalise_url
 from gochat.server.store.models import Base
 
 DDL = Path(__file__).resolve().parents[2] / "sql" / "chatdb.sql"
+TABLES = {"users", "rooms", "messages", "sessions", "read_markers", "database_info"}
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_chatdb_sql_matches_the_orm(ddl_engine: Engine, orm_engine: Engine) -> N
             connection.execute(text(statement))
     Base.metadata.create_all(orm_engine)
     from_sql, from_orm = describe(ddl_engine), describe(orm_engine)
-    assert set(from_sql) == {"users", "rooms", "messages", "sessions"}
+    assert set(from_sql) == TABLES
     assert from_sql == from_orm
     assert from_sql["messages"]["collation"] == "utf8mb4_unicode_ci"
 
@@ -91,4 +92,11 @@ def test_server_accepts_a_database_created_from_chatdb_sql(ddl_engine: Engine) -
         for statement in _statements(DDL.read_text(encoding="utf-8")):
             connection.execute(text(statement))
     Base.metadata.create_all(ddl_engine)  # the server's own start-up step: a no-op here
-    assert set(inspect(ddl_engine).get_table_names()) == {"users", "rooms", "messages", "sessions"}
+    assert set(inspect(ddl_engine).get_table_names()) == {
+        "users",
+        "rooms",
+        "messages",
+        "sessions",
+        "read_markers",
+        "database_info",
+    }

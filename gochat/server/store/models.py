@@ -110,3 +110,28 @@ class Session(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_sessions_user"))
     created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+
+
+class ReadMarker(Base):
+    """How far a user has read in a room. Having one makes the room the user's: the desktop
+    follows (watches) it. The marker only moves forward."""
+
+    __tablename__ = "read_markers"
+    __table_args__ = (Index("idx_read_markers_room_id", "room_id"), MYSQL_TABLE_ARGS)
+
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_read_markers_user"), primary_key=True)
+    room_id: Mapped[int] = mapped_column(Id, ForeignKey("rooms.id", name="fk_read_markers_room"), primary_key=True)
+    # The id of the newest message read; 0 when none (an empty room entered).
+    last_read_id: Mapped[int] = mapped_column(Id)
+    updated_at: Mapped[datetime] = mapped_column(Time, default=utcnow, onupdate=utcnow)
+
+
+class DatabaseInfo(Base):
+    """Facts about the database itself. ``database_id``: a random id made when the schema is
+    first created, so caches shared by several databases (one Redis) never mix them up."""
+
+    __tablename__ = "database_info"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

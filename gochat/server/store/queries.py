@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, and_, delete, insert, or_, select
+from sqlalchemy import Connection, Select, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -244,3 +247,136 @@ def _insert_messages_one_by_one(
         assert result.inserted_primary_key is not None
         ids.append(int(result.inserted_primary_key[0]))
     return ids
+
+
+# ---------------------------------------------------------------------------
+# Read markers: how far each user has read in each room
+
+
+def _newest_message_id(session: Session, room_id: int) -> int:
+    newest = session.scalar(select(func.max(models.Message.id)).where(models.Message.room_id == room_id))
+    return int(newest or 0)
+
+
+def _unread(session: Session, user_id: int, room_id: int, after_id: int, upto: int | None = None) -> int:
+    query = select(func.count()).where(
+        models.Message.room_id == room_id,
+        models.Message.id > after_id,
+        models.Message.user_id != user_id,
+        models.Message.deleted_at.is_(None),
+    )
+    if upto is not None:
+        query = query.where(models.Message.id <= upto)
+    return int(session.scalar(query) or 0)
+
+
+def read_marker(session: Session, user_id: int, room_id: int) -> int | None:
+    return session.scalar(
+        select(models.ReadMarker.last_read_id).where(
+            models.ReadMarker.user_id == user_id, models.ReadMarker.room_id == room_id
+        )
+    )
+
+
+def room_reading(session: Session, user_id: int, room_id: int) -> tuple[int | None, int, int]:
+    """(the user's marker or None, their unread count, the newest message id counted), from one
+    snapshot: live messages above the newest id counted are the ones the count does not hold."""
+    newest = _newest_message_id(session, room_id)
+    marker = read_marker(session, user_id, room_id)
+    return marker, _unread(session, user_id, room_id, marker or 0, newest), newest
+
+
+def _insert_if_absent(session: Session, table: type[models.Base], values: dict[str, Any]) -> None:
+    """INSERT a row unless its primary key exists: race-free without savepoints (which pysqlite
+    does not do reliably), in each backend's own words."""
+    key = next(iter(cast(Table, table.__table__).primary_key.columns)).name
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+    else:
+        statement = mysql_insert(table).values(**values)
+        session.execute(statement.on_duplicate_key_update({key: statement.inserted[key]}))
+
+
+def join_room(session: Session, user_id: int, room_id: int) -> tuple[int, int, bool]:
+    """Entering makes a room the user's: with no marker yet, one is set at the newest message
+    (the history just shown is not unread). Returns (marker, unread, whether it was made now)."""
+    marker = read_marker(session, user_id, room_id)
+    if marker is not None:
+        return marker, _unread(session, user_id, room_id, marker), False
+    newest = _newest_message_id(session, room_id)
+    _insert_if_absent(session, models.ReadMarker, {"user_id": user_id, "room_id": room_id, "last_read_id": newest})
+    marker = read_marker(session, user_id, room_id) or 0
+    return marker, _unread(session, user_id, room_id, marker), True
+
+
+def enter_room(
+    session: Session, user_id: int, room_id: int, after_id: int | None, limit: int
+) -> tuple[tuple[int, int, bool], list[MessageRecord]]:
+    """What ENTER reads, in one transaction: the user's reading (``join_room``) and a page of
+    history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it."""
+    reading = join_room(session, user_id, room_id)
+    if after_id is None:
+        return reading, history_before(session, room_id, None, limit)
+    return reading, messages_after(session, room_id, after_id, limit)
+
+
+def advance_read_marker(session: Session, user_id: int, room_id: int, last_read_id: int) -> tuple[int, int, bool]:
+    """Move the marker forward to ``last_read_id`` (never back, never past the room's newest
+    message), making one if there is none. Returns (marker, unread, moved)."""
+    target = min(last_read_id, _newest_message_id(session, room_id))
+    before = read_marker(session, user_id, room_id)
+    if before is None:
+        _insert_if_absent(session, models.ReadMarker, {"user_id": user_id, "room_id": room_id, "last_read_id": 0})
+    session.execute(
+        update(models.ReadMarker)
+        .where(
+            models.ReadMarker.user_id == user_id,
+            models.ReadMarker.room_id == room_id,
+            models.ReadMarker.last_read_id < target,
+        )
+        .values(last_read_id=target)
+    )
+    marker = read_marker(session, user_id, room_id) or 0
+    return marker, _unread(session, user_id, room_id, marker), before is None or marker != before
+
+
+def readings(session: Session, user_id: int) -> dict[int, tuple[int | None, int]]:
+    """Every room's (marker or None, unread count) for one user; rooms with neither are left out.
+
+    One grouped count over the messages the user has not read, from others."""
+    markers = dict(
+        session.execute(
+            select(models.ReadMarker.room_id, models.ReadMarker.last_read_id).where(
+                models.ReadMarker.user_id == user_id
+            )
+        ).all()
+    )
+    marker = models.ReadMarker
+    counts = session.execute(
+        select(models.Message.room_id, func.count())
+        .select_from(models.Message)
+        .outerjoin(marker, and_(marker.room_id == models.Message.room_id, marker.user_id == user_id))
+        .where(
+            models.Message.user_id != user_id,
+            models.Message.deleted_at.is_(None),
+            models.Message.id > func.coalesce(marker.last_read_id, 0),
+        )
+        .group_by(models.Message.room_id)
+    ).all()
+    result: dict[int, tuple[int | None, int]] = {room_id: (last, 0) for room_id, last in markers.items()}
+    for room_id, count in counts:
+        result[room_id] = (markers.get(room_id), int(count))
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The database's own identity
+
+
+DATABASE_ID = "database_id"
+
+
+def database_id(session: Session) -> str:
+    """The random id made when this database was first used by gochat (made now if missing)."""
+    _insert_if_absent(session, models.DatabaseInfo, {"name": DATABASE_ID, "value": secrets.token_hex(8)})
+    return str(session.scalar(select(models.DatabaseInfo.value).where(models.DatabaseInfo.name == DATABASE_ID)))

@@ -1,0 +1,44 @@
+"""ReadMarkers: how far each user has read in each room, and how many messages wait for them.
+
+A marker only moves forward. Having one makes a room the user's (the desktop follows it while
+its window is closed). When a marker moves, every connection of that user hears of it (READ),
+so unread counts agree across devices.
+"""
+
+from __future__ import annotations
+
+from gochat.protocol import MsgType, encode_server_frame
+from gochat.server.hub import Connection, RoomHub
+from gochat.server.records import Reading, UserRecord
+from gochat.server.store import queries
+from gochat.server.store.database import Database
+
+
+class ReadMarkers:
+    def __init__(self, database: Database, hub: RoomHub) -> None:
+        self._db = database
+        self._hub = hub
+
+    async def of_user(self, user: UserRecord) -> dict[int, Reading]:
+        """Every room's reading for ``user``; rooms missing from it have no marker and no unread."""
+        found = await self._db.run(queries.readings, user.id)
+        return {room_id: Reading(marker, unread) for room_id, (marker, unread) in found.items()}
+
+    async def of_room(self, user: UserRecord, room_id: int) -> Reading:
+        marker, unread, _newest = await self._db.run(queries.room_reading, user.id, room_id)
+        return Reading(marker, unread)
+
+    async def advance(self, user: UserRecord, room_id: int, last_read_id: int) -> Reading:
+        """Move the user's marker forward (the room must exist: the caller checks)."""
+        marker, unread, moved = await self._db.run(queries.advance_read_marker, user.id, room_id, last_read_id)
+        reading = Reading(marker, unread)
+        if moved:
+            self.announce(user, room_id, reading)
+        return reading
+
+    def announce(self, user: UserRecord, room_id: int, reading: Reading, exclude: Connection | None = None) -> None:
+        """READ to every connection of ``user`` (but ``exclude``, which knows already)."""
+        frame = encode_server_frame(MsgType.READ, {"roomId": room_id, **reading.to_wire()})
+        for connection in self._hub.connections_of_user(user.id):
+            if connection is not exclude:
+                connection.deliver(frame)
