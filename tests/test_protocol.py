@@ -82,7 +82,11 @@ def test_any_nonblank_text_up_to_4000_characters_is_a_message(text: str) -> None
 @given(
     st.one_of(
         st.builds(
-            EnterRoom, st.integers(1, protocol.MAX_ID), st.none() | st.text(max_size=10), st.none() | st.integers(0, 99)
+            EnterRoom,
+            st.integers(1, protocol.MAX_ID),
+            st.none() | st.text(max_size=10),
+            st.none() | st.integers(0, 99),
+            st.booleans(),
         ),
         st.builds(
             SendMessage,
@@ -91,7 +95,7 @@ def test_any_nonblank_text_up_to_4000_characters_is_a_message(text: str) -> None
             st.none() | st.text(min_size=1, max_size=64),
             st.none() | st.text(max_size=10),
         ),
-        st.builds(LeaveRoom, st.integers(1, protocol.MAX_ID), st.none() | st.text(max_size=10)),
+        st.builds(LeaveRoom, st.integers(1, protocol.MAX_ID), st.none() | st.text(max_size=10), st.booleans()),
         st.builds(
             SyncRoom, st.integers(1, protocol.MAX_ID), st.integers(0, protocol.MAX_ID), st.none() | st.text(max_size=10)
         ),
@@ -108,6 +112,16 @@ def test_garbage_never_escapes_as_anything_but_protocol_error(payload: bytes | s
     except ProtocolError as error:
         assert error.code
         assert error.message
+
+
+def test_watch_and_unwatch_are_flags() -> None:
+    assert decode_client_frame('{"msgType":1,"data":{"roomId":3,"watch":true}}') == EnterRoom(3, watch=True)
+    assert decode_client_frame('{"msgType":1,"data":{"roomId":3,"watch":false}}') == EnterRoom(3)
+    assert decode_client_frame('{"msgType":3,"data":{"roomId":3,"unwatch":true}}') == LeaveRoom(3, unwatch=True)
+    for bad in ('{"msgType":1,"data":{"roomId":3,"watch":1}}', '{"msgType":3,"data":{"roomId":3,"unwatch":"yes"}}'):
+        with pytest.raises(ProtocolError) as error:
+            decode_client_frame(bad)
+        assert error.value.code == "validation"
 
 
 def test_seed_message_types_keep_their_numbers() -> None:
