@@ -76,13 +76,13 @@ class ChatService:
         user = connection.user
         try:
             if request.after_id is None:
-                (marker, unread, joined), page = await self._db.run(
+                (marker, unread, newest, joined), page = await self._db.run(
                     queries.enter_room, user.id, room.id, None, HISTORY_DEFAULT_LIMIT + 1
                 )
                 has_more = {"hasOlder": len(page) > HISTORY_DEFAULT_LIMIT}
                 page = page[-HISTORY_DEFAULT_LIMIT:]
             else:
-                (marker, unread, joined), page = await self._db.run(
+                (marker, unread, newest, joined), page = await self._db.run(
                     queries.enter_room, user.id, room.id, request.after_id, SYNC_PAGE + 1
                 )
                 has_more = {"hasNewer": len(page) > SYNC_PAGE}
@@ -91,7 +91,7 @@ class ChatService:
             self._hub.leave(connection, room.id)  # never announced, so nothing to take back
             raise
         reading = Reading(marker, unread)
-        data = self._room_state(room, reading)
+        data = self._room_state(room, reading, newest)
         data.update(has_more)
         data["members"] = [member.to_wire() for member in self._hub.members(room.id)]
         data["messages"] = _messages(page)
@@ -115,14 +115,21 @@ class ChatService:
             if not was_watching:
                 self._hub.unwatch(connection, room.id)
             raise
-        data = self._room_state(room, Reading(marker, unread))
+        data = self._room_state(room, Reading(marker, unread), newest)
         data["watching"] = True
         connection.deliver(encode_server_frame(MsgType.ROOM_STATE, data, request.request_id))
         # Messages up to ``newest`` are in the count; those after it follow live, once.
         self._hub.finish_join(connection, room.id, newest)
 
-    def _room_state(self, room: RoomRecord, reading: Reading) -> dict[str, Any]:
-        return {"roomId": room.id, "room": self._rooms.to_wire(room, reading), **reading.to_wire()}
+    def _room_state(self, room: RoomRecord, reading: Reading, newest: int) -> dict[str, Any]:
+        # lastMessageId: the newest message the count covers, so a client that also gets the
+        # room's messages live (it is present) counts none of them twice.
+        return {
+            "roomId": room.id,
+            "room": self._rooms.to_wire(room, reading),
+            **reading.to_wire(),
+            "lastMessageId": newest,
+        }
 
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
         room = await self._rooms.get(request.room_id)

@@ -93,7 +93,7 @@ async def test_first_enter_makes_the_room_yours_with_nothing_unread(
     async with chat_client(server.url, bob) as phone, chat_client(server.url, bob) as laptop:
         state = await phone.enter(room["id"])
         # The history just shown is not unread: the marker starts at the newest message.
-        assert (state.data["lastReadId"], state.data["unread"]) == (ids[-1], 0)
+        assert (state.data["lastReadId"], state.data["unread"], state.data["lastMessageId"]) == (ids[-1], 0, ids[-1])
         assert (state.data["room"]["lastReadId"], state.data["room"]["unread"]) == (ids[-1], 0)
         # Bob's other device learns the room is his now; the entering one already knows.
         joined = await laptop.expect(MsgType.READ)
@@ -103,7 +103,7 @@ async def test_first_enter_makes_the_room_yours_with_nothing_unread(
         more = await post(server, alice, room["id"], "c")
         await phone.expect(MsgType.SEND)
         again = await phone.enter(room["id"])
-        assert (again.data["lastReadId"], again.data["unread"]) == (ids[-1], 1)
+        assert (again.data["lastReadId"], again.data["unread"], again.data["lastMessageId"]) == (ids[-1], 1, more[0])
 
         # Reading on one device tells every device.
         assert (await read(api, bob, room["id"], {"lastReadId": more[0]})).status_code == 204

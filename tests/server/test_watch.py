@@ -32,13 +32,14 @@ async def test_a_watcher_gets_messages_but_is_not_present(server: ServerThread, 
     room = await create_room(api, alice_token)
     async with chat_client(server.url, alice_token) as a, chat_client(server.url, bob_token) as b:
         await a.enter(room["id"])
-        await a.say(room["id"], "before bob watches")
+        before = await a.say(room["id"], "before bob watches")
         state = await watch(b, room["id"])
         # The room, the marker and the count; no members, no messages.
         assert state["roomId"] == room["id"]
         assert state["lastReadId"] is None
         assert state["unread"] == 1
         assert state["watching"] is True
+        assert state["lastMessageId"] == before.data["message"]["id"]
         assert "members" not in state
         assert "messages" not in state
         assert state["room"] == {**room, "online": 1, "lastReadId": None, "unread": 1}
@@ -152,6 +153,7 @@ async def test_watch_reply_and_live_messages_neither_overlap_nor_leave_a_gap(
         acks = [await s.expect(MsgType.ACK) for _ in range(total)]
         unread = state["unread"]
         assert isinstance(unread, int)
+        assert state["lastMessageId"] == (sorted(a.data["message"]["id"] for a in acks)[unread - 1] if unread else 0)
         live = [await w.expect(MsgType.SEND) for _ in range(total - unread)]
         await w.silent()
     all_ids = sorted(ack.data["message"]["id"] for ack in acks)

@@ -297,21 +297,23 @@ def _insert_if_absent(session: Session, table: type[models.Base], values: dict[s
         session.execute(statement.on_duplicate_key_update({key: statement.inserted[key]}))
 
 
-def join_room(session: Session, user_id: int, room_id: int) -> tuple[int, int, bool]:
+def join_room(session: Session, user_id: int, room_id: int) -> tuple[int, int, int, bool]:
     """Entering makes a room the user's: with no marker yet, one is set at the newest message
-    (the history just shown is not unread). Returns (marker, unread, whether it was made now)."""
-    marker = read_marker(session, user_id, room_id)
-    if marker is not None:
-        return marker, _unread(session, user_id, room_id, marker), False
+    (the history just shown is not unread). Returns (marker, unread, the newest message id the
+    count covers, whether the marker was made now)."""
     newest = _newest_message_id(session, room_id)
-    _insert_if_absent(session, models.ReadMarker, {"user_id": user_id, "room_id": room_id, "last_read_id": newest})
-    marker = read_marker(session, user_id, room_id) or 0
-    return marker, _unread(session, user_id, room_id, marker), True
+    marker = read_marker(session, user_id, room_id)
+    joined = marker is None
+    if joined:
+        _insert_if_absent(session, models.ReadMarker, {"user_id": user_id, "room_id": room_id, "last_read_id": newest})
+        marker = read_marker(session, user_id, room_id) or 0
+    assert marker is not None
+    return marker, _unread(session, user_id, room_id, marker, newest), newest, joined
 
 
 def enter_room(
     session: Session, user_id: int, room_id: int, after_id: int | None, limit: int
-) -> tuple[tuple[int, int, bool], list[MessageRecord]]:
+) -> tuple[tuple[int, int, int, bool], list[MessageRecord]]:
     """What ENTER reads, in one transaction: the user's reading (``join_room``) and a page of
     history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it."""
     reading = join_room(session, user_id, room_id)
