@@ -129,3 +129,7 @@ class RestApi:
             params["before"] = before
         page: list[dict[str, Any]] = await self._call("history", "GET", f"/api/rooms/{room_id}/messages", params=params)
         return page
+
+    async def mark_read(self, room_id: int, last_read_id: int) -> None:
+        """Move the read marker forward (the server keeps it, so counts follow the user)."""
+        await self._call("mark_read", "POST", f"/api/rooms/{room_id}/read", json={"lastReadId": last_read_id})

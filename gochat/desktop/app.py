@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+import platformdirs
 import qasync
-from PySide6.QtCore import QObject, QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from gochat.desktop.hosting import DiscoveryController, HostingController
 from gochat.desktop.notifications import Notifier
@@ -22,14 +24,48 @@ from gochat.desktop.windows.login import LoginWindow
 from gochat.desktop.windows.rooms import RoomListWindow
 
 
+class _RoomWindowWatcher(QObject):
+    """Tells the session whether each chat window is on screen (shown and not minimised): what
+    a visible window shows counts as read, focused or not."""
+
+    def __init__(self, session: ChatSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if isinstance(watched, ChatWindow) and event.type() in (
+            QEvent.Type.Show,
+            QEvent.Type.Hide,
+            QEvent.Type.WindowStateChange,
+        ):
+            # After the event is handled, when isVisible()/isMinimized() say the new truth.
+            QTimer.singleShot(0, lambda window=watched: self.update(window))
+        return False
+
+    def update(self, window: ChatWindow) -> None:
+        try:
+            visible = window.isVisible() and not window.isMinimized()
+        except RuntimeError:  # the window is gone already
+            return
+        self._session.set_room_visible(window.room_id, visible)
+
+
+def default_data_dir() -> Path:
+    """Where the desktop keeps what must survive a restart (unsent messages)."""
+    return Path(platformdirs.user_data_dir("gochat", appauthor=False)) / "desktop"
+
+
 class DesktopApp(QObject):
     """One user's gochat: the login window, then the room list and a chat window per room."""
 
-    def __init__(self, settings: QSettings | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, data_dir: Path | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("gochat", "gochat")
         self.session = ChatSession(self)
-        self.notifier = Notifier()
+        self.session.data_dir = data_dir or default_data_dir()
+        self.notifier = Notifier(self)
+        self.notifier.activated.connect(self.open_room_at)
+        self._window_watcher = _RoomWindowWatcher(self.session, self)
         self.login_window = LoginWindow(self.settings)
         self.rooms_window = RoomListWindow(self.session.rooms)
         self.chat_windows: dict[int, ChatWindow] = {}
@@ -110,8 +146,8 @@ class DesktopApp(QObject):
             window.olderRequested.connect(lambda rid: s.spawn(s.load_older(rid)))
             window.atNewest.connect(s.forget_older)
             window.retryRequested.connect(lambda rid, cid: s.spawn(s.retry(rid, cid)))
-            window.activeChanged.connect(self._chat_active)
             window.closed.connect(self._chat_closed)
+            window.installEventFilter(self._window_watcher)
             self.chat_windows[room_id] = window
         window.show()
         window.raise_()
@@ -122,18 +158,22 @@ class DesktopApp(QObject):
         if window is not None:
             window.older_loaded()
 
-    def _chat_active(self, room_id: int, active: bool) -> None:
-        if active:
-            self.session.set_active_room(room_id)
-        elif self.session.active_room == room_id:
-            self.session.set_active_room(None)
-
     def _chat_closed(self, room_id: int) -> None:
         if self.chat_windows.pop(room_id, None) is not None:
             self.session.close_room(room_id)
 
-    def _notify(self, room_id: int, title: str, text: str) -> None:
-        self.notifier.notify(room_id, title, text, self.chat_windows.get(room_id) or self.rooms_window)
+    def _notify(self, room_id: int, message_id: int, title: str, text: str) -> None:
+        window: QWidget = self.chat_windows.get(room_id) or self.rooms_window
+        self.notifier.notify(room_id, message_id, title, text, window)
+
+    def open_room_at(self, room_id: int, message_id: int) -> None:
+        """A notification was clicked: its room, opened at its message."""
+        if self.session.me is None:
+            return
+        self.session.open_room(room_id)
+        window = self.chat_windows.get(room_id)
+        if window is not None:
+            window.show_message(message_id)
 
     # -- hosting ---------------------------------------------------------------------
 

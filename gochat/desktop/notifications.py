@@ -1,41 +1,66 @@
-"""Desktop notifications: the system tray where there is one, the taskbar alert always."""
+"""Desktop notifications: a tray notification where the desktop has a tray, the taskbar's
+urgency hint otherwise. Clicking a tray notification asks to open its room at its message."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from gochat.desktop.resources import app_icon
+
+PREVIEW_CHARS = 140
+KEEP_SHOWN = 100  # the newest notifications remembered (for the click, and for tests)
 
 
 @dataclass(frozen=True)
 class Notification:
     room_id: int
+    message_id: int
     title: str
     text: str
 
 
-class Notifier:
-    def __init__(self) -> None:
+class Notifier(QObject):
+    """Signals:
+
+    - ``activated(room_id, message_id)``: the user clicked the notification of that message.
+    """
+
+    activated = Signal(int, int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.shown: list[Notification] = []
+        self.alerted: list[str] = []  # titles of the windows whose taskbar entry was made urgent
         self._tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self._tray = QSystemTrayIcon(app_icon())
             self._tray.setToolTip("gochat")
+            self._tray.messageClicked.connect(self._clicked)
             self._tray.show()
 
     @property
     def has_tray(self) -> bool:
         return self._tray is not None
 
-    def notify(self, room_id: int, title: str, text: str, window: QWidget | None = None) -> None:
-        preview = text if len(text) <= 140 else text[:139] + "…"
-        self.shown.append(Notification(room_id, title, preview))
+    def notify(self, room_id: int, message_id: int, title: str, text: str, window: QWidget | None = None) -> None:
+        preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+        self.shown.append(Notification(room_id, message_id, title, preview))
+        del self.shown[:-KEEP_SHOWN]
         if self._tray is not None:
+            # A tray shows one message at a time: a click is about the newest one.
             self._tray.showMessage(title, preview, app_icon(), 5000)
-        if window is not None:
+        elif window is not None:
+            self.alerted.append(window.windowTitle())
+            del self.alerted[:-KEEP_SHOWN]
             QApplication.alert(window)
+
+    def _clicked(self) -> None:
+        if self.shown:
+            latest = self.shown[-1]
+            self.activated.emit(latest.room_id, latest.message_id)
 
     def close(self) -> None:
         if self._tray is not None:

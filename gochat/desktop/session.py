@@ -8,8 +8,12 @@ pure state and the Qt models over that state.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+import os
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -17,7 +21,18 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from gochat.desktop.api import ApiError, RestApi, display_address, normalise_address
 from gochat.desktop.connection import LiveConnection
 from gochat.desktop.models import MemberListModel, MessageListModel, RoomListModel
-from gochat.desktop.state import Change, LinkState, Removed, Room, Timeline, UnreadCounts, User
+from gochat.desktop.state import (
+    Change,
+    Item,
+    LinkState,
+    Outbox,
+    Removed,
+    Room,
+    Status,
+    Timeline,
+    UnreadCounts,
+    User,
+)
 from gochat.protocol import (
     EnterRoom,
     LeaveRoom,
@@ -42,14 +57,18 @@ TRIM_SLACK = 100
 # Live messages that arrive within this many milliseconds of each other join the view together:
 # one insertion (one relayout, one repaint) for a run of frames, not one per message.
 LIVE_BATCH_MS = 16
+# Reading moves the server's marker at most this often per room (a busy room read live would
+# otherwise cost a request per message).
+READ_REPORT_MS = 400
 
 
 class OpenRoom:
-    """An open chat window's data: its timeline, models and whether it is in front."""
+    """An open chat window's data: its timeline and models, and whether it entered the room on
+    the current connection."""
 
-    def __init__(self, room: Room, me: User) -> None:
+    def __init__(self, room: Room, me: User, pending: list[Item]) -> None:
         self.room = room
-        self.timeline = Timeline(me=me)
+        self.timeline = Timeline(me=me, pending=pending)
         self.messages = MessageListModel(self.timeline)
         self.members = MemberListModel()
         self.entered = False
@@ -68,7 +87,8 @@ class ChatSession(QObject):
     roomOpened = Signal(int)  # noqa: N815
     roomEntered = Signal(int)  # the room's state arrived  # noqa: N815
     olderLoaded = Signal(int, int)  # room id, rows added at the top  # noqa: N815
-    notify = Signal(int, str, str)  # room id, title, text: a message the user has not seen
+    # room id, message id, title, text: a message the user has not seen, in a room that is theirs
+    notify = Signal(int, int, str, str)
     errorShown = Signal(str)  # noqa: N815
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -83,12 +103,28 @@ class ChatSession(QObject):
         self._api: RestApi | None = None
         self._live: LiveConnection | None = None
         self._open: dict[int, OpenRoom] = {}
-        self._active_room: int | None = None
+        # What the user typed and the server has not acknowledged: the account's, not a window's.
+        self.outbox = Outbox()
+        # Where the outbox is kept between runs (a file per server and user); None: memory only.
+        self.data_dir: Path | None = None
+        # Rooms whose window is on screen: what arrives there is read.
+        self._visible: set[int] = set()
+        # Rooms whose notifications the user turned off (the app keeps them in its settings).
+        self.muted: set[int] = set()
+        # On the current connection: rooms being watched (asked) and messages already sent.
+        self._watching: set[int] = set()
+        self._sent_on_link: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._live_batch = QTimer(self)
         self._live_batch.setSingleShot(True)
         self._live_batch.setInterval(LIVE_BATCH_MS)
         self._live_batch.timeout.connect(self._show_incoming)
+        self._reads_due: set[int] = set()
+        self._read_report = QTimer(self)
+        self._read_report.setSingleShot(True)
+        self._read_report.setInterval(READ_REPORT_MS)
+        self._read_report.timeout.connect(self._report_reads)
+        self.loggedIn.connect(self._load_outbox)
 
     # -- running coroutines from slots -------------------------------------------------
 
@@ -155,7 +191,7 @@ class ChatSession(QObject):
         api, live = self._api, self._live
         self._api, self._live = None, None
         for room_id in list(self._open):
-            self._open.pop(room_id)
+            self._forget_window(room_id)
         if live is not None:
             await live.stop()
         if api is not None:
@@ -165,7 +201,12 @@ class ChatSession(QObject):
                 except ApiError as error:
                     log.info("logout request failed: %s", error.message)
             await api.close()
+        self._save_outbox()  # unsent messages wait on disk for this account's next login
         self.me = None
+        self.outbox = Outbox()
+        self.unread.rooms.clear()
+        self._visible.clear()
+        self._reads_due.clear()
         self.rooms.reset([])
         self.loggedOut.emit(reason)
 
@@ -175,15 +216,55 @@ class ChatSession(QObject):
         for task in list(self._tasks):
             task.cancel()
 
+    # -- keeping the outbox between runs -------------------------------------------------
+
+    def _outbox_file(self) -> Path | None:
+        if self.data_dir is None or self.me is None or not self.server:
+            return None
+        account = hashlib.sha256(f"{self.server}\n{self.me.id}".encode()).hexdigest()[:24]
+        return self.data_dir / f"outbox-{account}.json"
+
+    def _load_outbox(self, me: User, _server: str) -> None:
+        path = self._outbox_file()
+        if path is None or not path.is_file():
+            return
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("could not read the unsent messages in %s: %s", path, error)
+            return
+        if isinstance(saved, list):
+            self.outbox.load(saved, me)
+
+    def _save_outbox(self) -> None:
+        """Write what is unsent, so quitting (or a crash) while offline loses nothing typed."""
+        path = self._outbox_file()
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not len(self.outbox):
+                path.unlink(missing_ok=True)
+                return
+            partial = path.with_suffix(".tmp")
+            partial.write_text(json.dumps(self.outbox.to_json(), ensure_ascii=False), encoding="utf-8")
+            os.replace(partial, path)
+        except OSError as error:
+            log.warning("could not keep the unsent messages in %s: %s", path, error)
+
     # -- rooms -------------------------------------------------------------------------
 
     async def refresh_rooms(self) -> None:
         if self._api is None:
             return
         try:
-            self.rooms.reset(await self._api.rooms())
+            rooms = await self._api.rooms()
         except ApiError as error:
             self.errorShown.emit(error.message)
+            return
+        for room in rooms:
+            self.unread.reset(room.id, room.last_read_id, room.unread)
+        self.rooms.reset(rooms)
 
     async def create_room(self, name: str) -> Room | None:
         try:
@@ -212,7 +293,7 @@ class ChatSession(QObject):
         row = self.rooms.row_of(room_id)
         if row is None:
             return None
-        opened = OpenRoom(self.rooms.room_at(row), self.me)
+        opened = OpenRoom(self.rooms.room_at(row), self.me, self.outbox.room(room_id))
         self._open[room_id] = opened
         self.roomOpened.emit(room_id)
         self.spawn(self._send_frame(EnterRoom(room_id)))
@@ -222,21 +303,66 @@ class ChatSession(QObject):
         return self._open.get(room_id)
 
     def close_room(self, room_id: int) -> None:
-        if self._open.pop(room_id, None) is not None:
+        """The window closed: presence ends; the room stays followed (watched) and what was typed
+        for it stays in the outbox."""
+        if self._forget_window(room_id):
             self.spawn(self._send_frame(LeaveRoom(room_id)))
-        if self._active_room == room_id:
-            self._active_room = None
 
-    @property
-    def active_room(self) -> int | None:
-        return self._active_room
+    def _forget_window(self, room_id: int) -> bool:
+        opened = self._open.pop(room_id, None)
+        self._visible.discard(room_id)
+        if opened is None:
+            return False
+        # The window (and its model) may outlive this moment; from now on the outbox changes
+        # without it, so it keeps a copy of its own and never sees rows vanish unannounced.
+        opened.timeline.pending = list(opened.timeline.pending)
+        return True
 
-    def set_active_room(self, room_id: int | None) -> None:
-        """Which room the user is looking at (its window is active)."""
-        self._active_room = room_id
-        if room_id is not None:
-            self.unread.read(room_id)
+    def is_visible(self, room_id: int) -> bool:
+        return room_id in self._visible
+
+    def set_room_visible(self, room_id: int, visible: bool) -> None:
+        """Whether the room's window is on screen: what it shows then counts as read."""
+        if visible:
+            self._visible.add(room_id)
+            self._read_shown(room_id)
+        else:
+            self._visible.discard(room_id)
+
+    def set_muted(self, room_id: int, muted: bool) -> None:
+        if muted:
+            self.muted.add(room_id)
+        else:
+            self.muted.discard(room_id)
+        self.rooms.unread_changed(room_id)
+
+    def _read_shown(self, room_id: int) -> None:
+        """A visible window shows its newest message: read up to it (the server hears soon)."""
+        opened = self._open.get(room_id)
+        if opened is None or room_id not in self._visible:
+            return
+        newest = opened.timeline.last_id
+        if newest and self.unread.read(room_id, newest):
             self.rooms.unread_changed(room_id)
+            self._reads_due.add(room_id)
+            if not self._read_report.isActive():
+                self._read_report.start()
+
+    def _report_reads(self) -> None:
+        due, self._reads_due = self._reads_due, set()
+        for room_id in due:
+            upto = self.unread.last_read_id(room_id)
+            if upto is not None:
+                self.spawn(self._post_read(room_id, upto))
+
+    async def _post_read(self, room_id: int, upto: int) -> None:
+        if self._api is None:
+            return
+        try:
+            await self._api.mark_read(room_id, upto)
+        except ApiError as error:
+            # Not worth a message: the count corrects itself at the next read or reconnect.
+            log.info("could not report reading room %d: %s", room_id, error.message)
 
     async def load_older(self, room_id: int) -> int:
         """Load the page before the oldest message shown. olderLoaded always follows (with 0 when
@@ -282,7 +408,8 @@ class ChatSession(QObject):
     # -- sending -----------------------------------------------------------------------
 
     def send(self, room_id: int, text: str) -> str | None:
-        """Show the message at once as pending; it goes out now, or after the next reconnect."""
+        """Show the message at once as pending; it goes out now, or after the next reconnect
+        (window open or not)."""
         opened = self._open.get(room_id)
         if opened is None:
             return None
@@ -293,9 +420,10 @@ class ChatSession(QObject):
             return None
         item, changes = opened.timeline.add_pending(text)
         opened.messages.apply(changes)
+        self._save_outbox()
         assert item.client_msg_id is not None
-        if opened.entered:
-            self.spawn(self._send_frame(SendMessage(room_id, text, item.client_msg_id)))
+        if opened.entered or room_id in self._watching:
+            self._send_message(room_id, item)
         return item.client_msg_id
 
     async def retry(self, room_id: int, client_msg_id: str) -> None:
@@ -303,12 +431,36 @@ class ChatSession(QObject):
         if opened is None:
             return
         opened.messages.apply(opened.timeline.mark_pending(client_msg_id))
+        self._save_outbox()
         for item in opened.timeline.pending:
-            if item.client_msg_id == client_msg_id and opened.entered:
-                await self._send_frame(SendMessage(room_id, item.text, client_msg_id))
+            if item.client_msg_id == client_msg_id and (opened.entered or room_id in self._watching):
+                self._sent_on_link.discard(client_msg_id)
+                self._send_message(room_id, item)
+
+    def _send_message(self, room_id: int, item: Item) -> None:
+        assert item.client_msg_id is not None
+        self._sent_on_link.add(item.client_msg_id)
+        self.spawn(self._send_frame(SendMessage(room_id, item.text, item.client_msg_id)))
+
+    def _send_unsent(self, room_id: int) -> None:
+        """What was typed for the room while offline goes now, each once per connection (the
+        server also de-duplicates by clientMsgId)."""
+        for item in self.outbox.room(room_id):
+            if item.status is Status.PENDING and item.client_msg_id not in self._sent_on_link:
+                self._send_message(room_id, item)
 
     async def _send_frame(self, frame: EnterRoom | SendMessage | LeaveRoom | SyncRoom) -> bool:
         return self._live is not None and await self._live.send(encode_client_frame(frame))
+
+    def _watch(self, room_id: int) -> None:
+        if room_id not in self._watching:
+            self._watching.add(room_id)
+            self.spawn(self._send_frame(EnterRoom(room_id, watch=True)))
+
+    def _rooms_to_follow(self) -> set[int]:
+        """The user's rooms (a read marker), and any with messages waiting to be sent."""
+        mine = {room.id for room in self.rooms.rooms() if self.unread.last_read_id(room.id) is not None}
+        return mine | set(self.outbox.rooms_with_messages()) | set(self._open)
 
     # -- the live connection -----------------------------------------------------------
 
@@ -317,17 +469,23 @@ class ChatSession(QObject):
         if state is not LinkState.ONLINE:
             for opened in self._open.values():
                 opened.entered = False
+            self._watching.clear()
         self.linkChanged.emit(state.value, detail)
         if state is LinkState.CLOSED and detail and self._api is not None:
             self.spawn(self.logout(detail))
 
     async def _on_connected(self) -> None:
-        """(Re)connected: re-enter every open room, asking only for what was missed."""
+        """(Re)connected: re-enter every open room, asking only for what was missed, then follow
+        every room of the user's (unread counts, notifications, unsent messages)."""
+        self._watching.clear()
+        self._sent_on_link.clear()
         for room_id, opened in list(self._open.items()):
             # Resume after the last message shown; with none yet, ask for the newest page.
             await self._send_frame(EnterRoom(room_id, after_id=opened.timeline.last_id or None))
         if self._api is not None:
             await self.refresh_rooms()
+        for room_id in sorted(self._rooms_to_follow()):
+            self._watch(room_id)
 
     def _on_frame(self, frame: ServerFrame) -> None:
         if frame.msg_type != MsgType.SEND and self._live_batch.isActive():
@@ -338,24 +496,62 @@ class ChatSession(QObject):
         if handler is not None:
             handler(self, frame.data)
 
+    def _reading(self, room_id: int, data: dict[str, Any]) -> None:
+        """The server's count for a room (ROOM_STATE, READ); a room with a marker is followed."""
+        last_read = data.get("lastReadId")
+        if "unread" not in data:
+            return
+        counted = data.get("lastMessageId")
+        self.unread.reset(
+            room_id,
+            None if last_read is None else int(last_read),
+            int(data["unread"]),
+            None if counted is None else int(counted),
+        )
+        self.rooms.unread_changed(room_id)
+        if last_read is not None and self._live is not None and self._live.online:
+            self._watch(room_id)
+
     def _room_state(self, data: dict[str, Any]) -> None:
-        opened = self._open.get(int(data["roomId"]))
+        room_id = int(data["roomId"])
+        self._reading(room_id, data)
+        if data.get("watching"):
+            self._send_unsent(room_id)
+            return
+        opened = self._open.get(room_id)
         if opened is None:
             return
         timeline = opened.timeline
         first_entry = not opened.entered and not timeline.confirmed
-        opened.members.reset([User.from_wire(u) for u in data.get("members", [])])
+        members = [User.from_wire(u) for u in data.get("members", [])]
+        if not first_entry:
+            self._members_changed_while_away(opened, members)
+        opened.members.reset(members)
         changes = timeline.add_history(data.get("messages", []), data.get("hasOlder") if first_entry else None)
         opened.messages.apply(changes)
-        self.rooms.set_online(opened.room.id, len(opened.members.members()))
+        last_read = data.get("lastReadId")
+        if first_entry and isinstance(last_read, int):
+            opened.messages.apply(timeline.mark_unread_after(last_read))
+        self.rooms.set_online(room_id, len(members))
         opened.entered = True
         if data.get("hasNewer"):
-            self.spawn(self._send_frame(SyncRoom(opened.room.id, timeline.last_id)))
-        # What was typed while offline goes now, each once: the server de-duplicates by clientMsgId.
-        for item in timeline.unsent():
-            assert item.client_msg_id is not None
-            self.spawn(self._send_frame(SendMessage(opened.room.id, item.text, item.client_msg_id)))
-        self.roomEntered.emit(opened.room.id)
+            self.spawn(self._send_frame(SyncRoom(room_id, timeline.last_id)))
+        self._send_unsent(room_id)
+        self._read_shown(room_id)
+        self.roomEntered.emit(room_id)
+
+    def _members_changed_while_away(self, opened: OpenRoom, members: list[User]) -> None:
+        """Re-entering after a reconnect: say who left and who came meanwhile, so every
+        "entered" line has its "left" (the server announced nothing to a connection that was gone)."""
+        before = {user.id: user for user in opened.members.members()}
+        now = {user.id: user for user in members}
+        me = self.me.id if self.me is not None else None
+        for user_id, user in before.items():
+            if user_id not in now and user_id != me:
+                opened.messages.apply(opened.timeline.add_system(f"{user.username} left"))
+        for user_id, user in now.items():
+            if user_id not in before and user_id != me:
+                opened.messages.apply(opened.timeline.add_system(f"{user.username} entered"))
 
     def _sync(self, data: dict[str, Any]) -> None:
         opened = self._open.get(int(data["roomId"]))
@@ -364,10 +560,14 @@ class ChatSession(QObject):
         opened.messages.apply(opened.timeline.add_history(data.get("messages", [])))
         if data.get("hasNewer"):
             self.spawn(self._send_frame(SyncRoom(opened.room.id, opened.timeline.last_id)))
+        self._read_shown(opened.room.id)
 
     def _message(self, data: dict[str, Any]) -> None:
-        opened = self._open.get(int(data["roomId"]))
+        room_id = int(data["roomId"])
+        opened = self._open.get(room_id)
         if opened is None:
+            # A room the user follows with its window closed: counted and notified at once.
+            self._arrived(room_id, data)
             return
         opened.incoming.append(data)
         if not self._live_batch.isActive():
@@ -378,30 +578,43 @@ class ChatSession(QObject):
         room's run announced as one insertion."""
         for room_id, opened in list(self._open.items()):
             batch, opened.incoming = opened.incoming, []
+            if not batch:
+                continue
             changes: list[Change] = []
             for data in batch:
                 added = opened.timeline.add_message(data)
                 if added:
                     changes.extend(added)
-                    self._arrived(room_id, opened, data)
+                    self._arrived(room_id, data)
             opened.messages.apply(changes)
+            self._read_shown(room_id)
 
-    def _arrived(self, room_id: int, opened: OpenRoom, data: dict[str, Any]) -> None:
-        """A new message in an open room: unread count and notification unless the user saw it."""
+    def _arrived(self, room_id: int, data: dict[str, Any]) -> None:
+        """A new message: unread count and notification, unless the user sees it (its window is
+        on screen) or wrote it."""
         author = User.from_wire(data["author"])
         mine = self.me is not None and author.id == self.me.id
-        seen = self._active_room == room_id
-        self.unread.arrived(room_id, seen=seen, mine=mine)
-        if not seen and not mine:
-            self.rooms.unread_changed(room_id)
-            self.notify.emit(room_id, f"{author.username} in {opened.room.name}", str(data["content"]))
+        seen = room_id in self._visible
+        if not self.unread.arrived(room_id, int(data["id"]), seen=seen, mine=mine):
+            return
+        self.rooms.unread_changed(room_id)
+        if room_id in self.muted:
+            return
+        row = self.rooms.row_of(room_id)
+        name = self.rooms.room_at(row).name if row is not None else f"room {room_id}"
+        self.notify.emit(room_id, int(data["id"]), f"{author.username} in {name}", str(data["content"]))
 
     def _ack(self, data: dict[str, Any]) -> None:
         message = data.get("message") or {}
-        opened = self._open.get(int(message.get("roomId", 0)))
         client_msg_id = data.get("clientMsgId")
-        if opened is not None and isinstance(client_msg_id, str):
+        if not isinstance(client_msg_id, str):
+            return
+        opened = self._open.get(int(message.get("roomId", 0)))
+        if opened is not None:
             opened.messages.apply(opened.timeline.acknowledge(client_msg_id, message))
+        else:
+            self.outbox.remove(client_msg_id)
+        self._save_outbox()
 
     def _presence(self, data: dict[str, Any], entered: bool) -> None:
         room_id = int(data["roomId"])
@@ -412,6 +625,9 @@ class ChatSession(QObject):
         user = User.from_wire(data["user"])
         if self.me is not None and user.id == self.me.id:
             return  # our own leave reply, or another of our devices
+        listed = any(member.id == user.id for member in opened.members.members())
+        if entered == listed:
+            return  # nothing changed for this window (already listed, or never seen here)
         if entered:
             opened.members.add(user)
         else:
@@ -421,15 +637,23 @@ class ChatSession(QObject):
     def _error(self, data: dict[str, Any]) -> None:
         client_msg_id = data.get("clientMsgId")
         if isinstance(client_msg_id, str):
-            for opened in self._open.values():
-                changes = opened.timeline.mark_failed(client_msg_id)
-                if changes:
-                    opened.messages.apply(changes)
-                    return
+            found = self.outbox.find(client_msg_id)
+            if found is not None:
+                opened = self._open.get(found[0])
+                if opened is not None:
+                    opened.messages.apply(opened.timeline.mark_failed(client_msg_id))
+                else:
+                    self.outbox.set_status(client_msg_id, Status.FAILED)
+                self._save_outbox()
+                return
         self.errorShown.emit(str(data.get("message", "The server refused a request.")))
 
     def _room_created(self, data: dict[str, Any]) -> None:
         self.rooms.upsert(Room.from_wire(data))
+
+    def _read(self, data: dict[str, Any]) -> None:
+        """Read on another device (or our marker was made): the count follows."""
+        self._reading(int(data["roomId"]), data)
 
     _handlers: ClassVar[dict[int, Callable[[ChatSession, dict[str, Any]], None]]] = {
         MsgType.ROOM_STATE: _room_state,
@@ -440,4 +664,5 @@ class ChatSession(QObject):
         MsgType.LEAVE: lambda self, data: self._presence(data, False),
         MsgType.ERROR: _error,
         MsgType.ROOM_CREATED: _room_created,
+        MsgType.READ: _read,
     }

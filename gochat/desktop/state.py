@@ -34,6 +34,7 @@ class LinkState(Enum):
 class Kind(Enum):
     MESSAGE = "message"
     SYSTEM = "system"
+    UNREAD_LINE = "unread line"  # "New messages": where the user left off, when the room opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +54,27 @@ class Room:
     creator: User
     created_at: datetime
     online: int = 0
+    # The user's read marker (None: they never entered the room) and unread count, as the
+    # server last said.
+    last_read_id: int | None = None
+    unread: int = 0
+
+    @property
+    def mine(self) -> bool:
+        """The user has entered it (has a read marker): the app follows it while it is closed."""
+        return self.last_read_id is not None
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Room:
+        last_read = data.get("lastReadId")
         return cls(
             id=int(data["id"]),
             name=str(data["name"]),
             creator=User.from_wire(data["creator"]),
             created_at=parse_time(data["createdAt"]),
             online=int(data.get("online", 0)),
+            last_read_id=None if last_read is None else int(last_read),
+            unread=int(data.get("unread", 0)),
         )
 
 
@@ -104,6 +117,22 @@ def message_item(data: dict[str, Any], me: User | None) -> Item:
     )
 
 
+def pending_item(
+    text: str, me: User | None, client_msg_id: str, created_at: datetime | None = None, status: Status = Status.PENDING
+) -> Item:
+    """A message the user typed, not yet acknowledged by the server."""
+    return Item(
+        Kind.MESSAGE,
+        text,
+        created_at or now_utc(),
+        key=(0, 0),
+        author=me,
+        client_msg_id=client_msg_id,
+        status=status,
+        mine=True,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Inserted:
     row: int
@@ -126,13 +155,17 @@ Change = Inserted | Updated | Removed
 
 @dataclass
 class Timeline:
-    """One room's messages as shown: confirmed (sorted), then pending."""
+    """One room's messages as shown: confirmed (sorted), then pending.
+
+    ``pending`` is the account's outbox list for the room (``Outbox.room``), shared, not copied:
+    what the user typed belongs to the account, not to the window, and outlives it."""
 
     me: User | None = None
     confirmed: list[Item] = field(default_factory=list)
     pending: list[Item] = field(default_factory=list)
     has_older: bool = False
-    _system_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # System lines after a message get keys (id, 2), (id, 3)...: (id, 1) is the unread line's.
+    _system_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
 
     def __len__(self) -> int:
         return len(self.confirmed) + len(self.pending)
@@ -202,6 +235,19 @@ class Timeline:
         del self.confirmed[:drop]
         return [Removed(0, drop)]
 
+    def mark_unread_after(self, last_read_id: int) -> list[Change]:
+        """Put the "New messages" line just after ``last_read_id``, when a message from someone
+        else follows it; once per timeline (it shows where the user left off when the room opened)."""
+        if any(item.kind is Kind.UNREAD_LINE for item in self.confirmed):
+            return []
+        after = bisect.bisect_right(self.confirmed, (last_read_id, 0), key=lambda i: i.key)
+        if not any(item.kind is Kind.MESSAGE and not item.mine for item in self.confirmed[after:]):
+            return []
+        item = Item(Kind.UNREAD_LINE, "New messages", now_utc(), key=(last_read_id, 1))
+        row = bisect.bisect_left(self.confirmed, item.key, key=lambda i: i.key)
+        self.confirmed.insert(row, item)
+        return [Inserted(row, 1)]
+
     def add_system(self, text: str, when: datetime | None = None) -> list[Change]:
         item = Item(Kind.SYSTEM, text, when or now_utc(), key=(self.last_id, next(self._system_seq)))
         row = bisect.bisect_right(self.confirmed, item.key, key=lambda i: i.key)
@@ -209,16 +255,7 @@ class Timeline:
         return [Inserted(row, 1)]
 
     def add_pending(self, text: str, client_msg_id: str | None = None) -> tuple[Item, list[Change]]:
-        item = Item(
-            Kind.MESSAGE,
-            text,
-            now_utc(),
-            key=(0, 0),
-            author=self.me,
-            client_msg_id=client_msg_id or uuid.uuid4().hex,
-            status=Status.PENDING,
-            mine=True,
-        )
+        item = pending_item(text, self.me, client_msg_id or uuid.uuid4().hex)
         self.pending.append(item)
         return item, [Inserted(len(self) - 1, 1)]
 
@@ -252,21 +289,131 @@ class Timeline:
 
 
 @dataclass
+class RoomReading:
+    """What the app knows of the user's reading of one room."""
+
+    last_read_id: int | None = None
+    unread: int = 0
+    # The newest message id the count accounts for: a message at or below it was counted (or
+    # read) already, and arriving live again (a present connection gets it too) changes nothing.
+    counted_upto: int = 0
+
+
+@dataclass
 class UnreadCounts:
-    """Messages that arrived in rooms the user was not looking at."""
+    """Unread messages per room, as the server counts them (room list, ROOM_STATE, READ), kept
+    live by the messages that arrive while the user is not looking."""
 
-    counts: dict[int, int] = field(default_factory=dict)
+    rooms: dict[int, RoomReading] = field(default_factory=dict)
 
-    def arrived(self, room_id: int, *, seen: bool, mine: bool) -> int:
-        if not seen and not mine:
-            self.counts[room_id] = self.counts.get(room_id, 0) + 1
-        return self.counts.get(room_id, 0)
+    def reset(self, room_id: int, last_read_id: int | None, unread: int, counted_upto: int | None = None) -> None:
+        """What the server says. ``counted_upto`` is the newest message its count covers, when known."""
+        known = self.rooms.get(room_id)
+        upto = counted_upto if counted_upto is not None else (known.counted_upto if known else 0)
+        self.rooms[room_id] = RoomReading(last_read_id, unread, max(upto, last_read_id or 0))
 
-    def read(self, room_id: int) -> None:
-        self.counts.pop(room_id, None)
+    def arrived(self, room_id: int, message_id: int, *, seen: bool, mine: bool) -> bool:
+        """A message came in; True when it is a new unread one."""
+        reading = self.rooms.setdefault(room_id, RoomReading())
+        if message_id <= reading.counted_upto:
+            return False
+        reading.counted_upto = message_id
+        if seen or mine or message_id <= (reading.last_read_id or 0):
+            return False
+        reading.unread += 1
+        return True
+
+    def read(self, room_id: int, upto: int) -> bool:
+        """The user has seen everything up to ``upto``; True when that is news (worth telling the
+        server)."""
+        reading = self.rooms.setdefault(room_id, RoomReading())
+        moved = reading.last_read_id is None or upto > reading.last_read_id
+        if moved:
+            reading.last_read_id = upto
+        reading.counted_upto = max(reading.counted_upto, upto)
+        had = reading.unread
+        reading.unread = 0
+        return moved or had > 0
 
     def get(self, room_id: int) -> int:
-        return self.counts.get(room_id, 0)
+        reading = self.rooms.get(room_id)
+        return reading.unread if reading else 0
+
+    def last_read_id(self, room_id: int) -> int | None:
+        reading = self.rooms.get(room_id)
+        return reading.last_read_id if reading else None
+
+
+class Outbox:
+    """Messages the user typed that the server has not acknowledged yet, per room, for the
+    whole account: closing a window does not drop them, and they go out after a reconnect
+    whether or not the window is open. A room's list is shared with its open Timeline."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[int, list[Item]] = {}
+
+    def room(self, room_id: int) -> list[Item]:
+        """The room's pending list itself (the open window's timeline holds the same list)."""
+        return self._rooms.setdefault(room_id, [])
+
+    def rooms_with_messages(self) -> list[int]:
+        return [room_id for room_id, items in self._rooms.items() if items]
+
+    def find(self, client_msg_id: str) -> tuple[int, int] | None:
+        """(room id, index) of a pending message."""
+        for room_id, items in self._rooms.items():
+            for index, item in enumerate(items):
+                if item.client_msg_id == client_msg_id:
+                    return room_id, index
+        return None
+
+    def remove(self, client_msg_id: str) -> bool:
+        found = self.find(client_msg_id)
+        if found is None:
+            return False
+        room_id, index = found
+        del self._rooms[room_id][index]
+        return True
+
+    def set_status(self, client_msg_id: str, status: Status) -> int | None:
+        """Mark a pending message; returns its room, or None when it is not pending."""
+        found = self.find(client_msg_id)
+        if found is None:
+            return None
+        room_id, index = found
+        items = self._rooms[room_id]
+        items[index] = replace(items[index], status=status)
+        return room_id
+
+    def __len__(self) -> int:
+        return sum(len(items) for items in self._rooms.values())
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """What survives a restart: each message's room, text, id and time."""
+        return [
+            {
+                "roomId": room_id,
+                "text": item.text,
+                "clientMsgId": item.client_msg_id,
+                "createdAt": item.created_at.isoformat(),
+                "failed": item.status is Status.FAILED,
+            }
+            for room_id, items in self._rooms.items()
+            for item in items
+        ]
+
+    def load(self, saved: list[dict[str, Any]], me: User) -> None:
+        """Put back what ``to_json`` saved (messages already here are kept once)."""
+        for entry in saved:
+            try:
+                room_id, text, client_msg_id = int(entry["roomId"]), str(entry["text"]), str(entry["clientMsgId"])
+                created_at = datetime.fromisoformat(str(entry["createdAt"]))
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged entry is skipped, not fatal
+            if self.find(client_msg_id) is not None:
+                continue
+            status = Status.FAILED if entry.get("failed") else Status.PENDING
+            self.room(room_id).append(pending_item(text, me, client_msg_id, created_at, status))
 
 
 def filter_rooms(rooms: list[Room], query: str) -> list[Room]:

@@ -94,13 +94,17 @@ def screenshot(request: pytest.FixtureRequest) -> Callable[[QWidget, str], Path]
 
 
 @pytest.fixture
-def make_desktop(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Callable[[], DesktopApp]]:
-    """Desktop apps of their own (settings in a temp file), shut down after the test."""
+def make_desktop(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Callable[..., DesktopApp]]:
+    """Desktop apps of their own (settings and data in temp folders), shut down after the test.
+
+    ``make(profile="x")`` gives an app the settings and data of profile x: a second app with the
+    same profile is the first one restarted."""
     made: list[DesktopApp] = []
 
-    def make() -> DesktopApp:
-        settings = QSettings(str(tmp_path / f"settings-{len(made)}.ini"), QSettings.Format.IniFormat)
-        desktop = DesktopApp(settings)
+    def make(profile: str | None = None) -> DesktopApp:
+        name = profile or str(len(made))
+        settings = QSettings(str(tmp_path / f"settings-{name}.ini"), QSettings.Format.IniFormat)
+        desktop = DesktopApp(settings, data_dir=tmp_path / f"data-{name}")
         made.append(desktop)
         desktop.start()
         return desktop

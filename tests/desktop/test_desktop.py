@@ -22,7 +22,7 @@ from gochat.server.runner import ServerThread
 from tests.helpers import PASSWORD, unique_name
 
 Shot = Callable[[QWidget, str], Path]
-MakeDesktop = Callable[[], DesktopApp]
+MakeDesktop = Callable[..., DesktopApp]
 WAIT = 15000
 
 
@@ -253,8 +253,9 @@ def test_background_room_counts_unread_and_notifies(
     a_chat = open_room(qtbot, alice, "quiet room")
     b_chat = open_room(qtbot, bob, "quiet room")
     room_id = b_chat.room_id
-    # Bob looks at the room list, not the chat.
-    bob.session.set_active_room(None)
+    # Bob's window is open but not on screen.
+    b_chat.showMinimized()
+    qtbot.waitUntil(lambda: not bob.session.is_visible(room_id), timeout=WAIT)
     say(qtbot, a_chat, "are you there?")
     qtbot.waitUntil(lambda: bob.session.rooms.unread(room_id) == 1, timeout=WAIT)
     row = bob.session.rooms.row_of(room_id)
@@ -263,8 +264,8 @@ def test_background_room_counts_unread_and_notifies(
     assert alice_name in bob.notifier.shown[0].title
     screenshot(bob.rooms_window, "unread")
     # Looking at the room clears it; Alice's own message never counted for her.
-    bob.session.set_active_room(room_id)
-    assert bob.session.rooms.unread(room_id) == 0
+    b_chat.showNormal()
+    qtbot.waitUntil(lambda: bob.session.rooms.unread(room_id) == 0, timeout=WAIT)
     assert alice.session.rooms.unread(room_id) == 0
     assert alice.notifier.shown == []
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gochat.desktop.state import (
     Inserted,
     Kind,
+    Outbox,
     Removed,
     Room,
     Status,
@@ -92,12 +94,68 @@ def test_system_lines_stay_where_they_happened() -> None:
 
 def test_unread_counts_only_others_messages_in_rooms_not_looked_at() -> None:
     unread = UnreadCounts()
-    assert unread.arrived(1, seen=False, mine=False) == 1
-    assert unread.arrived(1, seen=False, mine=True) == 1
-    assert unread.arrived(1, seen=True, mine=False) == 1
-    assert unread.arrived(2, seen=False, mine=False) == 1
-    unread.read(1)
-    assert (unread.get(1), unread.get(2)) == (0, 1)
+    assert unread.arrived(1, 10, seen=False, mine=False) is True
+    assert unread.arrived(1, 11, seen=False, mine=True) is False
+    assert unread.arrived(1, 12, seen=True, mine=False) is False
+    assert unread.arrived(2, 13, seen=False, mine=False) is True
+    assert (unread.get(1), unread.get(2)) == (1, 1)
+    assert unread.read(1, 12) is True
+    assert (unread.get(1), unread.get(2), unread.last_read_id(1)) == (0, 1, 12)
+    assert unread.read(1, 12) is False  # nothing new to tell the server
+
+
+def test_unread_counts_start_from_the_server_and_count_each_message_once() -> None:
+    unread = UnreadCounts()
+    unread.reset(1, last_read_id=40, unread=3, counted_upto=43)
+    assert unread.arrived(1, 43, seen=False, mine=False) is False  # already in the server's count
+    assert unread.arrived(1, 44, seen=False, mine=False) is True
+    assert unread.arrived(1, 44, seen=False, mine=False) is False  # the same message again
+    assert unread.get(1) == 4
+    # Without a marker every message from someone else counts.
+    unread.reset(2, last_read_id=None, unread=0)
+    assert unread.arrived(2, 5, seen=False, mine=False) is True
+    assert unread.last_read_id(2) is None
+    # A read on another device (READ) is the new truth.
+    unread.reset(1, last_read_id=44, unread=0)
+    assert unread.get(1) == 0
+    assert unread.arrived(1, 44, seen=False, mine=False) is False
+
+
+def test_the_outbox_keeps_pending_messages_for_the_account_and_survives_a_restart() -> None:
+    outbox = Outbox()
+    timeline = Timeline(me=ME, pending=outbox.room(9))
+    item, _ = timeline.add_pending("typed offline", "c1")
+    assert outbox.rooms_with_messages() == [9]
+    del timeline  # the window closed: the message is still the account's
+    saved = json.loads(json.dumps(outbox.to_json()))
+    restarted = Outbox()
+    restarted.load(saved, ME)
+    restarted.load(saved, ME)  # loading twice keeps one copy
+    [kept] = restarted.room(9)
+    assert (kept.text, kept.client_msg_id, kept.status, kept.created_at) == (
+        "typed offline",
+        "c1",
+        Status.PENDING,
+        item.created_at,
+    )
+    reopened = Timeline(me=ME, pending=restarted.room(9))
+    assert [i.text for i in reopened.unsent()] == ["typed offline"]
+    reopened.add_message(wire(5, ME, "typed offline", "c1"))  # acknowledged
+    assert restarted.rooms_with_messages() == []
+    restarted.load([{"roomId": "x"}, {"nonsense": 1}], ME)  # damaged entries are skipped
+    assert len(restarted) == 0
+
+
+def test_the_new_messages_line_goes_where_the_user_left_off() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_history([wire(1), wire(2), wire(3, ME), wire(4), wire(5)])
+    assert timeline.mark_unread_after(3) == [Inserted(3, 1)]
+    assert [i.kind for i in timeline.items()][2:5] == [Kind.MESSAGE, Kind.UNREAD_LINE, Kind.MESSAGE]
+    assert timeline.mark_unread_after(1) == []  # once per opening
+    assert (timeline.last_id, timeline.oldest_id) == (5, 1)
+    only_mine_after = Timeline(me=ME)
+    only_mine_after.add_history([wire(1), wire(2, ME)])
+    assert only_mine_after.mark_unread_after(1) == []  # nothing from others to point at
 
 
 def test_room_search_ignores_case_and_surrounding_spaces() -> None:

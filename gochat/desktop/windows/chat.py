@@ -134,6 +134,11 @@ class ChatWindow(QWidget):
         bar.rangeChanged.connect(self._range_changed)
         messages.rowsAboutToBeInserted.connect(self._rows_about_to_be_inserted)
         messages.rowsInserted.connect(self._rows_inserted)
+        # A message to bring into view once it is loaded (a notification was clicked), and how
+        # many older pages may still be asked for to find it.
+        self._jump_to: int | None = None
+        self._jump_pages_left = 0
+        messages.rowsInserted.connect(self._try_jump)
         self.input.setFocus()
 
     # -- input -------------------------------------------------------------------------
@@ -175,6 +180,43 @@ class ChatWindow(QWidget):
 
     def older_loaded(self) -> None:
         self._older_requested = False
+        self._try_jump()
+
+    # -- going to a message --------------------------------------------------------------
+
+    JUMP_MAX_PAGES = 20
+
+    def show_message(self, message_id: int) -> None:
+        """Bring a message into view, loading older pages (a bounded number) until it is there."""
+        self._jump_to = message_id
+        self._jump_pages_left = self.JUMP_MAX_PAGES
+        self._try_jump()
+
+    def _try_jump(self) -> None:
+        target = self._jump_to
+        if target is None:
+            return
+        model = self.messages_model
+        timeline = model.timeline
+        for row in range(model.rowCount() - 1, -1, -1):
+            if model.item(row).message_id == target:
+                self._jump_to = None
+                self._stick_to_bottom = row == model.rowCount() - 1
+                index = QPersistentModelIndex(model.index(row))
+                QTimer.singleShot(0, lambda index=index: self._scroll_to(index))
+                return
+        oldest = timeline.oldest_id
+        if oldest is not None and oldest > target and timeline.has_older and self._jump_pages_left > 0:
+            if not self._older_requested:
+                self._jump_pages_left -= 1
+                self._older_requested = True
+                self.olderRequested.emit(self.room_id)
+        elif oldest is not None and oldest <= target:
+            self._jump_to = None  # loaded around it, and it is not there: deleted; stay put
+
+    def _scroll_to(self, index: QPersistentModelIndex) -> None:
+        if index.isValid():
+            self.view.scrollTo(self.messages_model.index(index.row()), QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def _rows_about_to_be_inserted(self, _parent: QModelIndex, first: int, _last: int) -> None:
         if first == 0 and self.messages_model.rowCount() > 0 and not self._stick_to_bottom and self._anchor is None:
