@@ -138,7 +138,7 @@ class MessageDelegate(QStyledItemDelegate):
         item, previous = _rows(index)
         fonts = self._fonts(option)
         row_width = option.rect.width()
-        if item.kind is Kind.SYSTEM:
+        if item.kind is not Kind.MESSAGE:  # a system line or the "new messages" line
             return QSize(row_width, fonts.small_h + 2 * MARGIN // 2 + 6)
         _, text_h = self._text_size(fonts, text_width(row_width), item, index)
         height = text_h + 2 * PADDING + GAP + fonts.small_h
@@ -154,6 +154,8 @@ class MessageDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if item.kind is Kind.SYSTEM:
             self._paint_system(painter, option, item)
+        elif item.kind is Kind.UNREAD_LINE:
+            self._paint_unread_line(painter, option, item)
         else:
             self._paint_bubble(painter, option, item, named(item, previous))
         painter.restore()
@@ -163,6 +165,21 @@ class MessageDelegate(QStyledItemDelegate):
         painter.setPen(option.palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         when = item.created_at.astimezone().strftime("%H:%M")
         painter.drawText(option.rect, int(Qt.AlignmentFlag.AlignCenter), f"{item.text} · {when}")
+
+    def _paint_unread_line(self, painter: QPainter, option: QStyleOptionViewItem, item: Item) -> None:
+        """Where the user left off: a rule in the accent colour with the words in the middle."""
+        font = self._fonts(option).name
+        painter.setFont(font)
+        accent = QColor("#2f6feb")
+        painter.setPen(accent)
+        rect = option.rect.adjusted(MARGIN, 0, -MARGIN, 0)
+        words = f"  {item.text}  "
+        words_w = QFontMetrics(font).horizontalAdvance(words)
+        middle = rect.center().y()
+        left_end = rect.center().x() - words_w // 2
+        painter.drawLine(rect.left(), middle, left_end, middle)
+        painter.drawLine(left_end + words_w, middle, rect.right(), middle)
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), words)
 
     def bubble_rect(self, option: QStyleOptionViewItem, item: Item, show_name: bool | None = None) -> QRect:
         """Where the bubble goes in its row: right for the user's own, left for others."""

@@ -1,0 +1,349 @@
+"""Rooms the user follows with their window closed: pending messages that outlive the window
+(and the app), unread counts from the server, the "new messages" line, notifications, and
+presence lines that stay balanced across reconnects. Real server, real sockets, real windows."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pytestqt.qtbot import QtBot
+
+from gochat.desktop.app import DesktopApp
+from gochat.desktop.models import RoomListModel
+from gochat.desktop.state import Kind, Status
+from gochat.desktop.windows.chat import ChatWindow
+from gochat.protocol import MsgType
+from gochat.server.config import Settings
+from gochat.server.runner import ServerThread
+from tests.desktop.test_desktop import (
+    WAIT,
+    MakeDesktop,
+    Shot,
+    all_sent,
+    create_room,
+    items,
+    log_in,
+    open_room,
+    say,
+    texts,
+)
+from tests.helpers import PASSWORD, auth, chat_client, login, register_and_login, unique_name
+
+
+class RestartableServer:
+    """A real server that can be stopped and started again on the same port and database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.thread = ServerThread(settings)
+        self.thread.start()
+        self.settings = dataclasses.replace(settings, port=self.thread.port or 0)
+
+    @property
+    def url(self) -> str:
+        return self.thread.url
+
+    def stop(self) -> None:
+        self.thread.stop()
+
+    def start(self) -> None:
+        self.thread = ServerThread(self.settings)
+        self.thread.start()
+
+
+@pytest.fixture
+def restartable(sqlite_settings: Settings) -> Iterator[RestartableServer]:
+    server = RestartableServer(sqlite_settings)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def unread_shown(desktop: DesktopApp, room_id: int) -> str:
+    rooms = desktop.session.rooms
+    row = rooms.row_of(room_id)
+    assert row is not None
+    return str(rooms.index(row, RoomListModel.UNREAD).data())
+
+
+def close_chat(qtbot: QtBot, desktop: DesktopApp, window: ChatWindow) -> None:
+    room_id = window.room_id
+    window.close()
+    qtbot.waitUntil(lambda: room_id not in desktop.chat_windows, timeout=WAIT)
+
+
+async def _post(url: str, username: str, room_id: int, *contents: str) -> list[int]:
+    async with httpx.AsyncClient(base_url=url) as api:
+        token = await login(api, username)
+    async with chat_client(url, token) as c:
+        await c.send(MsgType.ENTER, {"roomId": room_id, "watch": True})
+        await c.expect(MsgType.ROOM_STATE)
+        return [(await c.say(room_id, content)).data["message"]["id"] for content in contents]
+
+
+def post(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, url: str, username: str, room_id: int, *texts: str) -> None:
+    task = qloop.create_task(_post(url, username, room_id, *texts))
+    qtbot.waitUntil(task.done, timeout=WAIT)
+    task.result()
+
+
+def test_a_message_typed_offline_is_delivered_once_after_its_window_closed(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, screenshot: Shot
+) -> None:
+    alice, bob = make_desktop(), make_desktop()
+    log_in(qtbot, alice, restartable.thread, unique_name("alice"))
+    log_in(qtbot, bob, restartable.thread, unique_name("bob"))
+    create_room(qtbot, alice, "outbox")
+    a_chat = open_room(qtbot, alice, "outbox")
+    b_chat = open_room(qtbot, bob, "outbox")
+    room_id = a_chat.room_id
+
+    restartable.stop()
+    qtbot.waitUntil(a_chat.banner.isVisible, timeout=WAIT)
+    say(qtbot, a_chat, "typed while offline")
+    assert [(i.text, i.status) for i in items(a_chat)][-1] == ("typed while offline", Status.PENDING)
+    close_chat(qtbot, alice, a_chat)
+    assert [i.text for i in alice.session.outbox.room(room_id)] == ["typed while offline"]
+
+    restartable.start()
+    qtbot.waitUntil(lambda: texts(b_chat) == ["typed while offline"], timeout=30000)
+    qtbot.waitUntil(lambda: len(alice.session.outbox) == 0, timeout=WAIT)
+    # Reopened, the window shows it once, as sent.
+    a_again = open_room(qtbot, alice, "outbox")
+    qtbot.waitUntil(lambda: all_sent(a_again, 1), timeout=WAIT)
+    assert texts(a_again) == ["typed while offline"]
+    screenshot(a_again, "delivered-after-reopening")
+    # And the server stored it once.
+    assert texts(b_chat) == ["typed while offline"]
+
+
+def test_unsent_messages_survive_quitting_the_app(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    name = unique_name("alice")
+    first_run = make_desktop("alice")
+    log_in(qtbot, first_run, restartable.thread, name)
+    create_room(qtbot, first_run, "patience")
+    chat = open_room(qtbot, first_run, "patience")
+    room_id = chat.room_id
+    restartable.stop()
+    qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
+    say(qtbot, chat, "written on the train")
+    say(qtbot, chat, "and a second one")
+    quitting = qloop.create_task(first_run.shutdown())
+    qtbot.waitUntil(quitting.done, timeout=WAIT)
+    quitting.result()
+    for window in [*first_run.chat_windows.values(), first_run.rooms_window]:
+        window.close()
+
+    restartable.start()
+    second_run = make_desktop("alice")  # the same settings and data: the app started again
+    log_in(qtbot, second_run, restartable.thread, name, register=False)
+    chat = open_room(qtbot, second_run, "patience")
+    qtbot.waitUntil(lambda: all_sent(chat, 2), timeout=30000)
+    assert texts(chat) == ["written on the train", "and a second one"]
+    assert second_run.session.outbox.rooms_with_messages() == []
+    # Stored once each.
+    history = qloop.create_task(_history(restartable.url, name, room_id))
+    qtbot.waitUntil(history.done, timeout=WAIT)
+    assert history.result() == ["written on the train", "and a second one"]
+
+
+async def _history(url: str, username: str, room_id: int) -> list[str]:
+    async with httpx.AsyncClient(base_url=url) as api:
+        token = await login(api, username)
+        response = await api.get(f"/api/rooms/{room_id}/messages", headers=auth(token))
+    return [m["content"] for m in response.json()]
+
+
+def test_unread_counts_are_right_from_login_and_follow_closed_windows(
+    qtbot: QtBot,
+    make_desktop: MakeDesktop,
+    restartable: RestartableServer,
+    qloop: asyncio.AbstractEventLoop,
+    screenshot: Shot,
+) -> None:
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    alice = make_desktop()
+    log_in(qtbot, alice, restartable.thread, alice_name)
+    create_room(qtbot, alice, "news")
+    create_room(qtbot, alice, "never entered")
+    bob = make_desktop("bob")
+    log_in(qtbot, bob, restartable.thread, bob_name)
+    b_chat = open_room(qtbot, bob, "news")  # the room is bob's from now on
+    room_id = b_chat.room_id
+    other_id = next(r.id for r in bob.session.rooms.rooms() if r.name == "never entered")
+    close_chat(qtbot, bob, b_chat)
+    # Bob quits; five messages arrive while he is away.
+    quitting = qloop.create_task(bob.session.logout())
+    qtbot.waitUntil(quitting.done, timeout=WAIT)
+    post(qtbot, qloop, restartable.url, alice_name, room_id, *(f"news {i}" for i in range(5)))
+    post(qtbot, qloop, restartable.url, alice_name, other_id, "elsewhere")
+
+    log_in(qtbot, bob, restartable.thread, bob_name, register=False)
+    # Right from login, with no window opened this session.
+    qtbot.waitUntil(lambda: unread_shown(bob, room_id) == "5", timeout=WAIT)
+    assert unread_shown(bob, other_id) == "1"  # never entered: every message from others counts
+    # Two more while its window stays closed: counted live (the app watches the room).
+    post(qtbot, qloop, restartable.url, alice_name, room_id, "news 5", "news 6")
+    qtbot.waitUntil(lambda: unread_shown(bob, room_id) == "7", timeout=WAIT)
+    assert [n.text for n in bob.notifier.shown][-2:] == ["news 5", "news 6"]
+    screenshot(bob.rooms_window, "seven-unread")
+
+    # Opening it: a "new messages" line where he left off, and being on screen reads it.
+    chat = open_room(qtbot, bob, "news")
+    kinds = [(i.kind, i.text) for i in items(chat)]
+    assert kinds[0] == (Kind.UNREAD_LINE, "New messages")
+    assert [text for kind, text in kinds[1:]] == [f"news {i}" for i in range(7)]
+    qtbot.waitUntil(lambda: unread_shown(bob, room_id) == "", timeout=WAIT)
+    screenshot(chat, "new-messages-line")
+    # The server knows: another device, or the next start, sees nothing unread.
+    read_on_server = qloop.create_task(_until_unread(restartable.url, bob_name, room_id, 0))
+    qtbot.waitUntil(read_on_server.done, timeout=WAIT)
+    read_on_server.result()
+
+    # Open on screen but not the active window: still read (a count is made as the message is
+    # shown, so it would be there by now).
+    bob.rooms_window.activateWindow()
+    post(qtbot, qloop, restartable.url, alice_name, room_id, "while the room list has focus")
+    qtbot.waitUntil(lambda: "while the room list has focus" in texts(chat), timeout=WAIT)
+    assert unread_shown(bob, room_id) == ""
+    assert bob.session.unread.get(room_id) == 0
+
+
+async def _until_unread(url: str, username: str, room_id: int, count: int) -> None:
+    """Poll the server until it counts ``count`` unread messages for the user in the room."""
+    async with httpx.AsyncClient(base_url=url) as api:
+        token = await login(api, username)
+        async with asyncio.timeout(WAIT / 1000):
+            while True:
+                rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+                if next(room["unread"] for room in rooms if room["id"] == room_id) == count:
+                    return
+                await asyncio.sleep(0.05)
+
+
+def test_reading_on_one_device_clears_the_count_on_the_other(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    alice = make_desktop()
+    log_in(qtbot, alice, restartable.thread, alice_name)
+    create_room(qtbot, alice, "two devices")
+    laptop, phone = make_desktop(), make_desktop()
+    log_in(qtbot, laptop, restartable.thread, bob_name)
+    log_in(qtbot, phone, restartable.thread, bob_name, register=False)
+    chat = open_room(qtbot, laptop, "two devices")
+    room_id = chat.room_id
+    close_chat(qtbot, laptop, chat)
+    post(qtbot, qloop, restartable.url, alice_name, room_id, "one", "two")
+    for device in (laptop, phone):
+        qtbot.waitUntil(lambda d=device: unread_shown(d, room_id) == "2", timeout=WAIT)  # type: ignore[misc]
+    open_room(qtbot, laptop, "two devices")
+    qtbot.waitUntil(lambda: unread_shown(phone, room_id) == "", timeout=WAIT)
+
+
+def test_closed_rooms_notify_muted_ones_only_count_and_a_click_opens_the_message(
+    qtbot: QtBot,
+    make_desktop: MakeDesktop,
+    restartable: RestartableServer,
+    qloop: asyncio.AbstractEventLoop,
+    screenshot: Shot,
+) -> None:
+    alice_name = unique_name("alice")
+    alice, bob = make_desktop(), make_desktop()
+    log_in(qtbot, alice, restartable.thread, alice_name)
+    log_in(qtbot, bob, restartable.thread, unique_name("bob"))
+    create_room(qtbot, alice, "loud")
+    create_room(qtbot, alice, "hushed")
+    loud = open_room(qtbot, bob, "loud")
+    hushed = open_room(qtbot, bob, "hushed")
+    loud_id, hushed_id = loud.room_id, hushed.room_id
+    close_chat(qtbot, bob, loud)
+    close_chat(qtbot, bob, hushed)
+    bob.session.set_muted(hushed_id, True)
+
+    post(qtbot, qloop, restartable.url, alice_name, hushed_id, "shh")
+    post(qtbot, qloop, restartable.url, alice_name, loud_id, *(f"filler {i}" for i in range(60)), "look here")
+    qtbot.waitUntil(lambda: unread_shown(bob, loud_id) == "61", timeout=WAIT)
+    assert unread_shown(bob, hushed_id) == "1"  # counted, not announced
+    assert "shh" not in [n.text for n in bob.notifier.shown]
+    assert bob.notifier.shown[-1].text == "look here"
+    assert alice_name in bob.notifier.shown[-1].title
+    # No tray here (offscreen): the taskbar entry asks for attention instead.
+    assert not bob.notifier.has_tray
+    assert bob.notifier.alerted[-1] == bob.rooms_window.windowTitle()
+
+    # Clicking the notification of an older message opens the room at it.
+    target = next(n for n in bob.notifier.shown if n.text == "filler 3")
+    bob.open_room_at(target.room_id, target.message_id)
+    qtbot.waitUntil(lambda: loud_id in bob.chat_windows, timeout=WAIT)
+    chat = bob.chat_windows[loud_id]
+    qtbot.waitUntil(lambda: "filler 3" in texts(chat), timeout=WAIT)
+
+    def target_in_view() -> bool:
+        for row in range(chat.messages_model.rowCount()):
+            if chat.messages_model.item(row).message_id == target.message_id:
+                rect = chat.view.visualRect(chat.messages_model.index(row))
+                return rect.isValid() and chat.view.viewport().rect().contains(rect.center())
+        return False
+
+    qtbot.waitUntil(target_in_view, timeout=WAIT)
+    screenshot(chat, "opened-at-the-notified-message")
+
+
+def test_presence_lines_stay_balanced_across_a_reconnect(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    """After the server restarts, the app re-enters before bob does: it must say bob left
+    (he is not in the room it re-entered) before it says he entered again."""
+    alice = make_desktop()
+    log_in(qtbot, alice, restartable.thread, unique_name("alice"))
+    create_room(qtbot, alice, "comings and goings")
+    chat = open_room(qtbot, alice, "comings and goings")
+    bob_name = unique_name("bob")
+    bob_done = asyncio.Event()
+
+    async def bob_visits(register: bool) -> None:
+        """Bob, a plain client: enters, and stays until his connection ends or he is told."""
+        async with httpx.AsyncClient(base_url=restartable.url) as api:
+            if register:
+                token, _ = await register_and_login(api, bob_name)
+            else:
+                token = await login(api, bob_name, PASSWORD)
+        async with chat_client(restartable.url, token) as bob:
+            await bob.enter(chat.room_id)
+            closed = asyncio.ensure_future(bob.ws.wait_closed())
+            told = asyncio.ensure_future(bob_done.wait())
+            await asyncio.wait({closed, told}, return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            told.cancel()
+
+    visit = qloop.create_task(bob_visits(register=True))
+    qtbot.waitUntil(lambda: f"{bob_name} entered" in lines(chat), timeout=WAIT)
+    restartable.stop()
+    qtbot.waitUntil(visit.done, timeout=WAIT)
+    visit.result()
+    restartable.start()
+    qtbot.waitUntil(lambda: entered(alice, chat), timeout=30000)
+    again = qloop.create_task(bob_visits(register=False))
+    qtbot.waitUntil(lambda: lines(chat).count(f"{bob_name} entered") == 2, timeout=WAIT)
+    assert lines(chat) == [f"{bob_name} entered", f"{bob_name} left", f"{bob_name} entered"]
+    assert [m.username for m in chat.members.model().members()].count(bob_name) == 1  # type: ignore[attr-defined]
+    bob_done.set()
+    qtbot.waitUntil(again.done, timeout=WAIT)
+    again.result()
+
+
+def lines(window: ChatWindow) -> list[str]:
+    return [i.text for i in items(window) if i.kind is Kind.SYSTEM]
+
+
+def entered(desktop: DesktopApp, window: ChatWindow) -> bool:
+    opened = desktop.session.opened(window.room_id)
+    return opened is not None and opened.entered and desktop.session.link_state.value == "online"
