@@ -88,6 +88,7 @@ class DesktopApp(QObject):
         s.roomCreateFailed.connect(self.rooms_window.show_create_error)
         s.roomCreated.connect(lambda _room: self.rooms_window.room_created())
         s.roomOpened.connect(self._show_chat)
+        s.roomEntered.connect(self._room_entered)
         s.olderLoaded.connect(self._older_loaded)
         s.notify.connect(self._notify)
         s.errorShown.connect(lambda message: self.rooms_window.statusBar().showMessage(message, 8000))
@@ -152,6 +153,11 @@ class DesktopApp(QObject):
         window.show()
         window.raise_()
         window.activateWindow()
+
+    def _room_entered(self, room_id: int) -> None:
+        window = self.chat_windows.get(room_id)
+        if window is not None:
+            window.reveal_unread_line()
 
     def _older_loaded(self, room_id: int, _count: int) -> None:
         window = self.chat_windows.get(room_id)

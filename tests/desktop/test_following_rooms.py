@@ -201,6 +201,10 @@ def test_unread_counts_are_right_from_login_and_follow_closed_windows(
     assert kinds[0] == (Kind.UNREAD_LINE, "New messages")
     assert [text for kind, text in kinds[1:]] == [f"news {i}" for i in range(7)]
     qtbot.waitUntil(lambda: unread_shown(bob, room_id) == "", timeout=WAIT)
+    # What is new does not fit below the line: the window starts at the line, not the bottom.
+    line = chat.messages_model.index(0)
+    qtbot.waitUntil(lambda: chat.view.visualRect(line).top() >= 0, timeout=WAIT)
+    assert chat.view.verticalScrollBar().value() < chat.view.verticalScrollBar().maximum()
     screenshot(chat, "new-messages-line")
     # The server knows: another device, or the next start, sees nothing unread.
     read_on_server = qloop.create_task(_until_unread(restartable.url, bob_name, room_id, 0))

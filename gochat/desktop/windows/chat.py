@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from gochat.desktop.delegates import MessageDelegate
 from gochat.desktop.models import ItemRole, MemberListModel, MessageListModel
 from gochat.desktop.resources import app_icon
-from gochat.desktop.state import Item, Status
+from gochat.desktop.state import Item, Kind, Status
 from gochat.desktop.windows.status import ConnectionBanner
 
 # Start fetching older messages this close to the top, before the user hits it.
@@ -183,6 +183,25 @@ class ChatWindow(QWidget):
         self._try_jump()
 
     # -- going to a message --------------------------------------------------------------
+
+    def reveal_unread_line(self) -> None:
+        """Just opened: when what is new does not fit below the "New messages" line, start there
+        instead of at the bottom, so the user reads on from where they left off."""
+        model = self.messages_model
+        for row in range(model.rowCount()):
+            if model.item(row).kind is Kind.UNREAD_LINE:
+                index = QPersistentModelIndex(model.index(row))
+                QTimer.singleShot(0, lambda index=index: self._reveal(index))
+                return
+
+    def _reveal(self, index: QPersistentModelIndex) -> None:
+        if not index.isValid():
+            return
+        rect = self.view.visualRect(self.messages_model.index(index.row()))
+        if rect.top() >= 0:
+            return  # already in view with the newest: nothing to scroll past
+        self._stick_to_bottom = False
+        self.view.scrollTo(self.messages_model.index(index.row()), QAbstractItemView.ScrollHint.PositionAtTop)
 
     JUMP_MAX_PAGES = 20
 
