@@ -53,6 +53,7 @@ class DesktopApp(QObject):
         s.roomCreated.connect(lambda _room: self.rooms_window.room_created())
         s.roomOpened.connect(self._show_chat)
         s.olderLoaded.connect(self._older_loaded)
+        s.roomEntered.connect(self._room_entered)
         s.notify.connect(self._notify)
         s.errorShown.connect(lambda message: self.rooms_window.statusBar().showMessage(message, 8000))
         self.rooms_window.openRequested.connect(s.open_room)
@@ -103,7 +104,8 @@ class DesktopApp(QObject):
             opened = self.session.opened(room_id)
             if opened is None:
                 return
-            window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members)
+            window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members, self.settings)
+            window.set_loading(not opened.entered)
             window.banner.show_link(self.session.link_state.value, "")
             s = self.session
             window.sendRequested.connect(s.send)
@@ -121,6 +123,11 @@ class DesktopApp(QObject):
         window = self.chat_windows.get(room_id)
         if window is not None:
             window.older_loaded()
+
+    def _room_entered(self, room_id: int) -> None:
+        window = self.chat_windows.get(room_id)
+        if window is not None:
+            window.set_loaded()
 
     def _chat_active(self, room_id: int, active: bool) -> None:
         if active:
