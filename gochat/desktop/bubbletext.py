@@ -17,6 +17,7 @@ units inside each paragraph, and the conversion happens here.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -44,8 +45,31 @@ TAB_SPACES = 8
 MIN_TEXT_WIDTH = 24
 
 
+# Characters outside the Basic Multilingual Plane (most emoji): two UTF-16 units each in Qt.
+ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def tab_stop(font: QFont) -> float:
     return QFontMetricsF(font).horizontalAdvance(" ") * TAB_SPACES
+
+
+@functools.lru_cache(maxsize=16)
+def _text_options(stop: float) -> tuple[QTextOption, QTextOption]:
+    """The layout options for a left-to-right and a right-to-left paragraph (made once: every
+    paragraph of every message is laid out with one of the two)."""
+    options = []
+    for direction, side in (
+        (Qt.LayoutDirection.LeftToRight, Qt.AlignmentFlag.AlignLeft),
+        (Qt.LayoutDirection.RightToLeft, Qt.AlignmentFlag.AlignRight),
+    ):
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        option.setTabStopDistance(stop)
+        option.setTextDirection(direction)
+        # Absolute alignment: Qt would not right-align a right-to-left paragraph by itself.
+        option.setAlignment(side | Qt.AlignmentFlag.AlignAbsolute)
+        options.append(option)
+    return options[0], options[1]
 
 
 def cursor_x(line: QTextLine, position: int) -> float:
@@ -122,12 +146,19 @@ class BubbleText:
     """One message's text laid out at a wrapping width; ``width`` and ``height`` are what it
     takes (``width`` is the widest line, at least MIN_TEXT_WIDTH, at most the wrapping width)."""
 
-    def __init__(self, text: str, font: QFont, wrap_width: int, link_color: QColor | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        font: QFont,
+        wrap_width: int,
+        link_color: QColor | None = None,
+        tab_distance: float | None = None,
+    ) -> None:
         self.text = text
         self.links: list[Link] = find_links(text)
         self.paragraphs: list[Paragraph] = []
         wrap_width = max(1, wrap_width)
-        stop = tab_stop(font)
+        ltr_option, rtl_option = _text_options(tab_stop(font) if tab_distance is None else tab_distance)
         top = 0.0
         natural = 0.0
         start = 0
@@ -137,19 +168,14 @@ class BubbleText:
             start = match.end()
         pieces.append((start, text[start:]))
         for begin, piece in pieces:
-            rtl = is_right_to_left(piece)
-            astral = [i for i, char in enumerate(piece) if ord(char) > 0xFFFF] if not piece.isascii() else []
+            ascii_only = piece.isascii()
+            rtl = not ascii_only and is_right_to_left(piece)
+            astral = [] if ascii_only else [match.start() for match in ASTRAL.finditer(piece)]
             layout = QTextLayout(piece, font)
-            option = QTextOption()
-            option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-            option.setTabStopDistance(stop)
-            option.setTextDirection(Qt.LayoutDirection.RightToLeft if rtl else Qt.LayoutDirection.LeftToRight)
-            # Absolute alignment: Qt would not right-align a right-to-left paragraph by itself.
-            side = Qt.AlignmentFlag.AlignRight if rtl else Qt.AlignmentFlag.AlignLeft
-            option.setAlignment(side | Qt.AlignmentFlag.AlignAbsolute)
-            layout.setTextOption(option)
+            layout.setTextOption(rtl_option if rtl else ltr_option)
             paragraph = Paragraph(begin, piece, layout, rtl, top, 0.0, astral)
-            layout.setFormats(self._link_formats(paragraph, link_color))
+            if self.links:
+                layout.setFormats(self._link_formats(paragraph, link_color))
             layout.beginLayout()
             while True:
                 line = layout.createLine()

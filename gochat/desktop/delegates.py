@@ -15,7 +15,7 @@ from PySide6.QtCore import QDate, QLocale, QModelIndex, QPersistentModelIndex, Q
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from gochat.desktop.bubbletext import BubbleText
+from gochat.desktop.bubbletext import BubbleText, tab_stop
 from gochat.desktop.links import Link
 from gochat.desktop.models import ItemRole, MessageListModel
 from gochat.desktop.state import Item, Kind, Status
@@ -100,6 +100,7 @@ class Fonts:
     name: QFont
     small_h: int
     name_h: int
+    tab: float  # the body text's tab stops
 
     @classmethod
     def of(cls, font: QFont) -> Fonts:
@@ -108,7 +109,9 @@ class Fonts:
         small.setPointSizeF(max(7.0, body.pointSizeF() * 0.82))
         name = QFont(small)
         name.setBold(True)
-        return cls(QFont(font), body, small, name, QFontMetrics(small).height(), QFontMetrics(name).height())
+        return cls(
+            QFont(font), body, small, name, QFontMetrics(small).height(), QFontMetrics(name).height(), tab_stop(body)
+        )
 
     @property
     def header_h(self) -> int:
@@ -175,7 +178,7 @@ class MessageDelegate(QStyledItemDelegate):
         if found is not None:
             self._layouts.move_to_end(key)
             return found
-        laid = BubbleText(text, fonts.body, width, link_color)
+        laid = BubbleText(text, fonts.body, width, link_color, fonts.tab)
         self._layouts[key] = laid
         if len(self._layouts) > LAYOUTS_KEPT:
             self._layouts.popitem(last=False)
@@ -187,13 +190,13 @@ class MessageDelegate(QStyledItemDelegate):
         its text, the width and the font stay the same."""
         model = index.model() if index is not None else None
         if index is None or not isinstance(model, MessageListModel):
-            laid = BubbleText(item.text, fonts.body, width)
+            laid = BubbleText(item.text, fonts.body, width, tab_distance=fonts.tab)
             return laid.width, laid.height
         row = index.row()
         kept = model.measured(row)
         if type(kept) is Measured and kept.text is item.text and kept.width == width and kept.fonts is fonts:
             return kept.text_w, kept.text_h
-        laid = BubbleText(item.text, fonts.body, width)
+        laid = BubbleText(item.text, fonts.body, width, tab_distance=fonts.tab)
         model.set_measured(row, Measured(item.text, width, fonts, laid.width, laid.height))
         return laid.width, laid.height
 

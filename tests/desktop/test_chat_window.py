@@ -578,6 +578,15 @@ def test_minimum_size_fits_bubbles_member_list_keeps_a_sensible_remembered_width
     again.resize(900, 600)
     QApplication.processEvents()
     assert abs(again.splitter.sizes()[1] - dragged) <= 2, (again.splitter.sizes(), dragged)
+    # In a small window the chosen width gives way to the messages (and comes back when it grows).
+    again.resize(again.minimumSize())
+    qtbot.waitUntil(lambda: again.size() == again.minimumSize(), timeout=WAIT)
+    messages_w, members_w = again.splitter.sizes()
+    assert members_w <= 0.4 * (messages_w + members_w) + 1
+    assert messages_w >= 260
+    screenshot(again, "minimum-size-after-widening-the-member-list")
+    again.resize(900, 600)
+    qtbot.waitUntil(lambda: abs(again.splitter.sizes()[1] - dragged) <= 2, timeout=WAIT)
 
 
 # -- point 19: jump to the newest -----------------------------------------------------------------
@@ -661,3 +670,22 @@ def test_own_messages_and_presence_lines_do_not_count_as_new(qtbot: QtBot) -> No
     window.messages_model.apply(timeline.add_history([wire(51, datetime.now(UTC), "theirs")]))
     assert window.jump_button.isVisible()
     assert window.jump_button.text() == "↓ 1 new"
+
+
+def test_links_are_found_as_people_paste_them_and_everything_else_stays_text() -> None:
+    from gochat.desktop.links import find_links
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(text[link.start : link.end], link.url) for link in find_links(text)]
+
+    assert found("see https://example.com/a?b=1.") == [("https://example.com/a?b=1", "https://example.com/a?b=1")]
+    assert found("(www.qt.io), or HTTP://X.ORG!") == [
+        ("www.qt.io", "http://www.qt.io"),
+        ("HTTP://X.ORG", "HTTP://X.ORG"),
+    ]
+    assert found("https://en.wikipedia.org/wiki/Qt_(software)") == [
+        ("https://en.wikipedia.org/wiki/Qt_(software)", "https://en.wikipedia.org/wiki/Qt_(software)")
+    ]
+    assert found('<a href="https://evil.example">x</a>') == [("https://evil.example", "https://evil.example")]
+    assert found("http:// alone, www. alone, xhttp://no, mailto:a@b.c, <b>hi</b>") == []
+    assert found("链接：https://例子.测试/路径 😀") == [("https://例子.测试/路径", "https://例子.测试/路径")]

@@ -15,7 +15,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -44,8 +44,10 @@ COUNTER_FROM = 3500
 MIN_WIDTH, MIN_HEIGHT = 480, 400
 # The member list: wide enough for names, never more than a side column when maximised.
 MEMBERS_MIN, MEMBERS_DEFAULT, MEMBERS_MAX = 140, 200, 320
+# ...and in a small window never more than this share of the width, whatever was chosen.
+MEMBERS_SHARE_MAX = 0.4
 MESSAGES_MIN_WIDTH = 220
-SPLITTER_KEY = "chat/splitter"
+MEMBERS_WIDTH_KEY = "chat/membersWidth"  # the member list's chosen width; 0 when folded away
 
 
 class MessageInput(QPlainTextEdit):
@@ -108,6 +110,7 @@ class ChatWindow(QWidget):
         self.jump_button = QPushButton(self.view)
         self.jump_button.setObjectName("jump")
         self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the composer keeps the keyboard
         self.jump_button.setToolTip("Scroll to the newest message")
         self.jump_button.setStyleSheet(
             "QPushButton#jump { background: #2f6feb; color: white; border: none; border-radius: 13px;"
@@ -143,9 +146,9 @@ class ChatWindow(QWidget):
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setCollapsible(0, False)
-        splitter.setSizes([620, MEMBERS_DEFAULT])
-        self._restore_splitter()
-        splitter.splitterMoved.connect(self._save_splitter)
+        self._members_width = self._remembered_members_width()
+        splitter.setSizes([620, self._members_width])
+        splitter.splitterMoved.connect(self._members_dragged)
 
         self.input = MessageInput()
         self.input.setPlaceholderText("Write a message — Enter sends, Shift+Enter for a new line")
@@ -301,14 +304,37 @@ class ChatWindow(QWidget):
 
     # -- member list width -------------------------------------------------------------
 
-    def _restore_splitter(self) -> None:
-        state = self.settings.value(SPLITTER_KEY) if self.settings is not None else None
-        if state is not None:
-            self.splitter.restoreState(state)
+    def _remembered_members_width(self) -> int:
+        value = self.settings.value(MEMBERS_WIDTH_KEY) if self.settings is not None else None
+        try:
+            width = int(str(value)) if value is not None else MEMBERS_DEFAULT
+        except ValueError:
+            width = MEMBERS_DEFAULT
+        return 0 if width <= 0 else min(max(width, MEMBERS_MIN), MEMBERS_MAX)
 
-    def _save_splitter(self) -> None:
+    def _members_dragged(self) -> None:
+        """The user chose the member list's width (or folded it away): keep it, for every chat window."""
+        self._members_width = self.splitter.sizes()[1]
         if self.settings is not None:
-            self.settings.setValue(SPLITTER_KEY, self.splitter.saveState())
+            self.settings.setValue(MEMBERS_WIDTH_KEY, self._members_width)
+
+    def _fit_members(self) -> None:
+        """The chosen width, but in a small window the messages come first."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if total <= 0:
+            return
+        side = (
+            0
+            if self._members_width == 0
+            else min(self._members_width, max(MEMBERS_MIN, int(total * MEMBERS_SHARE_MAX)))
+        )
+        if sizes[1] != side:
+            self.splitter.setSizes([total - side, side])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_members()
 
     # -- day separators ------------------------------------------------------------------
 
@@ -411,7 +437,6 @@ class ChatWindow(QWidget):
         super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        self._save_splitter()
         self._midnight.stop()
         self.closed.emit(self.room_id)
         super().closeEvent(event)
