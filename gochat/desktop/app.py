@@ -140,7 +140,8 @@ class DesktopApp(QObject):
             opened = self.session.opened(room_id)
             if opened is None:
                 return
-            window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members)
+            window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members, self.settings)
+            window.set_loading(not opened.entered)
             window.banner.show_link(self.session.link_state.value, "")
             s = self.session
             window.sendRequested.connect(s.send)
@@ -157,6 +158,7 @@ class DesktopApp(QObject):
     def _room_entered(self, room_id: int) -> None:
         window = self.chat_windows.get(room_id)
         if window is not None:
+            window.set_loaded()
             window.reveal_unread_line()
 
     def _older_loaded(self, room_id: int, _count: int) -> None:

@@ -3,9 +3,20 @@ does networking."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QAbstractTableModel,
+    QDate,
+    QLocale,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTime,
+)
 from PySide6.QtGui import QColor, QFont
 
 from gochat.desktop.state import Change, Inserted, Item, Removed, Room, Timeline, UnreadCounts, Updated, User
@@ -14,6 +25,18 @@ ItemRole = Qt.ItemDataRole.UserRole + 1
 RoomRole = Qt.ItemDataRole.UserRole + 2
 
 Index = QModelIndex | QPersistentModelIndex
+
+
+def full_date_time(moment: datetime, locale: QLocale | None = None) -> str:
+    """A message's date and time in the locale's long formats, in local time, for its tooltip:
+    "Monday, 30 November 2026 19:31:35". The time zone's name is left out (the long time format
+    would add "Central European Standard Time")."""
+    locale = locale or QLocale()
+    local = moment.astimezone()
+    day = locale.toString(QDate(local.year, local.month, local.day), QLocale.FormatType.LongFormat)
+    time_format = re.sub(r"\s*\bt+\b", "", locale.timeFormat(QLocale.FormatType.LongFormat)).strip()
+    time = locale.toString(QTime(local.hour, local.minute, local.second), time_format)
+    return f"{day} {time}"
 
 
 class MessageListModel(QAbstractListModel):
@@ -40,8 +63,10 @@ class MessageListModel(QAbstractListModel):
         item = self.timeline[index.row()]
         if role == ItemRole:
             return item
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if role == Qt.ItemDataRole.DisplayRole:
             return item.text
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return full_date_time(item.created_at)
         return None
 
     def item(self, row: int) -> Item:

@@ -243,7 +243,9 @@ class Timeline:
         after = bisect.bisect_right(self.confirmed, (last_read_id, 0), key=lambda i: i.key)
         if not any(item.kind is Kind.MESSAGE and not item.mine for item in self.confirmed[after:]):
             return []
-        item = Item(Kind.UNREAD_LINE, "New messages", now_utc(), key=(last_read_id, 1))
+        # Dated like the first message after it, so it sits under that day's separator.
+        first_new = self.confirmed[after].created_at
+        item = Item(Kind.UNREAD_LINE, "New messages", first_new, key=(last_read_id, 1))
         row = bisect.bisect_left(self.confirmed, item.key, key=lambda i: i.key)
         self.confirmed.insert(row, item)
         return [Inserted(row, 1)]

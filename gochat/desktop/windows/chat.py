@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from datetime import datetime, timedelta
+
+from PySide6.QtCore import (
+    QLocale,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -16,14 +27,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gochat.desktop.delegates import MessageDelegate
+from gochat.desktop.bubbletext import tab_stop
 from gochat.desktop.models import ItemRole, MemberListModel, MessageListModel
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import Item, Kind, Status
+from gochat.desktop.windows.message_view import MessageView
 from gochat.desktop.windows.status import ConnectionBanner
+from gochat.protocol import MESSAGE_MAX, ValidationError, validate_content
 
 # Start fetching older messages this close to the top, before the user hits it.
 PREFETCH_PIXELS = 40
+# The composer shows how long the message is from this many characters on.
+COUNTER_FROM = 3500
+# The smallest chat window: room for a bubble next to the member list, and a few of them.
+MIN_WIDTH, MIN_HEIGHT = 480, 400
+# The member list: wide enough for names, never more than a side column when maximised.
+MEMBERS_MIN, MEMBERS_DEFAULT, MEMBERS_MAX = 140, 200, 320
+# ...and in a small window never more than this share of the width, whatever was chosen.
+MEMBERS_SHARE_MAX = 0.4
+MESSAGES_MIN_WIDTH = 220
+MEMBERS_WIDTH_KEY = "chat/membersWidth"  # the member list's chosen width; 0 when folded away
 
 
 class MessageInput(QPlainTextEdit):
@@ -47,13 +70,23 @@ class ChatWindow(QWidget):
     # The view rests at the newest message: older rows may be let go (they load again on scrolling up).
     atNewest = Signal(int)  # noqa: N815
     closed = Signal(int)
-    activeChanged = Signal(int, bool)  # noqa: N815
 
-    def __init__(self, room_id: int, title: str, messages: MessageListModel, members: MemberListModel) -> None:
+    def __init__(
+        self,
+        room_id: int,
+        title: str,
+        messages: MessageListModel,
+        members: MemberListModel,
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__()
         self.room_id = room_id
+        self.settings = settings
+        # Until the room's state arrives (set_loaded): no count of members, "Loading messages…".
+        self._loading = True
         self.setWindowTitle(f"{title} — gochat")
         self.setWindowIcon(app_icon())
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self.resize(820, 600)
 
         self.banner = ConnectionBanner()
@@ -62,16 +95,30 @@ class ChatWindow(QWidget):
         heading.setTextFormat(Qt.TextFormat.PlainText)
 
         self.messages_model = messages
-        self.view = QListView()
+        self.view = MessageView()
         self.view.setModel(messages)
-        self.view.setItemDelegate(MessageDelegate(self.view))
-        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setUniformItemSizes(False)
-        self.view.setWordWrap(True)
-        self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.view.setMinimumWidth(MESSAGES_MIN_WIDTH)
         self.view.clicked.connect(self._clicked)
+        # Shown over the view: while the room's history loads, or when it has none.
+        self.placeholder = QLabel(self.view.viewport())
+        self.placeholder.setProperty("role", "muted")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        # Over the view's bottom edge while the reader is scrolled up and new messages arrive.
+        self.jump_button = QPushButton(self.view)
+        self.jump_button.setObjectName("jump")
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the composer keeps the keyboard
+        self.jump_button.setToolTip("Scroll to the newest message")
+        self.jump_button.setStyleSheet(
+            "QPushButton#jump { background: #2f6feb; color: white; border: none; border-radius: 13px;"
+            " padding: 4px 16px; min-height: 18px; font-weight: 600; }"
+            " QPushButton#jump:hover { background: #1f5fdb; }"
+        )
+        self.jump_button.hide()
+        self.jump_button.clicked.connect(self.jump_to_newest)
+        self._new_below = 0
+        self.view.resized.connect(self._place_overlays)
 
         self.members_title = QLabel("Online")
         self.members_title.setProperty("role", "muted")
@@ -84,25 +131,48 @@ class ChatWindow(QWidget):
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.members_title)
         side_layout.addWidget(self.members)
+        side.setMinimumWidth(MEMBERS_MIN)
+        side.setMaximumWidth(MEMBERS_MAX)
         members.modelReset.connect(self._count_members)
         self._count_members()
 
-        splitter = QSplitter()
+        # The member list keeps its width when the window grows (a maximised window gives the
+        # room to the messages); the user may drag it, or fold it away, and that is remembered.
+        self.splitter = splitter = QSplitter()
         splitter.addWidget(self.view)
         splitter.addWidget(side)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([620, 170])
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setCollapsible(0, False)
+        self._members_width = self._remembered_members_width()
+        splitter.setSizes([620, self._members_width])
+        splitter.splitterMoved.connect(self._members_dragged)
 
         self.input = MessageInput()
         self.input.setPlaceholderText("Write a message — Enter sends, Shift+Enter for a new line")
         self.input.setFixedHeight(72)
+        self.input.setTabStopDistance(tab_stop(self.input.font()))
+        self.view.typing_target = self.input
         self.send_button = QPushButton("Send")
         self.send_button.setProperty("primary", True)
         self.send_button.setEnabled(False)
+        # How long the message is, near and over the limit; and what to do about it.
+        self.counter = QLabel()
+        self.counter.setProperty("role", "muted")
+        self.counter.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.counter.hide()
+        self.limit_note = QLabel()
+        self.limit_note.setProperty("role", "error")
+        self.limit_note.setWordWrap(True)
+        self.limit_note.hide()
+        send_column = QVBoxLayout()
+        send_column.setSpacing(4)
+        send_column.addStretch(1)
+        send_column.addWidget(self.counter)
+        send_column.addWidget(self.send_button)
         input_row = QHBoxLayout()
         input_row.addWidget(self.input, 1)
-        input_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        input_row.addLayout(send_column)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
@@ -111,6 +181,7 @@ class ChatWindow(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
         layout.addLayout(input_row)
+        layout.addWidget(self.limit_note)
 
         self.input.textChanged.connect(self._update_send_button)
         self.input.sendRequested.connect(self._send)
@@ -134,6 +205,14 @@ class ChatWindow(QWidget):
         bar.rangeChanged.connect(self._range_changed)
         messages.rowsAboutToBeInserted.connect(self._rows_about_to_be_inserted)
         messages.rowsInserted.connect(self._rows_inserted)
+        messages.rowsRemoved.connect(self._update_placeholder)
+        messages.modelReset.connect(self._update_placeholder)
+        # "Today" becomes "Yesterday" at midnight: repaint the day separators then.
+        self._midnight = QTimer(self)
+        self._midnight.setSingleShot(True)
+        self._midnight.timeout.connect(self._new_day)
+        self._arm_midnight()
+        self.set_loading(True)
         # A message to bring into view once it is loaded (a notification was clicked), and how
         # many older pages may still be asked for to find it.
         self._jump_to: int | None = None
@@ -144,11 +223,38 @@ class ChatWindow(QWidget):
     # -- input -------------------------------------------------------------------------
 
     def _update_send_button(self) -> None:
-        self.send_button.setEnabled(bool(self.input.toPlainText().strip()))
+        text = self.input.toPlainText()
+        length = len(text)  # characters (code points), as the server counts them
+        over = length - MESSAGE_MAX
+        self.send_button.setEnabled(bool(text.strip()) and over <= 0)
+        self.counter.setVisible(length >= COUNTER_FROM)
+        if length >= COUNTER_FROM:
+            self.counter.setText(f"{_number(length)} / {_number(MESSAGE_MAX)}")
+            self._set_role(self.counter, "error" if over > 0 else "muted")
+        if over > 0:
+            self.limit_note.setText(
+                f"Too long to send: remove {_number(over)} {'character' if over == 1 else 'characters'}"
+                f" (a message can be at most {_number(MESSAGE_MAX)})."
+            )
+        self.limit_note.setVisible(over > 0)
+
+    @staticmethod
+    def _set_role(label: QLabel, role: str) -> None:
+        if label.property("role") != role:
+            label.setProperty("role", role)
+            label.style().unpolish(label)
+            label.style().polish(label)
 
     def _send(self) -> None:
+        """Send what is typed; it leaves the composer only once it is accepted for sending
+        (the session checks it again)."""
         text = self.input.toPlainText()
-        if not text.strip():
+        try:
+            validate_content(text)
+        except ValidationError as error:
+            if text.strip() and len(text) <= MESSAGE_MAX:  # too long is said by the counter already
+                self.limit_note.setText(error.message)
+                self.limit_note.show()
             return
         self.input.clear()
         self._stick_to_bottom = True
@@ -160,14 +266,123 @@ class ChatWindow(QWidget):
             self.retryRequested.emit(self.room_id, item.client_msg_id)
 
     def _count_members(self) -> None:
+        if self._loading:
+            self.members_title.setText("Online")  # not "Online — 0" before the room's state arrives
+            return
         count = self.members.model().rowCount()
         self.members_title.setText(f"Online — {count}")
+
+    # -- loading -----------------------------------------------------------------------
+
+    def set_loading(self, loading: bool) -> None:
+        """While the room's history and members are on their way: "Loading messages…" in the
+        view and no member count."""
+        self._loading = loading
+        self._count_members()
+        self._update_placeholder()
+
+    def set_loaded(self) -> None:
+        self.set_loading(False)
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    def _update_placeholder(self) -> None:
+        if self._loading:
+            self.placeholder.setText("Loading messages…")
+        elif self.messages_model.rowCount() == 0:
+            self.placeholder.setText("No messages yet. Say hello!")
+        self.placeholder.setVisible(self._loading or self.messages_model.rowCount() == 0)
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        viewport = self.view.viewport()
+        self.placeholder.setGeometry(0, 0, viewport.width(), viewport.height())
+        hint = self.jump_button.sizeHint()
+        view = self.view.rect()
+        self.jump_button.setGeometry(
+            view.center().x() - hint.width() // 2, view.bottom() - hint.height() - 14, hint.width(), hint.height()
+        )
+
+    # -- member list width -------------------------------------------------------------
+
+    def _remembered_members_width(self) -> int:
+        value = self.settings.value(MEMBERS_WIDTH_KEY) if self.settings is not None else None
+        try:
+            width = int(str(value)) if value is not None else MEMBERS_DEFAULT
+        except ValueError:
+            width = MEMBERS_DEFAULT
+        return 0 if width <= 0 else min(max(width, MEMBERS_MIN), MEMBERS_MAX)
+
+    def _members_dragged(self) -> None:
+        """The user chose the member list's width (or folded it away): keep it, for every chat window."""
+        self._members_width = self.splitter.sizes()[1]
+        if self.settings is not None:
+            self.settings.setValue(MEMBERS_WIDTH_KEY, self._members_width)
+
+    def _fit_members(self) -> None:
+        """The chosen width, but in a small window the messages come first."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if total <= 0:
+            return
+        side = (
+            0
+            if self._members_width == 0
+            else min(self._members_width, max(MEMBERS_MIN, int(total * MEMBERS_SHARE_MAX)))
+        )
+        if sizes[1] != side:
+            self.splitter.setSizes([total - side, side])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_members()
+
+    # -- day separators ------------------------------------------------------------------
+
+    def _arm_midnight(self) -> None:
+        now = datetime.now()
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
+        self._midnight.start(int((midnight - now).total_seconds() * 1000) + 1000)
+
+    def _new_day(self) -> None:
+        self.view.viewport().update()
+        self._arm_midnight()
+
+    # -- jumping to the newest -----------------------------------------------------------
+
+    def jump_to_newest(self) -> None:
+        self._stick_to_bottom = True
+        self.view.scrollToBottom()
+        self._forget_new()
+
+    def _forget_new(self) -> None:
+        self._new_below = 0
+        self.jump_button.hide()
+
+    def _count_new(self, first: int, last: int) -> None:
+        """Messages from others arriving below while the reader is scrolled up."""
+        new = sum(
+            1
+            for row in range(first, last + 1)
+            if (item := self.messages_model.item(row)).kind is Kind.MESSAGE and not item.mine
+        )
+        if new:
+            self._new_below += new
+            self.jump_button.setText(f"↓ {self._new_below} new")
+            self.jump_button.adjustSize()
+            self._place_overlays()
+            self.jump_button.show()
+            self.jump_button.raise_()
 
     # -- scrolling ---------------------------------------------------------------------
 
     def _scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()
         self._stick_to_bottom = value >= bar.maximum() - 4
+        if self._stick_to_bottom and self._new_below:
+            self._forget_new()
         if self._stick_to_bottom and not self._at_newest.isActive():
             self._at_newest.start()
         if value <= PREFETCH_PIXELS and bar.maximum() > 0 and not self._older_requested:
@@ -241,24 +456,33 @@ class ChatWindow(QWidget):
         if first == 0 and self.messages_model.rowCount() > 0 and not self._stick_to_bottom and self._anchor is None:
             top = self.view.indexAt(QPoint(4, 4))
             if top.isValid():
-                self._anchor = (QPersistentModelIndex(top), self.view.visualRect(top).top())
+                # Where its content starts: below its day separator, which goes when the page
+                # above brings more of that day.
+                content = self.view.visualRect(top).top() + self._day_header_height(top)
+                self._anchor = (QPersistentModelIndex(top), content)
 
-    def _rows_inserted(self) -> None:
+    def _day_header_height(self, index: QModelIndex) -> int:
+        return self.view.delegate.day_header_height(self.view.row_option(index), index)
+
+    def _rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        self._update_placeholder()
         if self._anchor is not None:
             QTimer.singleShot(0, self._restore_anchor)
         elif self._stick_to_bottom:
             QTimer.singleShot(0, self.view.scrollToBottom)
+        elif first > 0:  # not a page of older history above
+            self._count_new(first, last)
 
     def _restore_anchor(self) -> None:
         if self._anchor is None:
             return
-        anchor, offset = self._anchor
+        anchor, content = self._anchor
         self._anchor = None
         if anchor.isValid():
             index = self.messages_model.index(anchor.row())
             self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
             bar = self.view.verticalScrollBar()
-            bar.setValue(bar.value() - offset)
+            bar.setValue(bar.value() - (content - self._day_header_height(index)))
 
     def _range_changed(self, _minimum: int, maximum: int) -> None:
         if self._stick_to_bottom and self._anchor is None:
@@ -266,11 +490,14 @@ class ChatWindow(QWidget):
 
     # -- window state ------------------------------------------------------------------
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
-        if event.type() == QEvent.Type.ActivationChange:
-            self.activeChanged.emit(self.room_id, self.isActiveWindow())
-        super().changeEvent(event)
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._midnight.stop()
         self.closed.emit(self.room_id)
         super().closeEvent(event)
+
+
+def _number(value: int) -> str:
+    """A count in the user's locale, with its thousands separator ("3,612"; "3.612" in German)."""
+    locale = QLocale()
+    locale.setNumberOptions(locale.numberOptions() & ~QLocale.NumberOption.OmitGroupSeparator)
+    return locale.toString(value)
