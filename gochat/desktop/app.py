@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import platformdirs
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from gochat.desktop.hosting import DiscoveryController, HostingController
@@ -66,6 +68,7 @@ class DesktopApp(QObject):
         self.notifier = Notifier(self)
         self.notifier.activated.connect(self.open_room_at)
         self._window_watcher = _RoomWindowWatcher(self.session, self)
+        self._account = ""  # a key for the logged-in server and user, in the settings
         self.login_window = LoginWindow(self.settings)
         self.rooms_window = RoomListWindow(self.session.rooms)
         self.chat_windows: dict[int, ChatWindow] = {}
@@ -115,6 +118,8 @@ class DesktopApp(QObject):
         self.session.spawn(self.session.login(server, username, password, register=register))
 
     def _logged_in(self, user: User, server: str) -> None:
+        self._account = hashlib.sha256(f"{server}\n{user.id}".encode()).hexdigest()[:16]
+        self.session.muted = self._muted_rooms()
         self.rooms_window.set_identity(user.username, server)
         self.rooms_window.show()
         self.login_window.hide()
@@ -142,6 +147,10 @@ class DesktopApp(QObject):
                 return
             window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members, self.settings)
             window.set_loading(not opened.entered)
+            draft = self._draft(room_id)
+            if draft:
+                window.input.setPlainText(draft)
+                window.input.moveCursor(QTextCursor.MoveOperation.End)
             window.banner.show_link(self.session.link_state.value, "")
             s = self.session
             window.sendRequested.connect(s.send)
@@ -167,8 +176,35 @@ class DesktopApp(QObject):
             window.older_loaded()
 
     def _chat_closed(self, room_id: int) -> None:
-        if self.chat_windows.pop(room_id, None) is not None:
+        window = self.chat_windows.pop(room_id, None)
+        if window is not None:
+            self._keep_draft(room_id, window.input.toPlainText())
             self.session.close_room(room_id)
+
+    # -- kept per account in the settings: unsent drafts and muted rooms --------------------
+
+    def _account_setting(self, name: str) -> str:
+        return f"accounts/{self._account}/{name}"
+
+    def _keep_draft(self, room_id: int, text: str) -> None:
+        """What was left in a closing window's composer comes back when the room opens again."""
+        key = self._account_setting(f"drafts/{room_id}")
+        if text:
+            self.settings.setValue(key, text)
+        else:
+            self.settings.remove(key)
+
+    def _draft(self, room_id: int) -> str:
+        return str(self.settings.value(self._account_setting(f"drafts/{room_id}"), "") or "")
+
+    def _muted_rooms(self) -> set[int]:
+        raw = self.settings.value(self._account_setting("muted"), "") or ""
+        return {int(part) for part in str(raw).split(",") if part.strip().isdigit()}
+
+    def set_room_muted(self, room_id: int, muted: bool) -> None:
+        """Mute or unmute a room's notifications (its unread count still shows)."""
+        self.session.set_muted(room_id, muted)
+        self.settings.setValue(self._account_setting("muted"), ",".join(str(r) for r in sorted(self.session.muted)))
 
     def _notify(self, room_id: int, message_id: int, title: str, text: str) -> None:
         window: QWidget = self.chat_windows.get(room_id) or self.rooms_window

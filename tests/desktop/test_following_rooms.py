@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
@@ -351,3 +352,36 @@ def lines(window: ChatWindow) -> list[str]:
 def entered(desktop: DesktopApp, window: ChatWindow) -> bool:
     opened = desktop.session.opened(window.room_id)
     return opened is not None and opened.entered and desktop.session.link_state.value == "online"
+
+
+def test_a_draft_left_in_a_closing_window_and_mutes_come_back_after_a_restart(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    name = unique_name("alice")
+    first = make_desktop("alice")
+    log_in(qtbot, first, restartable.thread, name)
+    create_room(qtbot, first, "drafts")
+    chat = open_room(qtbot, first, "drafts")
+    room_id = chat.room_id
+    qtbot.keyClicks(chat.input, "half a thought")
+    close_chat(qtbot, first, chat)
+    again = open_room(qtbot, first, "drafts")
+    assert again.input.toPlainText() == "half a thought"
+    qtbot.keyClicks(again.input, ", finished")
+    first.set_room_muted(room_id, True)
+    quitting = qloop.create_task(first.shutdown())
+    qtbot.waitUntil(quitting.done, timeout=WAIT)
+    quitting.result()
+    for window in [*first.chat_windows.values(), first.rooms_window]:
+        window.close()
+
+    second = make_desktop("alice")
+    log_in(qtbot, second, restartable.thread, name, register=False)
+    assert second.session.muted == {room_id}
+    reopened = open_room(qtbot, second, "drafts")
+    assert reopened.input.toPlainText() == "half a thought, finished"
+    # Sent, the draft is gone for good.
+    qtbot.keyClick(reopened.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: all_sent(reopened, 1), timeout=WAIT)
+    close_chat(qtbot, second, reopened)
+    assert open_room(qtbot, second, "drafts").input.toPlainText() == ""
