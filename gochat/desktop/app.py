@@ -83,6 +83,7 @@ class DesktopApp(QObject):
         self.rooms_window.set_identity(user.username, server)
         self.rooms_window.show()
         self.login_window.hide()
+        self.login_window.remember()
         self.login_window.clear_info()
         # The next keystroke searches the rooms; it must not land on "Log out".
         self.rooms_window.activateWindow()
@@ -149,6 +150,7 @@ class DesktopApp(QObject):
             self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
             self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
         self.host_dialog.set_busy(False)
+        self.host_dialog.clear_error()
         self.host_dialog.show()
         self.host_dialog.raise_()
 
@@ -185,6 +187,7 @@ class DesktopApp(QObject):
             return
         self.login_window.show_info(
             f"Your server is running at {address}. No account was created: log in or register when you are ready."
+            f"\n{self.hosting.storage_description()}"
         )
         self.login_window.username.setFocus(Qt.FocusReason.OtherFocusReason)
         self.login_window.username.selectAll()
@@ -228,7 +231,9 @@ class DesktopApp(QObject):
 
     async def stop_hosting(self) -> None:
         if self._on_own_server():
-            await self.session.logout("You stopped hosting.")
+            await self.session.logout()
+            # The person's own doing: information, not an error.
+            self.login_window.show_info("You stopped hosting.")
         await self.hosting.stop()
 
     def _hosting_stopped(self) -> None:

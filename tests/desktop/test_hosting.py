@@ -121,7 +121,10 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
     assert inbox[-1] == ("closed", 1001)
     qtbot.waitUntil(guest_chat.banner.isVisible, timeout=WAIT)
     qtbot.waitUntil(host.login_window.isVisible, timeout=WAIT)
-    assert host.login_window.errors["server"].text() == "You stopped hosting."
+    # Said as information (the host's own doing), not in the error red.
+    assert host.login_window.notice.text() == "You stopped hosting."
+    assert host.login_window.notice.property("role") == "info"
+    assert not host.login_window.errors["server"].isVisible()
     assert not host.hosting.hosting
 
     # Every acknowledged message is in the SQLite file in the user's data directory.

@@ -156,6 +156,7 @@ def test_hosting_declined_account_stays_on_the_login_window_with_a_neutral_note(
     assert questions == [f"Create the account {name} on your server?"]
     assert login.notice.text() == (
         f"Your server is running at {address}. No account was created: log in or register when you are ready."
+        f"\nStorage: SQLite file {data_home} · cache: in-process cache"
     )
     assert login.notice.property("role") == "info"
     assert shown == []
@@ -190,6 +191,38 @@ def test_hosting_with_nothing_typed_leaves_the_login_to_the_person_with_an_info_
     assert users_in(data_home) == []
     # Point 17: the next keystroke goes into Username, not the Host button.
     assert login.focusWidget() is login.username
+
+
+def test_stopping_and_hosting_again_logs_in_without_asking_and_leaves_no_gaps(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, screenshot: Shot
+) -> None:
+    host = make_desktop()
+    name = unique_name("alice")
+    login = host.login_window
+    login.username.setText(name)
+    login.password.setText(PASSWORD)
+    questions: list[str] = []
+    host.confirm = answer(questions, True)
+    host_from_login(qtbot, host)
+    qtbot.waitUntil(host.rooms_window.isVisible, timeout=START)
+    assert questions == [f"Create the account {name} on your server?"]
+
+    qtbot.mouseClick(host.rooms_window.hosting.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: login.isVisible() and not host.hosting.busy, timeout=START)
+    assert login.notice.text() == "You stopped hosting."
+    assert login.notice.property("role") == "info"
+    assert login.focusWidget() is login.password  # the username is there: the password is next
+    # The window fits what it shows now: no gap where the earlier notice was.
+    layout = login.layout()
+    assert login.height() == layout.totalHeightForWidth(login.width())
+    screenshot(login, "stopped-hosting")
+
+    # Hosting again on the same data: the account exists, so it logs in without a question.
+    login.password.setText(PASSWORD)
+    host_from_login(qtbot, host)
+    qtbot.waitUntil(host.rooms_window.isVisible, timeout=START)
+    assert questions == [f"Create the account {name} on your server?"]  # not asked again
+    assert users_in(data_home) == [name]
 
 
 # -- point 17: focus where the next keystroke belongs --------------------------------------
@@ -306,6 +339,7 @@ def test_an_impossible_address_is_refused_in_the_window_before_connecting(
         assert login.server.text() == typed  # kept, to be corrected
         screenshot(login, f"address-error-{number}")
     assert busy == []  # never connecting
+    assert not desktop.settings.contains("server")  # an address that never worked is not remembered
 
 
 class _NotGochat(http.server.BaseHTTPRequestHandler):
@@ -446,10 +480,13 @@ def test_cancel_while_connecting_gives_the_form_back_with_what_was_typed(
     assert not any(label.isVisible() for label in login.errors.values())
     screenshot(login, "cancelled")
 
-    # The form works again: the right address this time.
-    login.server.setText(sqlite_server.url.removeprefix("http://"))
+    # The form works again: the right address this time, remembered for the next start.
+    right = sqlite_server.url.removeprefix("http://")
+    login.server.setText(right)
     qtbot.mouseClick(login.register_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(desktop.rooms_window.isVisible, timeout=WAIT)
+    assert desktop.settings.value("server") == right
+    assert desktop.settings.value("username") == name
 
 
 # -- point 11: the first window says a server is needed and shows the ways to one -----------
@@ -467,6 +504,8 @@ def test_first_start_leads_with_host_and_find_then_the_address(qtbot: QtBot, tmp
     assert window.or_label.text() == OR_TYPE_LINE
     assert window.host_button.property("primary") is True
     assert window.host_button.height() > window.login_button.height()  # prominent
+    # Point 17: typing goes into the address field, not onto Host (a space would press it).
+    assert window.focusWidget() is window.server
     screenshot(window, "first-start")
 
 
@@ -692,3 +731,9 @@ def test_a_bad_mysql_url_is_said_in_the_dialog_and_logged_in_one_line_without_tr
     if loud:
         assert loud[0].getMessage() == dialog.error.text()
     assert "Traceback" not in capfd.readouterr().err
+
+    # Opened again (perhaps to untick Advanced), it does not show last attempt's message.
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(host.login_window.host_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.isVisible, timeout=WAIT)
+    assert not dialog.error.isVisible()

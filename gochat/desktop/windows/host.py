@@ -156,6 +156,12 @@ class HostDialog(QDialog):
             self.use_free_port.show()
         self.fit_height()  # grow to fit the message rather than squeeze the fields
 
+    def clear_error(self) -> None:
+        """Opened again: last attempt's message (for settings that may have changed) goes."""
+        self.error.hide()
+        self.use_free_port.hide()
+        self.fit_height()
+
     def _take_suggestion(self) -> None:
         self.port.setValue(self._suggested_port)
         self._start()

@@ -8,7 +8,7 @@ field for a server someone gave you. Once a server has been used it opens on the
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QHideEvent, QKeyEvent
+from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -180,8 +180,11 @@ class LoginWindow(QWidget):
         self.register_button.clicked.connect(lambda: self._submit(register=True))
         for field in (self.server, self.username, self.password):
             field.returnPressed.connect(lambda: self._submit(register=False))
+        # The first keystroke goes into a field, never onto a button (a space would press it).
         if self.username.text():
             self.password.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif self.first_start:
+            self.server.setFocus(Qt.FocusReason.OtherFocusReason)
         self.host_button.clicked.connect(self.hostRequested)
         self.find_button.toggled.connect(self._toggle_browse)
         self.found.itemClicked.connect(self._pick_server)
@@ -203,9 +206,13 @@ class LoginWindow(QWidget):
                 missing = True
         if missing:
             return
+        self.submitted.emit(self.server.text().strip(), self.username.text().strip(), self.password.text(), register)
+
+    def remember(self) -> None:
+        """Logged in: the next start opens on this server and name. Only then: an address that
+        never worked must not make the next start skip the ways to a server."""
         self._settings.setValue("server", self.server.text().strip())
         self._settings.setValue("username", self.username.text().strip())
-        self.submitted.emit(self.server.text().strip(), self.username.text().strip(), self.password.text(), register)
 
     def _toggle_browse(self, on: bool) -> None:
         self.found.setVisible(on)
@@ -236,6 +243,11 @@ class LoginWindow(QWidget):
         if self.find_button.isChecked():
             self.find_button.setChecked(False)
         super().hideEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        # What changed while hidden (a notice cleared on logging out) must not leave a gap.
+        self.fit_height()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape and self.busy.isVisible():
@@ -321,3 +333,4 @@ class LoginWindow(QWidget):
         self.clear_errors()
         self.clear_info()
         self.set_busy(False)
+        self.focus_next_field()
