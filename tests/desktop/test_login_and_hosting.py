@@ -58,13 +58,15 @@ def answer(questions: list[str], reply: bool, screenshot: Shot | None = None) ->
     return confirm
 
 
-def host_from_login(qtbot: QtBot, desktop: DesktopApp, port: int | None = None) -> HostDialog:
+def host_from_login(qtbot: QtBot, desktop: DesktopApp, name: str = "") -> HostDialog:
     """Host on this computer → Start hosting, with whatever the login fields hold."""
     qtbot.mouseClick(desktop.login_window.host_button, Qt.MouseButton.LeftButton)
     dialog = desktop.host_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=WAIT)
-    dialog.port.setValue(port or free_port("127.0.0.1"))
+    if name:
+        dialog.name.setText(name)
+    dialog.port.setValue(free_port("127.0.0.1"))
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     return dialog
 
@@ -117,7 +119,7 @@ def test_hosting_with_typed_credentials_asks_before_creating_the_account(
 ) -> None:
     """Before: "Wrong username or password." flashed, then the account was registered unasked."""
     host = make_desktop()
-    name = unique_name("alice")
+    name = unique_name("小明")
     login = host.login_window
     login.username.setText(name)
     login.password.setText(PASSWORD)
@@ -126,13 +128,15 @@ def test_hosting_with_typed_credentials_asks_before_creating_the_account(
     shown: list[tuple[str, str]] = []
     host.session.loginFailed.connect(lambda field, message: shown.append((field, message)))
 
-    host_from_login(qtbot, host)
+    host_from_login(qtbot, host, "小明的 gochat 🚀")
     qtbot.waitUntil(host.rooms_window.isVisible, timeout=START)
     assert questions == [f"Create the account {name} on your server?"]
     assert shown == []  # no "Wrong username or password." on the way
     assert host.session.me is not None
     assert host.session.me.username == name
     assert users_in(data_home) == [name]
+    qtbot.waitUntil(host.rooms_window.hosting.isVisible, timeout=WAIT)
+    screenshot(host.rooms_window, "logged-in-to-own-server")
 
 
 def test_hosting_declined_account_stays_on_the_login_window_with_a_neutral_note(
