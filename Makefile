@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run server test lint typecheck clean bench
+.PHONY: run server test lint typecheck clean bench desktop-deps
+
+# What Qt's X11 (xcb) platform needs on Debian/Ubuntu; the app names any that is missing.
+DESKTOP_APT_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+	libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +24,9 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 # The desktop app; `make server` runs the headless server instead.
 run: $(VENV)/.installed
 	$(PY) -m gochat.desktop
+
+desktop-deps:
+	sudo apt install -y $(DESKTOP_APT_PACKAGES)
 
 server: $(VENV)/.installed
 	$(PY) -m gochat.server

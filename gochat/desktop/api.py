@@ -6,15 +6,25 @@ Every failure becomes an ApiError whose message a person can read: "That name is
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from gochat.desktop.state import Room, User
 
-DEFAULT_PORT = 8080
+DEFAULT_PORT = 8080  # a bare host ("192.168.1.5"): the port gochat serves on by default
+SCHEME_PORTS = {"http": 80, "https": 443}  # a scheme without a port means the scheme's own port
+DEFAULT_TIMEOUT = 10.0  # seconds a server may take to accept a connection, and then to answer
+EXAMPLE = "for example 192.168.1.5:8080 or chat.example.com"
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.DOTALL)
+# One label of a host name: letters (any script: the name may be internationalised), digits and
+# inner hyphens.
+_LABEL = re.compile(r"^[^\W_]([\w-]{0,61}[^\W_])?$")
 
 
 class ApiError(Exception):
@@ -28,26 +38,118 @@ class ApiError(Exception):
         self.code = code
 
 
-def normalise_address(address: str) -> str:
-    """What a person typed ("192.168.1.5", "host:8080", "http://host:8080/") as a base URL."""
+def _bad_address(message: str) -> ApiError:
+    return ApiError(message, field="server")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAddress:
+    """A server address as a person typed it, understood: ``host`` is as it goes in a URL
+    (an IPv6 address in brackets)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def display(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_address(address: str) -> ServerAddress:
+    """Read a server address the way people write them: ``host``, ``host:port``,
+    ``http(s)://host[:port][/]``, IPv6 in brackets (``[::1]:8080``) or bare (``::1``).
+
+    A bare host means gochat's port 8080; with a scheme and no port, the scheme's own port
+    (80 for http, 443 for https) is meant. Anything else raises an ApiError that says what is
+    wrong with it, before anything is sent anywhere."""
     text = address.strip()
     if not text:
-        raise ApiError("Type the server's address, for example 192.168.1.5:8080.", field="server")
-    if "://" not in text:
-        text = f"http://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiError(f"{address.strip()} is not a server address.", field="server")
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise ApiError(f"{address.strip()} has an invalid port.", field="server") from None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}:{port}"
+        raise _bad_address(f"Type the server's address, {EXAMPLE}.")
+    if any(character.isspace() for character in text):
+        raise _bad_address(f"“{text}” is not a server address: an address has no spaces ({EXAMPLE}).")
+    scheme = ""
+    rest = text
+    if match := _SCHEME.match(text):
+        scheme, rest = match[1].lower(), match[2]
+        if scheme not in SCHEME_PORTS:
+            raise _bad_address(f"gochat servers are reached over http:// or https://, not {scheme}://.")
+    elif "://" in text:
+        raise _bad_address(f"“{text}” is not a server address ({EXAMPLE}).")
+    rest, _slash, path = rest.partition("/")
+    if path:
+        raise _bad_address(f"Type only the server's address, without “/{path}” after it ({EXAMPLE}).")
+    if "@" in rest:
+        raise _bad_address(f"Type only the server's address, without “{rest.partition('@')[0]}@” ({EXAMPLE}).")
+    if not rest:
+        raise _bad_address(f"“{text}” has no server name or IP address after {scheme}://.")
+    host, port_text = _split_host_port(rest)
+    port = SCHEME_PORTS[scheme] if scheme else DEFAULT_PORT
+    if port_text is not None:
+        if not port_text:
+            raise _bad_address(f"“{text}” needs a port number after the colon, or no colon.")
+        if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise _bad_address(f"The port must be a number from 1 to 65535, not {port_text}.")
+        port = int(port_text)
+    return ServerAddress(scheme or "http", host.lower(), port)  # names ignore case; shown in lower case
+
+
+def _split_host_port(rest: str) -> tuple[str, str | None]:
+    """``rest`` (no scheme, no path) as (host as it goes in a URL, port text or None)."""
+    if rest.startswith("["):
+        inside, bracket, after = rest[1:].partition("]")
+        if not bracket:
+            raise _bad_address(f"The IPv6 address needs its closing bracket: [{inside}]:8080.")
+        try:
+            ipaddress.IPv6Address(inside)
+        except ValueError:
+            raise _bad_address(f"{inside} in brackets is not an IPv6 address.") from None
+        if after and not after.startswith(":"):
+            raise _bad_address(f"After the IPv6 address in brackets comes :port, not “{after}”.")
+        return f"[{inside}]", (after[1:] if after else None)
+    if rest.count(":") > 1:
+        try:
+            ipaddress.IPv6Address(rest)
+        except ValueError:
+            raise _bad_address("Put an IPv6 address in brackets, with the port after them: [fe80::1]:9000.") from None
+        return f"[{rest}]", None
+    host, colon, port_text = rest.partition(":")
+    _check_host(host)
+    return host, (port_text if colon else None)
+
+
+def _check_host(host: str) -> None:
+    if not host:
+        raise _bad_address(f"The address needs the server's name or IP address before the port ({EXAMPLE}).")
+    if all(character.isdigit() or character == "." for character in host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise _bad_address(f"{host} is not an IP address: it has four numbers from 0 to 255.") from None
+        return
+    name = host.removesuffix(".")
+    for character in name:
+        if not (character.isalnum() or character in "-."):
+            raise _bad_address(f"“{character}” cannot be part of a server address ({EXAMPLE}).")
+    if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise _bad_address(f"{host} is not a server name ({EXAMPLE}).")
+
+
+def normalise_address(address: str) -> str:
+    """What a person typed ("192.168.1.5", "host:8080", "http://host/") as a base URL."""
+    return parse_address(address).base_url
 
 
 def display_address(base_url: str) -> str:
     return base_url.split("://", 1)[1]
+
+
+def _seconds(timeout: float) -> str:
+    return f"{timeout:g} s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +166,47 @@ _FRIENDLY = {
 
 
 class RestApi:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url
+        self.timeout = timeout
         self.token: str | None = None
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, action: str, method: str, path: str, **kwargs: Any) -> Any:
+    @property
+    def address(self) -> str:
+        return display_address(self.base_url)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; a failure to connect or to be answered in time, said in words."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        waited = _seconds(self.timeout)
         try:
-            response = await self._http.request(method, path, headers=headers, **kwargs)
+            return await self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.ConnectTimeout:
+            raise ApiError(f"{self.address} did not accept the connection within {waited}.", field="server") from None
+        except httpx.ReadTimeout:
+            raise ApiError(
+                f"{self.address} accepted the connection but did not answer within {waited}.", field="server"
+            ) from None
         except httpx.TimeoutException:
-            raise ApiError(f"{display_address(self.base_url)} did not answer in time.", field="server") from None
-        except httpx.TransportError:
-            raise ApiError(f"Cannot reach {display_address(self.base_url)}.", field="server") from None
+            raise ApiError(f"{self.address} did not answer within {waited}.", field="server") from None
+        except httpx.RemoteProtocolError:
+            # Something listens there, but it does not speak HTTP (or hung up without a word).
+            raise ApiError(
+                f"That is not a gochat server: {self.address} closed the connection without an answer.",
+                field="server",
+            ) from None
+        except httpx.TransportError as error:
+            if _unknown_name(error):
+                host = self.address.rpartition(":")[0]
+                raise ApiError(f"Cannot reach {self.address}: the name {host} is not known.", field="server") from None
+            raise ApiError(f"Cannot reach {self.address}.", field="server") from None
+
+    async def _call(self, action: str, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
         if response.status_code >= 400:
             raise self._error(action, response)
         if response.status_code == 204 or not response.content:
@@ -101,6 +228,32 @@ class RestApi:
             message = str(body.get("message") or f"The server answered {response.status_code}.")
             field = str(body["field"]) if body.get("field") else None
         return ApiError(message, field=field, status=response.status_code, code=str(body.get("error", "")))
+
+    async def check_server(self) -> dict[str, Any]:
+        """Ask ``GET /api/health`` whether a gochat server answers at this address: its report,
+        or an ApiError saying what answered instead. A gochat server whose storage is down
+        (503) is still a gochat server: logging in will say what is wrong."""
+        response = await self._request("GET", "/api/health")
+        try:
+            report = response.json()
+        except ValueError:
+            report = None
+        if isinstance(report, dict) and "protocolVersion" in report:
+            return report
+        raise ApiError(self._not_gochat(response), field="server", status=response.status_code)
+
+    def _not_gochat(self, response: httpx.Response) -> str:
+        try:
+            status = f"{response.status_code} {HTTPStatus(response.status_code).phrase}"
+        except ValueError:
+            status = str(response.status_code)
+        if response.status_code >= 400:
+            what = status  # the usual case: a web server with no /api/health
+        elif "html" in response.headers.get("content-type", ""):
+            what = "with a web page"
+        else:
+            what = f"{status}, but not as gochat does"
+        return f"That is not a gochat server: {self.address} answered {what}."
 
     async def register(self, username: str, password: str) -> User:
         data = await self._call("register", "POST", "/api/register", json={"username": username, "password": password})
@@ -133,3 +286,12 @@ class RestApi:
     async def mark_read(self, room_id: int, last_read_id: int) -> None:
         """Move the read marker forward (the server keeps it, so counts follow the user)."""
         await self._call("mark_read", "POST", f"/api/rooms/{room_id}/read", json={"lastReadId": last_read_id})
+
+
+def _unknown_name(error: httpx.TransportError) -> bool:
+    """The host name did not resolve (the resolver's words differ between C libraries)."""
+    text = str(error).lower()
+    return any(
+        words in text
+        for words in ("name or service not known", "nodename nor servname", "name resolution", "no address associated")
+    )

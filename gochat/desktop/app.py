@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 import qasync
-from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -19,6 +19,7 @@ from gochat.desktop.hosting import DiscoveryController, HostingController
 from gochat.desktop.notifications import Notifier
 from gochat.desktop.resources import app_icon, stylesheet
 from gochat.desktop.session import ChatSession
+from gochat.desktop.startup import check_platform, parse_arguments
 from gochat.desktop.state import ServerEntry, User
 from gochat.desktop.windows.chat import ChatWindow
 from gochat.desktop.windows.host import HostDialog
@@ -83,6 +84,7 @@ class DesktopApp(QObject):
 
         s = self.session
         self.login_window.submitted.connect(self._login)
+        self.login_window.cancelRequested.connect(s.cancel_login)
         s.busyChanged.connect(self.login_window.set_busy)
         s.loginFailed.connect(self.login_window.show_error)
         s.loggedIn.connect(self._logged_in)
@@ -123,6 +125,11 @@ class DesktopApp(QObject):
         self.rooms_window.set_identity(user.username, server)
         self.rooms_window.show()
         self.login_window.hide()
+        self.login_window.remember()
+        self.login_window.clear_info()
+        # The next keystroke searches the rooms; it must not land on "Log out".
+        self.rooms_window.activateWindow()
+        self.rooms_window.search.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _logged_out(self, reason: str) -> None:
         for window in list(self.chat_windows.values()):
@@ -227,21 +234,47 @@ class DesktopApp(QObject):
             self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
             self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
         self.host_dialog.set_busy(False)
+        self.host_dialog.clear_error()
         self.host_dialog.show()
         self.host_dialog.raise_()
 
     def _hosting_started(self, address: str) -> None:
         if self.host_dialog is not None:
             self.host_dialog.accept()
-        self.login_window.server.setText(address)
-        self.login_window.clear_errors()
+        login = self.login_window
+        login.server.setText(address)
+        login.clear_errors()
+        storage = self.hosting.storage_description()
+        self.rooms_window.hosting.show_storage(storage)
         self._hosting_timer.start()
-        username, password = self.login_window.username.text().strip(), self.login_window.password.text()
+        login.show_info(f"Your server is running: register or log in to it.\n{storage}")
+        # Not on the Host button: "Tab, alice, Tab, password" must not go into the Server field.
+        login.focus_next_field()
+        username, password = login.username.text().strip(), login.password.text()
         if username and password:
-            # Log the host in to their own server, creating the account on first use.
-            self.session.spawn(self.session.login_or_register(address, username, password))
-        else:
-            self.login_window.show_error("server", "Your server is running: register or log in to it.")
+            # Left in the fields from an earlier login: try them, without a word if the new
+            # server does not know them. Creating the account is the person's call.
+            task = self.session.spawn(self.session.login(address, username, password, quiet_statuses=frozenset({401})))
+            task.add_done_callback(lambda done: self._host_login_finished(done, address, username, password))
+
+    def _host_login_finished(self, task: asyncio.Task[bool], address: str, username: str, password: str) -> None:
+        """After the quiet login to our own server: if it does not know the account, ask.
+        A done callback, not the coroutine: a modal question inside a running task would run
+        other tasks inside it."""
+        if task.cancelled() or task.exception() is not None or task.result():
+            return
+        failure = self.session.last_login_failure
+        if failure is None or failure[2] != 401:
+            return  # said already, beside the field at fault
+        if self.confirm(f"Create the account {username} on your server?"):
+            self.session.spawn(self.session.register_and_login(address, username, password))
+            return
+        self.login_window.show_info(
+            f"Your server is running at {address}. No account was created: log in or register when you are ready."
+            f"\n{self.hosting.storage_description()}"
+        )
+        self.login_window.username.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.login_window.username.selectAll()
 
     def _hosting_start_failed(self, message: str, free_port: int) -> None:
         if self.host_dialog is not None:
@@ -282,12 +315,15 @@ class DesktopApp(QObject):
 
     async def stop_hosting(self) -> None:
         if self._on_own_server():
-            await self.session.logout("You stopped hosting.")
+            await self.session.logout()
+            # The person's own doing: information, not an error.
+            self.login_window.show_info("You stopped hosting.")
         await self.hosting.stop()
 
     def _hosting_stopped(self) -> None:
         self._hosting_timer.stop()
         self.rooms_window.hosting.hide()
+        self.rooms_window.hosting.show_storage("")
 
     def _may_quit(self) -> bool:
         others = self._others_connected() if self.hosting.hosting else 0
@@ -298,8 +334,7 @@ class DesktopApp(QObject):
 
     @staticmethod
     def _ask(question: str) -> bool:
-        answer = QMessageBox.question(None, "gochat", question)
-        return answer == QMessageBox.StandardButton.Yes
+        return question_box(question).exec() == QMessageBox.StandardButton.Yes
 
     # -- finding servers -----------------------------------------------------------------
 
@@ -315,6 +350,12 @@ class DesktopApp(QObject):
         await self.session.shutdown()
         await self.hosting.stop()
         self.notifier.close()
+
+
+def question_box(question: str) -> QMessageBox:
+    """The yes/no box ``DesktopApp.confirm`` shows (tests show it to take its picture)."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    return QMessageBox(QMessageBox.Icon.Question, "gochat", question, buttons)
 
 
 def create_application(argv: Sequence[str]) -> QApplication:
@@ -348,6 +389,12 @@ def run(desktop: DesktopApp, loop: asyncio.AbstractEventLoop) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
+    parse_arguments(args)  # --help prints usage and exits 0, before any display is needed
+    problem = check_platform(args)
+    if problem:
+        # Instead of Qt's abort with "no Qt platform plugin could be initialized".
+        print(problem, file=sys.stderr)
+        return 1
     app = create_application(args)
     desktop = DesktopApp()
     loop = qasync.QEventLoop(app)

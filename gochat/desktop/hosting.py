@@ -46,6 +46,7 @@ class HostingController(QObject):
             announce=options.announce,
             database_url=options.database_url,
             redis_url=options.redis_url or None,
+            redis_prefix=options.redis_prefix,
             # Called on the server's thread: a queued signal carries it to the UI thread.
             on_failure=lambda error: self.failed.emit(f"The server stopped: {error}"),
         )
@@ -85,6 +86,9 @@ class HostingController(QObject):
 
     def addresses_for_others(self) -> list[str]:
         return self.server.addresses_for_others() if self.server is not None else []
+
+    def storage_description(self) -> str:
+        return self.server.storage_description() if self.server is not None else ""
 
     def uptime(self) -> float:
         return self.server.uptime if self.server is not None else 0.0

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from gochat.desktop.api import ApiError, RestApi, display_address, normalise_address
+from gochat.desktop.api import DEFAULT_TIMEOUT, ApiError, Login, RestApi, display_address, normalise_address
 from gochat.desktop.connection import LiveConnection
 from gochat.desktop.models import MemberListModel, MessageListModel, RoomListModel
 from gochat.desktop.state import (
@@ -98,8 +98,11 @@ class ChatSession(QObject):
         self.me: User | None = None
         self.server = ""
         self.link_state = LinkState.CLOSED
-        # (field, message, HTTP status) of the last failed login, for login_or_register.
+        # (field, message, HTTP status) of the last failed login, for callers that said it quietly.
         self.last_login_failure: tuple[str, str, int] | None = None
+        # How long a server may take to accept the connection, and then to answer (seconds).
+        self.request_timeout = DEFAULT_TIMEOUT
+        self._login_attempt: asyncio.Future[Login] | None = None
         self._api: RestApi | None = None
         self._live: LiveConnection | None = None
         self._open: dict[int, OpenRoom] = {}
@@ -144,24 +147,48 @@ class ChatSession(QObject):
 
     # -- login -------------------------------------------------------------------------
 
-    async def login(self, address: str, username: str, password: str, *, register: bool = False) -> bool:
-        self.busyChanged.emit(True)
+    async def login(
+        self,
+        address: str,
+        username: str,
+        password: str,
+        *,
+        register: bool = False,
+        quiet_statuses: frozenset[int] = frozenset(),
+    ) -> bool:
+        """Check that a gochat server answers at ``address``, register first if asked, log in.
+
+        An address that cannot be one is refused before anything is sent. A failure is shown
+        (loginFailed) unless its HTTP status is in ``quiet_statuses``: the caller then decides
+        what to say (``last_login_failure`` has it). ``cancel_login`` ends the attempt."""
         self.last_login_failure = None
         try:
             base = normalise_address(address)
-            api = RestApi(base)
-            try:
-                if register:
-                    await api.register(username, password)
-                login = await api.login(username, password)
-            except BaseException:
-                await api.close()
-                raise
         except ApiError as error:
-            self.last_login_failure = (error.field or "server", error.message, error.status or 0)
-            self.loginFailed.emit(error.field or "server", error.message)
+            self._login_failed(error, quiet_statuses)
             return False
+        api = RestApi(base, timeout=self.request_timeout)
+        attempt = asyncio.ensure_future(self._sign_in(api, username, password, register=register))
+        self._login_attempt = attempt
+        self.busyChanged.emit(True)
+        try:
+            login = await attempt
+        except ApiError as error:
+            await api.close()
+            self._login_failed(error, quiet_statuses)
+            return False
+        except asyncio.CancelledError:
+            await api.close()
+            current = asyncio.current_task()
+            if attempt.cancelled() and current is not None and not current.cancelling():
+                return False  # the person pressed Cancel; the form is theirs again
+            raise
+        except BaseException:
+            await api.close()
+            raise
         finally:
+            if self._login_attempt is attempt:
+                self._login_attempt = None
             self.busyChanged.emit(False)
         self._api = api
         self.me = login.user
@@ -174,16 +201,33 @@ class ChatSession(QObject):
         await self.refresh_rooms()
         return True
 
-    async def login_or_register(self, address: str, username: str, password: str) -> bool:
-        """The host's first visit to their own server: log in, or create the account first."""
-        if await self.login(address, username, password):
-            return True
-        if self.last_login_failure is None or self.last_login_failure[2] != 401:
-            return False  # the server is unreachable or the input invalid: already shown
-        if await self.login(address, username, password, register=True):
+    @staticmethod
+    async def _sign_in(api: RestApi, username: str, password: str, *, register: bool) -> Login:
+        # Whatever answers must be a gochat server before it is sent a password.
+        await api.check_server()
+        if register:
+            await api.register(username, password)
+        return await api.login(username, password)
+
+    def _login_failed(self, error: ApiError, quiet_statuses: frozenset[int]) -> None:
+        self.last_login_failure = (error.field or "server", error.message, error.status or 0)
+        if error.status not in quiet_statuses:
+            self.loginFailed.emit(error.field or "server", error.message)
+
+    def cancel_login(self) -> bool:
+        """Stop the login under way (connecting, or waiting for an answer). False if there was none."""
+        attempt = self._login_attempt
+        if attempt is None or attempt.done():
+            return False
+        attempt.cancel()
+        return True
+
+    async def register_and_login(self, address: str, username: str, password: str) -> bool:
+        """Create the account (the person asked for it) and log in. When the name is taken the
+        account exists already, so the password they typed was wrong: that is what is said."""
+        if await self.login(address, username, password, register=True, quiet_statuses=frozenset({409})):
             return True
         if self.last_login_failure is not None and self.last_login_failure[2] == 409:
-            # The name is taken, so the account exists and the password was wrong after all.
             self.loginFailed.emit("password", "Wrong username or password.")
         return False
 

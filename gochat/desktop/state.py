@@ -436,6 +436,7 @@ class HostOptions:
     announce: bool = False
     database_url: str = ""  # empty: SQLite in the user's data directory
     redis_url: str = ""
+    redis_prefix: str = ""  # empty: the server's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 The same app factory and runner as ``python -m gochat.server``, on a thread with its own event
 loop so the UI and the server never stall each other. A small public API: ``start``, ``stop``,
-``address``, ``connected_count``, ``addresses_for_others`` and a failure callback. No Qt.
+``address``, ``connected_count``, ``addresses_for_others``, ``storage_description`` and a
+failure callback. No Qt.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from gochat.discovery import Announcer, addresses_to_announce, lan_ipv4_addresses
-from gochat.server.config import Settings
+from gochat.server.config import Settings, masked_url
 from gochat.server.runner import ServerThread
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,23 @@ class PortInUse(OSError):
         super().__init__(errno.EADDRINUSE, f"Port {port} is already in use on this computer.")
         self.port = port
         self.suggestion = suggestion
+
+
+def describe_storage(settings: Settings) -> str:
+    url = settings.resolved_database_url()
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        storage = masked_url(url)
+    else:
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            storage = f"SQLite file {parsed.database}" if parsed.database else "SQLite in memory"
+        else:
+            name = "MySQL" if backend in ("mysql", "mariadb") else backend
+            storage = f"{name} {masked_url(url)}"
+    cache = f"Redis {masked_url(settings.redis_url)}" if settings.redis_url else "in-process cache"
+    return f"Storage: {storage} · cache: {cache}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -64,6 +86,7 @@ class EmbeddedServer:
         announce: bool = False,
         database_url: str = "",
         redis_url: str | None = None,
+        redis_prefix: str = "",
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> EmbeddedServer:
         settings = Settings(
@@ -74,6 +97,8 @@ class EmbeddedServer:
             server_name=name,
             log_level="warning",
         )
+        if redis_prefix:  # empty: the server's own default namespace
+            settings = replace(settings, redis_prefix=redis_prefix)
         return cls(settings, announce=announce, on_failure=on_failure)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -134,6 +159,11 @@ class EmbeddedServer:
         """Open WebSocket connections (read across threads: a single int, no lock needed)."""
         context = self._thread.context if self._thread is not None else None
         return 0 if context is None else context.hub.connection_count
+
+    def storage_description(self) -> str:
+        """Where messages are kept and what caches them, passwords masked: "SQLite file …" or
+        "MySQL mysql+pymysql://user:***@host/chat", then the cache."""
+        return describe_storage(self.settings)
 
     def addresses_for_others(self) -> list[str]:
         """What people on the network should type: every LAN IPv4 address with the port."""

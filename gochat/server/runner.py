@@ -15,10 +15,12 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gochat.discovery import Announcer, addresses_to_announce
@@ -41,11 +43,13 @@ class _UvicornLogHygiene(logging.Filter):
     - uvicorn's sans-I/O WebSocket protocol logs our HTTP 401 denial of a bad token as
       "returned without completing handshake"; our endpoint always accepts or denies, so
       that line is noise for every refused client.
+    - A failed start-up is logged once, with its reason (``QuietStartupFailure``); uvicorn's
+      "Application startup failed. Exiting." after it would be a second line saying less.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "without completing handshake" in message:
+        if "without completing handshake" in message or message == "Application startup failed. Exiting.":
             return False
         if "token=" in message:
             record.msg = _TOKEN_IN_URL.sub(r"\1***", message)
@@ -153,9 +157,37 @@ class GochatServer(uvicorn.Server):
             await asyncio.sleep(0.02)
 
 
+class QuietStartupFailure:
+    """The ASGI app uvicorn runs, but a start-up failure the app has explained (storage not
+    answering, a bad database URL: ``app.state.startup_error``) is logged as one line with the
+    reason, not as Starlette's traceback of some 80 lines: it is the admin's to fix, not a bug.
+    Anything unexpected still logs its traceback. Not a coroutine function, so HTTP requests
+    and WebSockets go straight to ``inner`` without one more frame kept per connection
+    (uvicorn is told the interface is ASGI 3)."""
+
+    def __init__(self, inner: ASGIApp, app: FastAPI) -> None:
+        self._inner = inner
+        self._app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "lifespan":
+            return self._inner(scope, receive, self._lifespan_send(send))
+        return self._inner(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def lifespan_send(message: MutableMapping[str, Any]) -> None:
+            reason = getattr(self._app.state, "startup_error", None)
+            if message["type"] == "lifespan.startup.failed" and reason:
+                message = {**message, "message": f"The server could not start: {reason}"}
+            await send(message)
+
+        return lifespan_send
+
+
 def make_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        ws.with_direct_websocket(app),
+        QuietStartupFailure(ws.with_direct_websocket(app), app),
+        interface="asgi3",
         # uvicorn's websockets-sansio protocol, plus sending queued frames in one write.
         ws=BatchingWebSocketProtocol,
         # The protocol refuses frames over 64 KiB with an error frame; only far larger ones

@@ -22,7 +22,14 @@ from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, all_sent, create
 from tests.helpers import PASSWORD, auth, chat_client, register_and_login, unique_name
 
 
-def open_host_dialog(qtbot: QtBot, desktop: DesktopApp, username: str) -> HostDialog:
+def open_host_dialog(
+    qtbot: QtBot, desktop: DesktopApp, username: str, questions: list[str] | None = None
+) -> HostDialog:
+    """Type a username and password, then Host on this computer. Once the server runs the app
+    asks before creating the account on it: answered yes here, each question kept in
+    ``questions``."""
+    asked = [] if questions is None else questions
+    desktop.confirm = lambda question: asked.append(question) is None
     desktop.login_window.username.setText(username)
     desktop.login_window.password.setText(PASSWORD)
     qtbot.mouseClick(desktop.login_window.host_button, Qt.MouseButton.LeftButton)
@@ -62,11 +69,13 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
 ) -> None:
     host = make_desktop()
     host_name = unique_name("host")
-    dialog = open_host_dialog(qtbot, host, host_name)
+    questions: list[str] = []
+    dialog = open_host_dialog(qtbot, host, host_name, questions)
     screenshot(dialog, "host-dialog")
     port = free_port("127.0.0.1")
     start_hosting(qtbot, host, dialog, port, others=True)
-    # Registered on first use and logged in to their own server.
+    # Asked first, then registered (the answer was yes) and logged in to their own server.
+    assert questions == [f"Create the account {host_name} on your server?"]
     assert host.session.me is not None
     assert host.session.me.username == host_name
     panel = host.rooms_window.hosting
@@ -112,7 +121,10 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
     assert inbox[-1] == ("closed", 1001)
     qtbot.waitUntil(guest_chat.banner.isVisible, timeout=WAIT)
     qtbot.waitUntil(host.login_window.isVisible, timeout=WAIT)
-    assert host.login_window.errors["server"].text() == "You stopped hosting."
+    # Said as information (the host's own doing), not in the error red.
+    assert host.login_window.notice.text() == "You stopped hosting."
+    assert host.login_window.notice.property("role") == "info"
+    assert not host.login_window.errors["server"].isVisible()
     assert not host.hosting.hosting
 
     # Every acknowledged message is in the SQLite file in the user's data directory.
@@ -178,6 +190,7 @@ def test_hosting_on_mariadb_and_redis_from_advanced(
     dialog.advanced.setChecked(True)
     dialog.database_url.setText(mariadb_url)
     dialog.redis_url.setText(redis_target.url)
+    dialog.redis_prefix.setText(redis_target.prefix)  # this test's own keys, cleaned afterwards
     start_hosting(qtbot, host, dialog, free_port("127.0.0.1"), others=False)
     create_room(qtbot, host, "on mariadb")
     chat = open_room(qtbot, host, "on mariadb")
@@ -196,8 +209,12 @@ def test_one_click_path_host_then_register_then_chat(
     assert host.host_dialog is not None
     host.host_dialog.port.setValue(free_port("127.0.0.1"))
     qtbot.mouseClick(host.host_dialog.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: login.errors["server"].isVisible(), timeout=30000)
-    assert login.errors["server"].text() == "Your server is running: register or log in to it."
+    qtbot.waitUntil(login.notice.isVisible, timeout=30000)
+    assert login.notice.text() == (
+        f"Your server is running: register or log in to it.\nStorage: SQLite file {data_home} · cache: in-process cache"
+    )
+    assert login.notice.property("role") == "info"  # information, not an error
+    assert not login.errors["server"].isVisible()
     assert login.server.text() == host.hosting.server.address  # type: ignore[union-attr]
     screenshot(login, "hosting-ready-to-register")
     login.username.setText(unique_name("first"))

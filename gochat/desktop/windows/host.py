@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QFrame,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -48,18 +47,25 @@ class HostDialog(QDialog):
         self.announce.setEnabled(False)
         self.let_others_join.toggled.connect(self._join_toggled)
 
-        self.advanced = QGroupBox("Advanced: MySQL and Redis")
-        self.advanced.setCheckable(True)
-        self.advanced.setChecked(False)
-        self.advanced.toggled.connect(self._show_advanced)
+        # A tick box, and the fields under it only while it is ticked: unticked, nothing of
+        # Advanced takes room (an empty group box frame would).
+        self.advanced = QCheckBox("Advanced: MySQL and Redis")
+        self.advanced_box = QFrame()
+        self.advanced_box.setObjectName("advanced")
         self.database_url = QLineEdit()
         self.database_url.setPlaceholderText("mysql+pymysql://user:password@host/chat")
         self.redis_url = QLineEdit()
         self.redis_url.setPlaceholderText("redis://host:6379/0 (optional)")
-        self._advanced_form = advanced_form = QFormLayout(self.advanced)
+        self.redis_prefix = QLineEdit()
+        self.redis_prefix.setPlaceholderText("empty: the server's default")
+        self.redis_prefix.setToolTip("Start of every key this server keeps in Redis, so servers can share one Redis")
+        advanced_form = QFormLayout(self.advanced_box)
+        advanced_form.setContentsMargins(24, 0, 0, 0)
         advanced_form.addRow("MySQL URL", self.database_url)
         advanced_form.addRow("Redis URL", self.redis_url)
-        self._show_advanced(False)
+        advanced_form.addRow("Redis key prefix", self.redis_prefix)
+        self.advanced_box.hide()
+        self.advanced.toggled.connect(self._show_advanced)
 
         form = QFormLayout()
         form.addRow("Server name", self.name)
@@ -89,6 +95,7 @@ class HostDialog(QDialog):
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.advanced)
+        layout.addWidget(self.advanced_box)
         layout.addWidget(self.error)
         layout.addLayout(buttons)
 
@@ -96,12 +103,20 @@ class HostDialog(QDialog):
         self.cancel_button.clicked.connect(self.reject)
 
     def _show_advanced(self, on: bool) -> None:
-        for field in (self.database_url, self.redis_url):
-            field.setVisible(on)
-            label = self._advanced_form.labelForField(field)
-            if label is not None:
-                label.setVisible(on)
-        self.adjustSize()
+        self.advanced_box.setVisible(on)
+        if on:
+            self.database_url.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """As tall as what is shown: taller for Advanced or a message, back when they go."""
+        layout = self.layout()
+        if layout is None or not self.isVisible():
+            return  # shown for the first time, a window takes its size from its layout
+        layout.activate()
+        width = self.width()
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+        self.resize(width, max(height, layout.totalMinimumSize().height()))
 
     def _join_toggled(self, on: bool) -> None:
         # Announcing only makes sense when others can connect.
@@ -118,6 +133,7 @@ class HostDialog(QDialog):
             announce=self.announce.isChecked(),
             database_url=self.database_url.text().strip() if advanced else "",
             redis_url=self.redis_url.text().strip() if advanced else "",
+            redis_prefix=self.redis_prefix.text().strip() if advanced else "",
         )
 
     def _start(self) -> None:
@@ -138,7 +154,13 @@ class HostDialog(QDialog):
         if free_port:
             self.use_free_port.setText(f"Use port {free_port}")
             self.use_free_port.show()
-        self.adjustSize()  # grow to fit the message rather than squeeze the fields
+        self.fit_height()  # grow to fit the message rather than squeeze the fields
+
+    def clear_error(self) -> None:
+        """Opened again: last attempt's message (for settings that may have changed) goes."""
+        self.error.hide()
+        self.use_free_port.hide()
+        self.fit_height()
 
     def _take_suggestion(self) -> None:
         self.port.setValue(self._suggested_port)
@@ -167,6 +189,12 @@ class HostingPanel(QFrame):
         self.addresses.setWordWrap(True)
         self.connected = QLabel()
         self.uptime = QLabel()
+        # Where the messages are kept and what caches them (passwords masked).
+        self.storage = QLabel()
+        self.storage.setProperty("role", "muted")
+        self.storage.setWordWrap(True)
+        self.storage.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.storage.hide()
         self.error = error_label()
         self.stop_button = QPushButton("Stop hosting")
         self.stop_button.clicked.connect(self.stopRequested)
@@ -180,6 +208,7 @@ class HostingPanel(QFrame):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(top)
         layout.addWidget(self.addresses)
+        layout.addWidget(self.storage)
         layout.addWidget(self.error)
         self.hide()
 
@@ -192,6 +221,10 @@ class HostingPanel(QFrame):
         self.connected.setText(f"{connected} connected")
         self.uptime.setText(f"up {format_uptime(uptime)}")
         self.show()
+
+    def show_storage(self, description: str) -> None:
+        self.storage.setText(description)
+        self.storage.setVisible(bool(description))
 
     def show_failure(self, message: str) -> None:
         self.error.setText(message)

@@ -1,9 +1,14 @@
-"""The login window: server address, username, password; Log in and Register."""
+"""The login window: server address, username, password; Log in and Register.
+
+On a first start (no server remembered) it says first that a server is needed and offers the
+two ways to one, "Host on this computer" and "Find servers on my network", before the address
+field for a server someone gave you. Once a server has been used it opens on the form.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QHideEvent
+from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -20,7 +25,10 @@ from PySide6.QtWidgets import (
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import ServerEntry
 
-DEFAULT_SERVER = "127.0.0.1:8080"
+SERVER_EXAMPLE = "192.168.1.5:8080"
+FIRST_START_LINE = "To chat you need a gochat server: host one on this computer, or find one on your network."
+RETURNING_LINE = "Chat rooms on your own server."
+OR_TYPE_LINE = "Or type the address of a server someone gave you:"
 
 
 def error_label() -> QLabel:
@@ -31,33 +39,49 @@ def error_label() -> QLabel:
     return label
 
 
+def info_label() -> QLabel:
+    """A notice that is information, not a complaint (styled apart from errors in style.qss)."""
+    label = QLabel()
+    label.setProperty("role", "info")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.hide()
+    return label
+
+
 class LoginWindow(QWidget):
-    """Asks for credentials. It only emits ``submitted``; the session does the talking."""
+    """Asks for credentials. It only emits signals; the session does the talking."""
 
     submitted = Signal(str, str, str, bool)  # server, username, password, register first
     hostRequested = Signal()  # noqa: N815
     browseToggled = Signal(bool)  # noqa: N815
+    cancelRequested = Signal()  # noqa: N815 - stop connecting
 
     def __init__(self, settings: QSettings) -> None:
         super().__init__()
         self._settings = settings
+        saved_server = str(settings.value("server", "") or "").strip()
+        # Nothing configured yet: lead with the ways to get a server.
+        self.first_start = not saved_server
         self.setWindowTitle("gochat — log in")
         self.setWindowIcon(app_icon())
-        self.setMinimumWidth(420)
+        self.setMinimumWidth(440)
 
         title = QLabel("gochat")
         title.setProperty("role", "title")
-        subtitle = QLabel("Chat rooms on your own server.")
-        subtitle.setProperty("role", "muted")
+        self.subtitle = QLabel(FIRST_START_LINE if self.first_start else RETURNING_LINE)
+        self.subtitle.setWordWrap(True)
+        self.subtitle.setProperty("role", "lead" if self.first_start else "muted")
 
-        self.server = QLineEdit(str(settings.value("server", DEFAULT_SERVER)))
-        self.server.setPlaceholderText("192.168.1.5:8080")
+        self.server = QLineEdit(saved_server)
+        self.server.setPlaceholderText(SERVER_EXAMPLE)
         self.username = QLineEdit(str(settings.value("username", "")))
         self.username.setPlaceholderText("Your name")
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("At least 8 characters")
         self.errors = {"server": error_label(), "username": error_label(), "password": error_label()}
+        self.notice = info_label()
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -73,7 +97,6 @@ class LoginWindow(QWidget):
             form.addRow(label, column)
 
         self.login_button = QPushButton("Log in")
-        self.login_button.setProperty("primary", True)
         self.login_button.setDefault(True)
         self.register_button = QPushButton("Register")
         self.register_button.setToolTip("Create the account, then log in")
@@ -92,10 +115,18 @@ class LoginWindow(QWidget):
         self.found_hint = QLabel("Looking for gochat servers on your network…")
         self.found_hint.setProperty("role", "muted")
         self.found_hint.hide()
-        extra = QHBoxLayout()
-        extra.addWidget(self.host_button)
-        extra.addWidget(self.find_button)
-        extra.addStretch()
+        paths = QHBoxLayout()
+        if self.first_start:
+            # The two ways to a server are the way in: large, side by side, the host one primary.
+            for button in (self.host_button, self.find_button):
+                button.setProperty("prominent", True)
+                paths.addWidget(button, 1)
+            self.host_button.setProperty("primary", True)
+        else:
+            paths.addWidget(self.host_button)
+            paths.addWidget(self.find_button)
+            self.login_button.setProperty("primary", True)
+            paths.addStretch()
 
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: "working on it"
@@ -104,32 +135,61 @@ class LoginWindow(QWidget):
         self.busy.hide()
         self.busy_label = QLabel("Connecting…")
         self.busy_label.setProperty("role", "muted")
+        self.busy_label.setWordWrap(True)
         self.busy_label.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop connecting (Esc)")
+        self.cancel_button.hide()
+        busy_row = QHBoxLayout()
+        busy_row.addWidget(self.busy_label, 1)
+        busy_row.addWidget(self.cancel_button)
+
+        self.or_label = QLabel(OR_TYPE_LINE)
+        self.or_label.setProperty("role", "muted")
+        self.or_label.setVisible(self.first_start)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 24)
         layout.setSpacing(12)
         layout.addWidget(title)
-        layout.addWidget(subtitle)
-        layout.addSpacing(8)
-        layout.addLayout(form)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.busy_label)
-        layout.addLayout(buttons)
-        layout.addSpacing(6)
-        layout.addLayout(extra)
-        layout.addWidget(self.found_hint)
-        layout.addWidget(self.found)
+        layout.addWidget(self.subtitle)
+        layout.addSpacing(4)
+        if self.first_start:
+            layout.addLayout(paths)
+            layout.addWidget(self.found_hint)
+            layout.addWidget(self.found)
+            layout.addSpacing(6)
+            layout.addWidget(self.notice)
+            layout.addWidget(self.or_label)
+            layout.addLayout(form)
+            layout.addWidget(self.busy)
+            layout.addLayout(busy_row)
+            layout.addLayout(buttons)
+        else:
+            layout.addWidget(self.notice)
+            layout.addLayout(form)
+            layout.addWidget(self.busy)
+            layout.addLayout(busy_row)
+            layout.addLayout(buttons)
+            layout.addSpacing(6)
+            layout.addLayout(paths)
+            layout.addWidget(self.found_hint)
+            layout.addWidget(self.found)
 
         self.login_button.clicked.connect(lambda: self._submit(register=False))
         self.register_button.clicked.connect(lambda: self._submit(register=True))
         for field in (self.server, self.username, self.password):
             field.returnPressed.connect(lambda: self._submit(register=False))
+        # The first keystroke goes into a field, never onto a button (a space would press it).
         if self.username.text():
             self.password.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif self.first_start:
+            self.server.setFocus(Qt.FocusReason.OtherFocusReason)
         self.host_button.clicked.connect(self.hostRequested)
         self.find_button.toggled.connect(self._toggle_browse)
         self.found.itemClicked.connect(self._pick_server)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self._focus_before_busy: QWidget | None = None
 
     def _submit(self, *, register: bool) -> None:
         if self.busy.isVisible():
@@ -137,7 +197,7 @@ class LoginWindow(QWidget):
         self.clear_errors()
         missing = False
         for key, field, text in (
-            ("server", self.server, "Type the server's address."),
+            ("server", self.server, f"Type the server's address, for example {SERVER_EXAMPLE}."),
             ("username", self.username, "Type your username."),
             ("password", self.password, "Type your password."),
         ):
@@ -146,15 +206,20 @@ class LoginWindow(QWidget):
                 missing = True
         if missing:
             return
+        self.submitted.emit(self.server.text().strip(), self.username.text().strip(), self.password.text(), register)
+
+    def remember(self) -> None:
+        """Logged in: the next start opens on this server and name. Only then: an address that
+        never worked must not make the next start skip the ways to a server."""
         self._settings.setValue("server", self.server.text().strip())
         self._settings.setValue("username", self.username.text().strip())
-        self.submitted.emit(self.server.text().strip(), self.username.text().strip(), self.password.text(), register)
 
     def _toggle_browse(self, on: bool) -> None:
         self.found.setVisible(on)
         self.found_hint.setVisible(on and self.found.count() == 0)
         if not on:
             self.found.clear()
+        self.fit_height()
         self.browseToggled.emit(on)
 
     def set_found(self, servers: list[ServerEntry]) -> None:
@@ -165,11 +230,13 @@ class LoginWindow(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, server.address)
             self.found.addItem(item)
         self.found_hint.setVisible(self.find_button.isChecked() and not servers)
+        self.fit_height()
 
     def _pick_server(self, item: QListWidgetItem) -> None:
         self.server.setText(str(item.data(Qt.ItemDataRole.UserRole)))
         self.errors["server"].hide()
         self.username.setFocus()
+        self.fit_height()
 
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
         # Browsing is opt-in and ends with the window.
@@ -177,24 +244,93 @@ class LoginWindow(QWidget):
             self.find_button.setChecked(False)
         super().hideEvent(event)
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        # What changed while hidden (a notice cleared on logging out) must not leave a gap.
+        self.fit_height()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape and self.busy.isVisible():
+            self.cancelRequested.emit()
+            return
+        super().keyPressEvent(event)
+
+    def fit_height(self) -> None:
+        """Exactly as tall as what is shown: grow for a message (never squeezing a field),
+        shrink back when the server list or a message goes. A top-level window does not do
+        this by itself for word-wrapped labels, whose height depends on the width."""
+        layout = self.layout()
+        if layout is None or not self.isVisible():
+            return  # shown for the first time, a window takes its size from its layout
+        layout.activate()
+        width = self.width()
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+        height = max(height, layout.totalMinimumSize().height())
+        if height != self.height():
+            self.resize(width, height)
+
     def clear_errors(self) -> None:
         for label in self.errors.values():
             label.clear()
             label.hide()
+        self.fit_height()
 
     def show_error(self, field: str, message: str) -> None:
         label = self.errors.get(field, self.errors["server"])
         label.setText(message)
         label.show()
+        self.fit_height()
+
+    def show_info(self, message: str) -> None:
+        """A neutral notice above the form (your server is running, what to do next)."""
+        self.notice.setText(message)
+        self.notice.show()
+        self.or_label.hide()  # the notice says what to do with the form now
+        self.fit_height()
+
+    def clear_info(self) -> None:
+        self.notice.clear()
+        self.notice.hide()
+        self.or_label.setVisible(self.first_start)
+        self.fit_height()
+
+    def focus_next_field(self) -> None:
+        """Put the cursor where the next keystroke belongs: Username, or Password when the
+        username is filled in already."""
+        field = self.password if self.username.text().strip() else self.username
+        self.activateWindow()
+        field.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def set_busy(self, busy: bool) -> None:
+        if busy and not self.busy.isVisible():
+            server = self.server.text().strip()
+            self.busy_label.setText(f"Connecting to {server}…" if server else "Connecting…")
+            self._focus_before_busy = self.focusWidget()
         self.busy.setVisible(busy)
         self.busy_label.setVisible(busy)
-        self.login_button.setEnabled(not busy)
-        self.register_button.setEnabled(not busy)
-        self.host_button.setEnabled(not busy)
+        self.cancel_button.setVisible(busy)
+        for widget in (
+            self.server,
+            self.username,
+            self.password,
+            self.login_button,
+            self.register_button,
+            self.host_button,
+            self.find_button,
+            self.found,
+        ):
+            widget.setEnabled(not busy)
+        if busy:
+            self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif self._focus_before_busy is not None:
+            # Back where the person was typing (disabling a field takes its focus away).
+            self._focus_before_busy.setFocus(Qt.FocusReason.OtherFocusReason)
+            self._focus_before_busy = None
+        self.fit_height()
 
     def reset_for_login(self) -> None:
         self.password.clear()
         self.clear_errors()
+        self.clear_info()
         self.set_busy(False)
+        self.focus_next_field()
