@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp, create_application
+from tests.desktop.xdisplay import x_display  # noqa: F401 - a fixture for the tests of this folder
 
 SCREENSHOTS = Path(
     os.environ.get("GOCHAT_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots")

@@ -5,13 +5,9 @@ line that says what to install when Qt's X11 libraries are missing."""
 from __future__ import annotations
 
 import os
-import select
-import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ from PySide6.QtGui import QColor, QImage
 from gochat.desktop.startup import check_platform, platform_problem, xcb_would_be_used
 from tests.conftest import service_unavailable
 from tests.desktop.conftest import SCREENSHOTS
+from tests.desktop.xdisplay import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCENT = QColor("#2f6feb")  # the primary button: painted by our stylesheet, so the window is ours
@@ -134,72 +131,6 @@ def test_without_libxcb_cursor0_one_line_says_what_to_install(tmp_path: Path, pl
 # -- the real app on a real X server ---------------------------------------------------------
 
 
-def _require(condition: bool, what: str) -> None:
-    if not condition:
-        service_unavailable(what, RuntimeError("not installed"))
-
-
-@pytest.fixture
-def x_display(tmp_path: Path) -> Iterator[str]:
-    """An Xvfb of this test's own (it picks a free display number: -displayfd) with openbox
-    managing its windows."""
-    for program in ("Xvfb", "openbox", "xdotool", "xprop", "import"):
-        _require(shutil.which(program) is not None, f"{program} (for the real-platform test)")
-    read_end, write_end = os.pipe()
-    with (tmp_path / "xvfb.log").open("w") as xvfb_log:
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            pass_fds=(write_end,),
-            stdout=subprocess.DEVNULL,
-            stderr=xvfb_log,
-        )
-    os.close(write_end)
-    started: list[subprocess.Popen[bytes]] = [xvfb]
-    try:
-        ready, _, _ = select.select([read_end], [], [], 30)
-        number = os.read(read_end, 64).decode().strip() if ready else ""
-        assert number.isdigit(), f"Xvfb did not start: {(tmp_path / 'xvfb.log').read_text()}"
-        display = f":{number}"
-        with (tmp_path / "openbox.log").open("w") as openbox_log:
-            started.append(
-                subprocess.Popen(
-                    ["openbox"],
-                    env={**os.environ, "DISPLAY": display},
-                    stdout=subprocess.DEVNULL,
-                    stderr=openbox_log,
-                )
-            )
-        _wait_for(lambda: _window_manager_running(display), 30, "openbox to manage the display")
-        yield display
-    finally:
-        os.close(read_end)
-        for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _window_manager_running(display: str) -> bool:
-    result = subprocess.run(
-        ["xprop", "-display", display, "-root", "_NET_SUPPORTING_WM_CHECK"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    return "window id" in result.stdout
-
-
-def _wait_for(condition: object, seconds: float, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)  # polling another process's state: there is no event to wait on
-
-
 def _login_window_geometry(display: str) -> tuple[int, int, int, int] | None:
     found = subprocess.run(
         ["xdotool", "search", "--onlyvisible", "--name", "^gochat .* log in$"],
@@ -267,7 +198,7 @@ def test_the_real_app_opens_its_login_window_on_xcb_under_xvfb(tmp_path: Path, x
             x, y, width, height = geometry
             return _has_colour(QImage(str(picture)).copy(x, y, width, height), ACCENT)
 
-        _wait_for(login_window_painted, 60, "the login window on the X display")
+        wait_for(login_window_painted, 60, "the login window on the X display")
         assert geometry is not None
         _, _, width, height = geometry
         assert width >= 440

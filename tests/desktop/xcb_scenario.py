@@ -103,7 +103,16 @@ class Scenario:
         await until(window.isActiveWindow, f"{window.windowTitle()!r} to be the active window")
 
     async def type(self, text: str) -> None:
-        await self.xdotool("type", "--delay", "15", text)
+        """Type as a person would. ASCII goes key by key; other text (Chinese, emoji) is pasted
+        with Ctrl+V, the way an input method or a copy hands it over: xdotool types characters
+        that are not on the keyboard map by remapping a key for each, which races with the app
+        reading the map and drops characters."""
+        for run in _ascii_runs(text):
+            if run.isascii():
+                await self.xdotool("type", "--delay", "15", run)
+            else:
+                QApplication.clipboard().setText(run)
+                await self.key("ctrl+v")
 
     async def key(self, *keys: str) -> None:
         await self.xdotool("key", "--delay", "40", *keys)
@@ -227,6 +236,17 @@ async def until(condition: Callable[[], bool], what: str, seconds: float = WAIT)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def _ascii_runs(text: str) -> list[str]:
+    """ "ab 房间 c" → ["ab ", "房间", " c"]."""
+    runs: list[str] = []
+    for character in text:
+        if runs and runs[-1][-1].isascii() == character.isascii():
+            runs[-1] += character
+        else:
+            runs.append(character)
+    return runs
 
 
 def _free_port() -> int:
