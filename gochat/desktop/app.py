@@ -293,7 +293,7 @@ class DesktopApp(QObject):
             hosting.options.name,
             hosting.server.address,
             hosting.addresses_for_others(),
-            hosting.connected_count(),
+            self._others_connected(),
             hosting.uptime(),
         )
 
@@ -302,8 +302,12 @@ class DesktopApp(QObject):
         return self.session.me is not None and server is not None and self.session.server == server.address
 
     def _others_connected(self) -> int:
-        """Connections to our server that are not this app's own."""
-        return max(0, self.hosting.connected_count() - (1 if self._on_own_server() else 0))
+        """People connected to our server other than the host: what the hosting panel shows and
+        what stopping or quitting asks about (the same number in both places)."""
+        people = self.hosting.connected_people()
+        if self._on_own_server() and self.session.me is not None:
+            people.discard(self.session.me.id)
+        return len(people)
 
     def _stop_hosting_asked(self) -> None:
         others = self._others_connected()

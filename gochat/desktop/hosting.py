@@ -84,6 +84,10 @@ class HostingController(QObject):
     def connected_count(self) -> int:
         return self.server.connected_count() if self.server is not None else 0
 
+    def connected_people(self) -> set[int]:
+        """Who is connected (user ids; several devices of one person count once)."""
+        return self.server.connected_people() if self.server is not None else set()
+
     def addresses_for_others(self) -> list[str]:
         return self.server.addresses_for_others() if self.server is not None else []
 

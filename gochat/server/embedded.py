@@ -2,7 +2,7 @@
 
 The same app factory and runner as ``python -m gochat.server``, on a thread with its own event
 loop so the UI and the server never stall each other. A small public API: ``start``, ``stop``,
-``address``, ``connected_count``, ``addresses_for_others``, ``storage_description`` and a
+``address``, ``connected_count``, ``connected_people``, ``addresses_for_others``, ``storage_description`` and a
 failure callback. No Qt.
 """
 
@@ -159,6 +159,13 @@ class EmbeddedServer:
         """Open WebSocket connections (read across threads: a single int, no lock needed)."""
         context = self._thread.context if self._thread is not None else None
         return 0 if context is None else context.hub.connection_count
+
+    def connected_people(self) -> set[int]:
+        """The ids of the people connected (one person on two devices is one). Read across
+        threads: copying the hub's dict of int keys runs in C without letting go of the GIL, so
+        the server thread cannot change it meanwhile."""
+        context = self._thread.context if self._thread is not None else None
+        return set() if context is None else context.hub.connected_user_ids()
 
     def storage_description(self) -> str:
         """Where messages are kept and what caches them, passwords masked: "SQLite file …" or

@@ -102,7 +102,8 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
     inbox: list[Any] = []
     plain = qloop.create_task(_plain_client(f"http://127.0.0.1:{port}", "lan party", inbox))
     qtbot.waitUntil(lambda: "hello from a plain websocket client" in texts(host_chat), timeout=WAIT)
-    qtbot.waitUntil(lambda: panel.connected.text() == "3 connected", timeout=WAIT)
+    # The host, a guest and a plain client: two people besides the host, as the stop question says.
+    qtbot.waitUntil(lambda: panel.connected.text() == "2 other people connected", timeout=WAIT)
     screenshot(host.rooms_window, "hosting-three-connected")
 
     # Quitting while people are connected asks first; "no" keeps everything running.
@@ -225,3 +226,32 @@ def test_one_click_path_host_then_register_then_chat(
     chat = open_room(qtbot, host, "my first room")
     say(qtbot, chat, "hello, world")
     qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
+
+
+def test_the_panel_and_the_stop_question_count_the_same_people(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, screenshot: Shot
+) -> None:
+    """One guest on two devices, plus the host: one other person, said the same way in the
+    panel and in the question (it used to count connections: "3 connected" beside "2 people")."""
+    host = make_desktop()
+    dialog = open_host_dialog(qtbot, host, unique_name("host"))
+    port = free_port("127.0.0.1")
+    start_hosting(qtbot, host, dialog, port, others=False)
+    panel = host.rooms_window.hosting
+    qtbot.waitUntil(lambda: panel.connected.text() == "No one else connected", timeout=WAIT)
+    guest_name = unique_name("guest")
+    for device, register in ((make_desktop(), True), (make_desktop(), False)):
+        login = device.login_window
+        login.server.setText(f"127.0.0.1:{port}")
+        login.username.setText(guest_name)
+        login.password.setText(PASSWORD)
+        qtbot.mouseClick(login.register_button if register else login.login_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(device.rooms_window.isVisible, timeout=WAIT)
+    qtbot.waitUntil(lambda: host.hosting.connected_count() == 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.connected.text() == "1 other person connected", timeout=WAIT)
+    screenshot(host.rooms_window, "one-other-person")
+    asked: list[str] = []
+    host.confirm = lambda question: asked.append(question) is not None  # "no": keep hosting
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    assert asked == ["1 person is connected. Stop hosting and disconnect them?"]
+    assert host.hosting.hosting

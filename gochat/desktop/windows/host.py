@@ -167,6 +167,13 @@ class HostDialog(QDialog):
         self._start()
 
 
+def people_connected(others: int) -> str:
+    """How many others are connected to the host's server (the host is not counted)."""
+    if not others:
+        return "No one else connected"
+    return f"{others} other {'person' if others == 1 else 'people'} connected"
+
+
 def format_uptime(seconds: float) -> str:
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)
@@ -213,12 +220,13 @@ class HostingPanel(QFrame):
         self.hide()
 
     def show_status(self, name: str, own_address: str, others: list[str], connected: int, uptime: float) -> None:
+        """``connected``: people connected other than the host."""
         self.title.setText(f"Hosting “{name}”")
         if others:
             self.addresses.setText("Others join at: " + ", ".join(others) + f"   ·   this computer: {own_address}")
         else:
             self.addresses.setText(f"Only this computer can join: {own_address}")
-        self.connected.setText(f"{connected} connected")
+        self.connected.setText(people_connected(connected))
         self.uptime.setText(f"up {format_uptime(uptime)}")
         self.show()
 
