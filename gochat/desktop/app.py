@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 
 import qasync
-from PySide6.QtCore import QObject, QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from gochat.desktop.hosting import DiscoveryController, HostingController
 from gochat.desktop.notifications import Notifier
@@ -19,11 +20,24 @@ from gochat.desktop.state import ServerEntry, User
 from gochat.desktop.windows.chat import ChatWindow
 from gochat.desktop.windows.host import HostDialog
 from gochat.desktop.windows.login import LoginWindow
+from gochat.desktop.windows.placement import (
+    CLOSE_SHORTCUT,
+    FIND_SHORTCUT,
+    QUIT_SHORTCUT,
+    ROOMS_SHORTCUT,
+    WindowPlacement,
+    account_key,
+    action_button,
+    add_shortcut,
+)
 from gochat.desktop.windows.rooms import RoomListWindow
 
 
 class DesktopApp(QObject):
     """One user's gochat: the login window, then the room list and a chat window per room."""
+
+    # The user quit (Ctrl+Q, or closed the room list) and every window is closed: shut down.
+    quitRequested = Signal()  # noqa: N815
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -69,7 +83,7 @@ class DesktopApp(QObject):
         self.hosting.failed.connect(self._hosting_failed)
         self.hosting.stopped.connect(self._hosting_stopped)
         self.rooms_window.hosting.stopRequested.connect(self._stop_hosting_asked)
-        self.rooms_window.close_guard = self._may_quit
+        self._set_up_window_management()
 
     def start(self) -> None:
         self.login_window.show()
@@ -79,10 +93,12 @@ class DesktopApp(QObject):
 
     def _logged_in(self, user: User, server: str) -> None:
         self.rooms_window.set_identity(user.username, server)
+        self._account_logged_in(user.username, server)
         self.rooms_window.show()
         self.login_window.hide()
 
     def _logged_out(self, reason: str) -> None:
+        self._account_logged_out()  # first: the windows closing now stay in the rooms to reopen
         for window in list(self.chat_windows.values()):
             window.close()
         self.chat_windows.clear()
@@ -90,7 +106,8 @@ class DesktopApp(QObject):
         self.login_window.reset_for_login()
         if reason:
             self.login_window.show_error("server", reason)
-        self.login_window.show()
+        if not self._quitting:
+            self.login_window.show()
 
     def _link_changed(self, state: str, detail: str) -> None:
         self.rooms_window.banner.show_link(state, detail)
@@ -113,6 +130,7 @@ class DesktopApp(QObject):
             window.activeChanged.connect(self._chat_active)
             window.closed.connect(self._chat_closed)
             self.chat_windows[room_id] = window
+            self._manage_chat_window(window)
         window.show()
         window.raise_()
         window.activateWindow()
@@ -131,6 +149,7 @@ class DesktopApp(QObject):
     def _chat_closed(self, room_id: int) -> None:
         if self.chat_windows.pop(room_id, None) is not None:
             self.session.close_room(room_id)
+            self._remember_open_rooms()
 
     def _notify(self, room_id: int, title: str, text: str) -> None:
         self.notifier.notify(room_id, title, text, self.chat_windows.get(room_id) or self.rooms_window)
@@ -142,6 +161,7 @@ class DesktopApp(QObject):
             user = self.login_window.username.text().strip()
             self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
             self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
+            self._manage_dialog(self.host_dialog)
         self.host_dialog.set_busy(False)
         self.host_dialog.show()
         self.host_dialog.raise_()
@@ -217,6 +237,112 @@ class DesktopApp(QObject):
         answer = QMessageBox.question(None, "gochat", question)
         return answer == QMessageBox.StandardButton.Yes
 
+    # -- windows, shortcuts, and what the next start restores ----------------------------
+
+    def _set_up_window_management(self) -> None:
+        self._quitting = False
+        self._account = ""  # account_key of who is logged in: their open rooms and room windows
+        self._rooms_to_reopen: list[int] = []  # open at the last quit, reopened once the list has loaded
+        WindowPlacement(self.login_window, self.settings, "windows/login")
+        WindowPlacement(self.rooms_window, self.settings, "windows/rooms")
+        for window in (self.login_window, self.rooms_window):
+            add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
+        add_shortcut(self.rooms_window, "Search rooms", FIND_SHORTCUT, self.rooms_window.focus_search)
+        # The room list is the main window: closing it quits (asking first when hosting with
+        # others connected), and takes the chat windows with it.
+        self.rooms_window.close_guard = self._room_list_closing
+        self.session.rooms.modelReset.connect(self._reopen_rooms)
+        header = self.rooms_window.table.horizontalHeader()
+        column = int(str(self.settings.value("roomList/sortColumn", -1)))
+        descending = str(self.settings.value("roomList/sortOrder", "ascending")) == "descending"
+        order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+        header.setSortIndicator(column, order)
+        header.sortIndicatorChanged.connect(self._remember_sort)
+
+    def _remember_sort(self, column: int, order: Qt.SortOrder) -> None:
+        self.settings.setValue("roomList/sortColumn", column)
+        descending = order == Qt.SortOrder.DescendingOrder
+        self.settings.setValue("roomList/sortOrder", "descending" if descending else "ascending")
+
+    def _manage_chat_window(self, window: ChatWindow) -> None:
+        """A new chat window: where it was last time, its shortcuts and Rooms button."""
+        key = f"accounts/{self._account}/windows/{window.room_id}" if self._account else ""
+        WindowPlacement(window, self.settings, key)
+        rooms = add_shortcut(window, "Rooms", ROOMS_SHORTCUT, self.show_rooms)
+        window.header.addWidget(action_button(rooms, "Back to the room list"))
+        add_shortcut(window, "Close room", CLOSE_SHORTCUT, window.close)
+        add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
+        self._remember_open_rooms()
+
+    def _manage_dialog(self, dialog: QWidget) -> None:
+        """Dialogs fit the screen and quit like every window; Esc closes them (QDialog's own)."""
+        WindowPlacement(dialog)
+        add_shortcut(dialog, "Quit", QUIT_SHORTCUT, self.quit)
+
+    def show_rooms(self) -> None:
+        """Back to the room list, from any chat window (Ctrl+L, or its Rooms button)."""
+        window = self.rooms_window
+        if not window.isVisible() and self.session.me is None:
+            return  # logged out: the login window is the way in
+        if window.isMinimized():
+            window.showNormal()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def quit(self) -> bool:
+        """Quit from any window (Ctrl+Q, or closing the room list). Asks first when hosting with
+        others connected; then every window closes (saving where it was; the open rooms are kept
+        to reopen) and quitRequested tells the run loop to shut down. False: the user declined."""
+        if self._quitting:
+            return True
+        if not self._may_quit():
+            return False
+        self._quitting = True
+        for window in list(self.chat_windows.values()):
+            window.close()
+        if self.host_dialog is not None:
+            self.host_dialog.close()
+        self.rooms_window.close()
+        self.login_window.close()
+        self.settings.sync()
+        self.quitRequested.emit()
+        return True
+
+    def _room_list_closing(self) -> bool:
+        """May the room list close? It is hidden, not closed, at logout; closed by the user it quits."""
+        return self._quitting or not self.rooms_window.isVisible() or self.quit()
+
+    def _account_logged_in(self, username: str, server: str) -> None:
+        self._account = account_key(server, username)
+        saved = self.settings.value(f"accounts/{self._account}/openRooms", "[]")
+        try:
+            ids = json.loads(str(saved))
+        except ValueError:
+            ids = []
+        self._rooms_to_reopen = [int(i) for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+    def _account_logged_out(self) -> None:
+        self._account = ""
+        self._rooms_to_reopen = []
+
+    def _reopen_rooms(self) -> None:
+        """The room list has loaded: reopen the rooms that were open when this account last quit
+        (or logged out), in the order they were opened; rooms gone since are forgotten."""
+        if not self._rooms_to_reopen or self.session.me is None:
+            return
+        wanted, self._rooms_to_reopen = self._rooms_to_reopen, []
+        for room_id in wanted:
+            if self.session.rooms.row_of(room_id) is not None:
+                self.session.open_room(room_id)
+        self._remember_open_rooms()
+
+    def _remember_open_rooms(self) -> None:
+        """Written as the user opens and closes rooms, so it also holds after a crash; the
+        windows the app closes itself (quitting, logging out) stay in it."""
+        if self._account and not self._quitting:
+            self.settings.setValue(f"accounts/{self._account}/openRooms", json.dumps(list(self.chat_windows)))
+
     # -- finding servers -----------------------------------------------------------------
 
     def _browse(self, on: bool) -> None:
@@ -249,6 +375,7 @@ async def wait_until_closed(desktop: DesktopApp) -> None:
     assert isinstance(app, QApplication)
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
+    desktop.quitRequested.connect(closed.set)
     desktop.start()
     await closed.wait()
 
