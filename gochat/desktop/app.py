@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import qasync
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from gochat.desktop.hosting import DiscoveryController, HostingController
@@ -243,7 +244,7 @@ class DesktopApp(QObject):
         self._quitting = False
         self._account = ""  # account_key of who is logged in: their open rooms and room windows
         self._rooms_to_reopen: list[int] = []  # open at the last quit, reopened once the list has loaded
-        WindowPlacement(self.login_window, self.settings, "windows/login")
+        WindowPlacement(self.login_window, self.settings, "windows/login", remember_size=False)
         WindowPlacement(self.rooms_window, self.settings, "windows/rooms")
         for window in (self.login_window, self.rooms_window):
             add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
@@ -266,13 +267,32 @@ class DesktopApp(QObject):
 
     def _manage_chat_window(self, window: ChatWindow) -> None:
         """A new chat window: where it was last time, its shortcuts and Rooms button."""
-        key = f"accounts/{self._account}/windows/{window.room_id}" if self._account else ""
-        WindowPlacement(window, self.settings, key)
+        account = f"accounts/{self._account}" if self._account else ""
+        WindowPlacement(window, self.settings, f"{account}/windows/{window.room_id}" if account else "")
+        if account:
+            self._restore_draft(window, f"{account}/drafts/{window.room_id}")
         rooms = add_shortcut(window, "Rooms", ROOMS_SHORTCUT, self.show_rooms)
         window.header.addWidget(action_button(rooms, "Back to the room list"))
         add_shortcut(window, "Close room", CLOSE_SHORTCUT, window.close)
         add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
         self._remember_open_rooms()
+
+    def _restore_draft(self, window: ChatWindow, key: str) -> None:
+        """What was typed in a room's window and not sent stays when the window closes (Ctrl+W,
+        quitting, logging out) and is there again when the room opens, also after a restart."""
+        draft = str(self.settings.value(key, ""))
+        if draft:
+            window.input.setPlainText(draft)
+            window.input.moveCursor(QTextCursor.MoveOperation.End)
+
+        def keep(_room_id: int) -> None:
+            text = window.input.toPlainText()
+            if text.strip():
+                self.settings.setValue(key, text)
+            else:
+                self.settings.remove(key)
+
+        window.closed.connect(keep)
 
     def _manage_dialog(self, dialog: QWidget) -> None:
         """Dialogs fit the screen and quit like every window; Esc closes them (QDialog's own)."""

@@ -8,8 +8,8 @@ set before Qt starts) on an offscreen screen of a chosen size:
 
 It shows the login window and the host dialog, logs in, opens the room (unless it was reopened
 from the settings), and prints one line of JSON: each window's frame, the screen's available
-area, whether the room was reopened. ``--grow`` makes every window big and far from the top
-left before quitting, so the settings hold a geometry from a big screen.
+area, whether the room was reopened. ``--grow`` makes every window nearly as big as the screen
+and far from its top left before quitting, so the settings hold a geometry from a big screen.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def probe(args: argparse.Namespace, report: dict[str, Any]) -> None:
     login = desktop.login_window
     await until(shown(login), "the login window")
     if args.grow:
-        login.setGeometry(1500, 200, 1000, 1350)
+        grow(login)
     record("login", login)
 
     login.host_button.click()
@@ -110,8 +110,8 @@ async def probe(args: argparse.Namespace, report: dict[str, Any]) -> None:
     await until(shown(chat), "the chat window on screen")
     await until(lambda: len(loads) >= 3, "the room list loaded by the login, the live connection and the probe")
     if args.grow:
-        rooms.setGeometry(400, 100, 2000, 1400)
-        chat.setGeometry(300, 80, 2200, 1450)
+        grow(rooms)
+        grow(chat)
     record("rooms", rooms)
     record("chat", chat)
     # The composer and Send, where a person would have to reach them.
@@ -127,6 +127,14 @@ async def probe(args: argparse.Namespace, report: dict[str, Any]) -> None:
         for window in [*desktop.chat_windows.values(), rooms]:
             window.close()
     await desktop.shutdown()
+
+
+def grow(window: QWidget) -> None:
+    """Nearly as big as the screen and far from its top left, so that the saved geometry only
+    fits a screen as big as this one."""
+    available = window.screen().availableGeometry()
+    width, height = available.width(), available.height()
+    window.setGeometry(width // 3, height // 8, width * 9 // 10, height * 19 // 20)
 
 
 def save_shots(folder: str, windows: dict[str, QWidget]) -> None:

@@ -96,7 +96,9 @@ class WindowPlacement(QObject):
     saved whenever the window is hidden or closed.
     """
 
-    def __init__(self, window: QWidget, settings: QSettings | None = None, key: str = "") -> None:
+    def __init__(
+        self, window: QWidget, settings: QSettings | None = None, key: str = "", *, remember_size: bool = True
+    ) -> None:
         super().__init__(window)
         self.window = window
         self._settings = settings
@@ -105,6 +107,10 @@ class WindowPlacement(QObject):
         saved = settings.value(key) if settings is not None and key else None
         if isinstance(saved, QByteArray) and not saved.isEmpty():
             window.restoreGeometry(saved)
+            if not remember_size:
+                # Only where it was: its size follows what it shows (a size saved while it
+                # showed an error or a progress bar would leave gaps).
+                window.adjustSize()
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
