@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import platformdirs
 import qasync
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -24,6 +24,16 @@ from gochat.desktop.state import ServerEntry, User
 from gochat.desktop.windows.chat import ChatWindow
 from gochat.desktop.windows.host import HostDialog
 from gochat.desktop.windows.login import LoginWindow
+from gochat.desktop.windows.placement import (
+    CLOSE_SHORTCUT,
+    FIND_SHORTCUT,
+    QUIT_SHORTCUT,
+    ROOMS_SHORTCUT,
+    WindowPlacement,
+    account_key,
+    action_button,
+    add_shortcut,
+)
 from gochat.desktop.windows.rooms import RoomListWindow
 
 
@@ -61,6 +71,9 @@ def default_data_dir() -> Path:
 class DesktopApp(QObject):
     """One user's gochat: the login window, then the room list and a chat window per room."""
 
+    # The user quit (Ctrl+Q, or closed the room list) and every window is closed: shut down.
+    quitRequested = Signal()  # noqa: N815
+
     def __init__(self, settings: QSettings | None = None, data_dir: Path | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("gochat", "gochat")
@@ -69,7 +82,6 @@ class DesktopApp(QObject):
         self.notifier = Notifier(self)
         self.notifier.activated.connect(self.open_room_at)
         self._window_watcher = _RoomWindowWatcher(self.session, self)
-        self._account = ""  # a key for the logged-in server and user, in the settings
         self.login_window = LoginWindow(self.settings)
         self.rooms_window = RoomListWindow(self.session.rooms)
         self.chat_windows: dict[int, ChatWindow] = {}
@@ -111,7 +123,7 @@ class DesktopApp(QObject):
         self.hosting.failed.connect(self._hosting_failed)
         self.hosting.stopped.connect(self._hosting_stopped)
         self.rooms_window.hosting.stopRequested.connect(self._stop_hosting_asked)
-        self.rooms_window.close_guard = self._may_quit
+        self._set_up_window_management()
 
     def start(self) -> None:
         self.login_window.show()
@@ -120,9 +132,9 @@ class DesktopApp(QObject):
         self.session.spawn(self.session.login(server, username, password, register=register))
 
     def _logged_in(self, user: User, server: str) -> None:
-        self._account = hashlib.sha256(f"{server}\n{user.id}".encode()).hexdigest()[:16]
-        self.session.muted = self._muted_rooms()
         self.rooms_window.set_identity(user.username, server)
+        self._account_logged_in(user.username, server)
+        self.session.muted = self._muted_rooms()
         self.rooms_window.show()
         self.login_window.hide()
         self.login_window.remember()
@@ -132,6 +144,7 @@ class DesktopApp(QObject):
         self.rooms_window.search.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _logged_out(self, reason: str) -> None:
+        self._account_logged_out()  # first: the windows closing now stay in the rooms to reopen
         for window in list(self.chat_windows.values()):
             window.close()
         self.chat_windows.clear()
@@ -139,7 +152,8 @@ class DesktopApp(QObject):
         self.login_window.reset_for_login()
         if reason:
             self.login_window.show_error("server", reason)
-        self.login_window.show()
+        if not self._quitting:
+            self.login_window.show()
 
     def _link_changed(self, state: str, detail: str) -> None:
         self.rooms_window.banner.show_link(state, detail)
@@ -154,10 +168,6 @@ class DesktopApp(QObject):
                 return
             window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members, self.settings)
             window.set_loading(not opened.entered)
-            draft = self._draft(room_id)
-            if draft:
-                window.input.setPlainText(draft)
-                window.input.moveCursor(QTextCursor.MoveOperation.End)
             window.banner.show_link(self.session.link_state.value, "")
             s = self.session
             window.sendRequested.connect(s.send)
@@ -167,6 +177,7 @@ class DesktopApp(QObject):
             window.closed.connect(self._chat_closed)
             window.installEventFilter(self._window_watcher)
             self.chat_windows[room_id] = window
+            self._manage_chat_window(window)
         window.show()
         window.raise_()
         window.activateWindow()
@@ -183,26 +194,14 @@ class DesktopApp(QObject):
             window.older_loaded()
 
     def _chat_closed(self, room_id: int) -> None:
-        window = self.chat_windows.pop(room_id, None)
-        if window is not None:
-            self._keep_draft(room_id, window.input.toPlainText())
+        if self.chat_windows.pop(room_id, None) is not None:
             self.session.close_room(room_id)
+            self._remember_open_rooms()
 
-    # -- kept per account in the settings: unsent drafts and muted rooms --------------------
+    # -- muted rooms, kept per account in the settings ------------------------------------
 
     def _account_setting(self, name: str) -> str:
         return f"accounts/{self._account}/{name}"
-
-    def _keep_draft(self, room_id: int, text: str) -> None:
-        """What was left in a closing window's composer comes back when the room opens again."""
-        key = self._account_setting(f"drafts/{room_id}")
-        if text:
-            self.settings.setValue(key, text)
-        else:
-            self.settings.remove(key)
-
-    def _draft(self, room_id: int) -> str:
-        return str(self.settings.value(self._account_setting(f"drafts/{room_id}"), "") or "")
 
     def _muted_rooms(self) -> set[int]:
         raw = self.settings.value(self._account_setting("muted"), "") or ""
@@ -233,6 +232,7 @@ class DesktopApp(QObject):
             user = self.login_window.username.text().strip()
             self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
             self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
+            self._manage_dialog(self.host_dialog)
         self.host_dialog.set_busy(False)
         self.host_dialog.clear_error()
         self.host_dialog.show()
@@ -340,6 +340,131 @@ class DesktopApp(QObject):
     def _ask(question: str) -> bool:
         return question_box(question).exec() == QMessageBox.StandardButton.Yes
 
+    # -- windows, shortcuts, and what the next start restores ----------------------------
+
+    def _set_up_window_management(self) -> None:
+        self._quitting = False
+        self._account = ""  # account_key of who is logged in: their open rooms and room windows
+        self._rooms_to_reopen: list[int] = []  # open at the last quit, reopened once the list has loaded
+        WindowPlacement(self.login_window, self.settings, "windows/login", remember_size=False)
+        WindowPlacement(self.rooms_window, self.settings, "windows/rooms")
+        for window in (self.login_window, self.rooms_window):
+            add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
+        add_shortcut(self.rooms_window, "Search rooms", FIND_SHORTCUT, self.rooms_window.focus_search)
+        # The room list is the main window: closing it quits (asking first when hosting with
+        # others connected), and takes the chat windows with it.
+        self.rooms_window.close_guard = self._room_list_closing
+        self.session.rooms.modelReset.connect(self._reopen_rooms)
+        header = self.rooms_window.table.horizontalHeader()
+        column = int(str(self.settings.value("roomList/sortColumn", -1)))
+        descending = str(self.settings.value("roomList/sortOrder", "ascending")) == "descending"
+        order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+        header.setSortIndicator(column, order)
+        header.sortIndicatorChanged.connect(self._remember_sort)
+
+    def _remember_sort(self, column: int, order: Qt.SortOrder) -> None:
+        self.settings.setValue("roomList/sortColumn", column)
+        descending = order == Qt.SortOrder.DescendingOrder
+        self.settings.setValue("roomList/sortOrder", "descending" if descending else "ascending")
+
+    def _manage_chat_window(self, window: ChatWindow) -> None:
+        """A new chat window: where it was last time, its shortcuts and Rooms button."""
+        account = f"accounts/{self._account}" if self._account else ""
+        WindowPlacement(window, self.settings, f"{account}/windows/{window.room_id}" if account else "")
+        if account:
+            self._restore_draft(window, f"{account}/drafts/{window.room_id}")
+        rooms = add_shortcut(window, "Rooms", ROOMS_SHORTCUT, self.show_rooms)
+        window.header.addWidget(action_button(rooms, "Back to the room list"))
+        add_shortcut(window, "Close room", CLOSE_SHORTCUT, window.close)
+        add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
+        self._remember_open_rooms()
+
+    def _restore_draft(self, window: ChatWindow, key: str) -> None:
+        """What was typed in a room's window and not sent stays when the window closes (Ctrl+W,
+        quitting, logging out) and is there again when the room opens, also after a restart."""
+        draft = str(self.settings.value(key, ""))
+        if draft:
+            window.input.setPlainText(draft)
+            window.input.moveCursor(QTextCursor.MoveOperation.End)
+
+        def keep(_room_id: int) -> None:
+            text = window.input.toPlainText()
+            if text.strip():
+                self.settings.setValue(key, text)
+            else:
+                self.settings.remove(key)
+
+        window.closed.connect(keep)
+
+    def _manage_dialog(self, dialog: QWidget) -> None:
+        """Dialogs fit the screen and quit like every window; Esc closes them (QDialog's own)."""
+        WindowPlacement(dialog)
+        add_shortcut(dialog, "Quit", QUIT_SHORTCUT, self.quit)
+
+    def show_rooms(self) -> None:
+        """Back to the room list, from any chat window (Ctrl+L, or its Rooms button)."""
+        window = self.rooms_window
+        if not window.isVisible() and self.session.me is None:
+            return  # logged out: the login window is the way in
+        if window.isMinimized():
+            window.showNormal()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def quit(self) -> bool:
+        """Quit from any window (Ctrl+Q, or closing the room list). Asks first when hosting with
+        others connected; then every window closes (saving where it was; the open rooms are kept
+        to reopen) and quitRequested tells the run loop to shut down. False: the user declined."""
+        if self._quitting:
+            return True
+        if not self._may_quit():
+            return False
+        self._quitting = True
+        for window in list(self.chat_windows.values()):
+            window.close()
+        if self.host_dialog is not None:
+            self.host_dialog.close()
+        self.rooms_window.close()
+        self.login_window.close()
+        self.settings.sync()
+        self.quitRequested.emit()
+        return True
+
+    def _room_list_closing(self) -> bool:
+        """May the room list close? It is hidden, not closed, at logout; closed by the user it quits."""
+        return self._quitting or not self.rooms_window.isVisible() or self.quit()
+
+    def _account_logged_in(self, username: str, server: str) -> None:
+        self._account = account_key(server, username)
+        saved = self.settings.value(f"accounts/{self._account}/openRooms", "[]")
+        try:
+            ids = json.loads(str(saved))
+        except ValueError:
+            ids = []
+        self._rooms_to_reopen = [int(i) for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+    def _account_logged_out(self) -> None:
+        self._account = ""
+        self._rooms_to_reopen = []
+
+    def _reopen_rooms(self) -> None:
+        """The room list has loaded: reopen the rooms that were open when this account last quit
+        (or logged out), in the order they were opened; rooms gone since are forgotten."""
+        if not self._rooms_to_reopen or self.session.me is None:
+            return
+        wanted, self._rooms_to_reopen = self._rooms_to_reopen, []
+        for room_id in wanted:
+            if self.session.rooms.row_of(room_id) is not None:
+                self.session.open_room(room_id)
+        self._remember_open_rooms()
+
+    def _remember_open_rooms(self) -> None:
+        """Written as the user opens and closes rooms, so it also holds after a crash; the
+        windows the app closes itself (quitting, logging out) stay in it."""
+        if self._account and not self._quitting:
+            self.settings.setValue(f"accounts/{self._account}/openRooms", json.dumps(list(self.chat_windows)))
+
     # -- finding servers -----------------------------------------------------------------
 
     def _browse(self, on: bool) -> None:
@@ -378,6 +503,7 @@ async def wait_until_closed(desktop: DesktopApp) -> None:
     assert isinstance(app, QApplication)
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
+    desktop.quitRequested.connect(closed.set)
     desktop.start()
     await closed.wait()
 

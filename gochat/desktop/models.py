@@ -153,6 +153,9 @@ class RoomListModel(QAbstractTableModel):
 
     HEADERS = ("Room", "Created by", "Created", "Online", "Unread")
     NAME, CREATOR, CREATED, ONLINE, UNREAD = range(5)
+    # What a column sorts by: names ignoring case, the creation time as a number, counts as
+    # numbers (the text shown would put "10" before "9", and "" for no unread first).
+    SORT_ROLE = Qt.ItemDataRole.UserRole + 10
 
     def __init__(self, unread: UnreadCounts) -> None:
         super().__init__()
@@ -177,6 +180,8 @@ class RoomListModel(QAbstractTableModel):
         column = index.column()
         if role == RoomRole:
             return room
+        if role == self.SORT_ROLE:
+            return self.sort_key(room, column)
         if role == Qt.ItemDataRole.DisplayRole:
             unread = self._unread.get(room.id)
             return {
@@ -199,6 +204,17 @@ class RoomListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and column == self.UNREAD and self._unread.get(room.id):
             return f"{self._unread.get(room.id)} unread"
         return None
+
+    def sort_key(self, room: Room, column: int) -> str | float | int:
+        if column == self.NAME:
+            return room.name.casefold()
+        if column == self.CREATOR:
+            return room.creator.username.casefold()
+        if column == self.CREATED:
+            return room.created_at.timestamp()
+        if column == self.ONLINE:
+            return room.online
+        return self._unread.get(room.id)
 
     def rooms(self) -> list[Room]:
         return list(self._rooms)

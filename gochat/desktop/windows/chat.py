@@ -177,7 +177,10 @@ class ChatWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(8)
-        layout.addWidget(heading)
+        # The title row; the app adds its window buttons (Rooms) at its end.
+        self.header = QHBoxLayout()
+        self.header.addWidget(heading, 1)
+        layout.addLayout(self.header)
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
         layout.addLayout(input_row)

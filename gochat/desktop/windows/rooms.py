@@ -1,10 +1,12 @@
-"""The room-list window (the seed's home): rooms, search, New room, who is logged in."""
+"""The room-list window (the seed's home): rooms, search, New room, who is logged in.
+
+It is the app's main window: closing it quits (the app decides, through ``close_guard``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,9 +23,27 @@ from PySide6.QtWidgets import (
 
 from gochat.desktop.models import RoomListModel, RoomRole
 from gochat.desktop.resources import app_icon
+from gochat.desktop.state import Room
 from gochat.desktop.windows.host import HostingPanel
 from gochat.desktop.windows.login import error_label
 from gochat.desktop.windows.status import ConnectionBanner
+
+
+class SearchField(QLineEdit):
+    """The room search: the arrow and page keys move into the list below it, Esc clears it."""
+
+    listKeyPressed = Signal(int)  # the Qt.Key that should move into the list  # noqa: N815
+
+    LIST_KEYS = (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() in self.LIST_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            self.listKeyPressed.emit(event.key())
+            return
+        if event.key() == Qt.Key.Key_Escape and self.text():
+            self.clear()
+            return
+        super().keyPressEvent(event)
 
 
 class RoomTable(QTableView):
@@ -63,14 +83,24 @@ class RoomListWindow(QMainWindow):
         # Asked before the window closes (quitting while hosting); False keeps it open.
         self.close_guard: Callable[[], bool] | None = None
 
-        self.search = QLineEdit()
+        self.search = SearchField()
         self.search.setPlaceholderText("Search rooms…")
         self.search.setClearButtonEnabled(True)
+        self.rooms = rooms
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(rooms)
         self.proxy.setFilterKeyColumn(RoomListModel.NAME)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        # Each column sorts by what it means (numbers as numbers, dates as dates, names ignoring
+        # case), not by the text shown; equal keys keep the creation order.
+        self.proxy.setSortRole(RoomListModel.SORT_ROLE)
+        self.proxy.setSortLocaleAware(True)
+        # The room the user picked, by id: it stays picked while a search hides it, and is
+        # selected again when the search (or a refresh of the list) brings it back.
+        self._picked_room: int | None = None
+        self.search.textChanged.connect(self._filter)
+        self.search.listKeyPressed.connect(self._enter_list)
+        self.search.returnPressed.connect(self._open_from_search)
 
         self.table = RoomTable()
         self.table.setModel(self.proxy)
@@ -84,8 +114,16 @@ class RoomListWindow(QMainWindow):
         header_view.setSectionResizeMode(RoomListModel.NAME, QHeaderView.ResizeMode.Stretch)
         for column in (RoomListModel.CREATOR, RoomListModel.CREATED, RoomListModel.ONLINE, RoomListModel.UNREAD):
             header_view.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Clicking a header sorts by it, clicking again reverses, a third click returns to the
+        # order the rooms were created in (the order before any sorting).
+        header_view.setSortIndicatorClearable(True)
+        header_view.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
         self.table.doubleClicked.connect(self._open_index)
         self.table.activatedRoom.connect(self.openRequested)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.proxy.modelReset.connect(self._reselect)
+        self.proxy.layoutChanged.connect(self._reselect)
 
         self.new_name = QLineEdit()
         self.new_name.setPlaceholderText("New room name")
@@ -117,6 +155,72 @@ class RoomListWindow(QMainWindow):
             event.ignore()
             return
         super().closeEvent(event)
+
+    # -- search, selection and the keyboard -------------------------------------------------
+
+    def _filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        self._reselect()
+
+    def _selection_changed(self) -> None:
+        # Only a choice made in the list counts. A search that hides the selected row makes the
+        # view select a neighbour (single selection keeps one row selected); that is no choice,
+        # and _reselect puts the selection right once the search has applied.
+        if self.table.hasFocus():
+            room = self.selected_room()
+            self._picked_room = room.id if room is not None else None
+
+    def _reselect(self) -> None:
+        """Select the picked room if it is shown, and nothing while the search hides it."""
+        row = self.proxy_row_of(self._picked_room) if self._picked_room is not None else None
+        if row is None:
+            self.table.clearSelection()
+        elif self.selected_room() is None or self.selected_room() != self.proxy.index(row, 0).data(RoomRole):
+            self._select_row(row)
+
+    def _select_row(self, row: int) -> None:
+        index = self.proxy.index(row, RoomListModel.NAME)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.table.selectionModel().setCurrentIndex(index, flags)
+        self.table.scrollTo(index)
+        self._picked_room = index.data(RoomRole).id
+
+    def proxy_row_of(self, room_id: int) -> int | None:
+        """The row a room is shown at, or None while the search hides it."""
+        source_row = self.rooms.row_of(room_id)
+        if source_row is None:
+            return None
+        index = self.proxy.mapFromSource(self.rooms.index(source_row, RoomListModel.NAME))
+        return index.row() if index.isValid() else None
+
+    def selected_room(self) -> Room | None:
+        """The selected room, if one is selected and shown."""
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].data(RoomRole) if rows else None
+
+    def _enter_list(self, _key: int) -> None:
+        """Down, Up, Page Down or Page Up in the search box: into the list, on the selected room,
+        or on the first room shown when none is selected."""
+        if self.proxy.rowCount() == 0:
+            return
+        if self.selected_room() is None:
+            self._select_row(0)
+        self.table.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def _open_from_search(self) -> None:
+        """Enter in the search box opens the selected room; with none selected, the only room
+        shown, or else the first room shown is selected (in the list) for the next Enter."""
+        room = self.selected_room()
+        if room is None and self.proxy.rowCount() == 1:
+            room = self.proxy.index(0, RoomListModel.NAME).data(RoomRole)
+        if room is not None:
+            self.openRequested.emit(room.id)
+        elif self.proxy.rowCount() > 1:
+            self._enter_list(Qt.Key.Key_Down)
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
 
     def set_identity(self, username: str, server: str) -> None:
         self.who.setText(f"{username} @ {server}")
