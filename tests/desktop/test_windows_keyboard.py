@@ -58,7 +58,10 @@ def made_up_rooms() -> tuple[list[Room], UnreadCounts]:
         Room(3, "Cherry 樱桃", alice, datetime(2026, 1, 15, 8, 30, tzinfo=UTC), online=2),
         Room(4, "apricot", carl, datetime(2025, 11, 2, 17, 45, tzinfo=UTC), online=0),
     ]
-    return rooms, UnreadCounts({2: 3, 3: 12, 4: 2})
+    unread = UnreadCounts()
+    for room_id, count in ((2, 3), (3, 12), (4, 2)):
+        unread.reset(room_id, last_read_id=0, unread=count)
+    return rooms, unread
 
 
 def room_list(qtbot: QtBot) -> RoomListWindow:
@@ -133,11 +136,11 @@ def test_the_room_list_sorts_by_each_column_by_what_it_means(qtbot: QtBot, scree
 
     # A sorted list stays sorted as counts change.
     click_header(qtbot, window, RoomListModel.UNREAD)
-    window.rooms._unread.arrived(1, seen=False, mine=False)  # banana: 0 -> 1
+    window.rooms._unread.arrived(1, 101, seen=False, mine=False)  # banana: 0 -> 1
     window.rooms.unread_changed(1)
     assert shown(window) == ["banana", "apricot", "Apple", "Cherry 樱桃"]
-    for _ in range(3):
-        window.rooms._unread.arrived(1, seen=False, mine=False)  # banana: 4
+    for message_id in range(102, 105):
+        window.rooms._unread.arrived(1, message_id, seen=False, mine=False)  # banana: 4
     window.rooms.unread_changed(1)
     assert shown(window) == ["apricot", "Apple", "banana", "Cherry 樱桃"]
     screenshot(window, "sorted-by-unread")
@@ -333,7 +336,7 @@ def test_ctrl_q_while_hosting_with_others_connected_asks_first(
     qtbot.waitUntil(guest.rooms_window.isVisible, timeout=WAIT)
     create_room(qtbot, host, "party")
     chat = open_room(qtbot, host, "party")
-    qtbot.waitUntil(lambda: host.rooms_window.hosting.connected.text() == "2 connected", timeout=WAIT)
+    qtbot.waitUntil(lambda: host.rooms_window.hosting.connected.text() == "1 other person connected", timeout=WAIT)
 
     asked: list[str] = []
     host.confirm = lambda question: asked.append(question) is not None  # "No"
@@ -375,7 +378,7 @@ def test_esc_closes_the_host_dialog_and_the_question_box(
         QTest.keyClick(box, Qt.Key.Key_Escape)
 
     QTimer.singleShot(0, press_escape)
-    assert desktop.confirm("Quit and disconnect them?") is False  # Esc is No
+    assert desktop._ask("Quit and disconnect them?") is False  # the real question box: Esc is No
     assert pressed == ["Quit and disconnect them?"]
 
 
