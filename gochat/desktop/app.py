@@ -110,6 +110,7 @@ class DesktopApp(QObject):
         s.notify.connect(self._notify)
         s.errorShown.connect(lambda message: self.rooms_window.statusBar().showMessage(message, 8000))
         self.rooms_window.openRequested.connect(s.open_room)
+        self.rooms_window.muteRequested.connect(self.set_room_muted)
         self.rooms_window.createRequested.connect(lambda name: s.spawn(s.create_room(name)))
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(s.logout()))
 
@@ -134,7 +135,7 @@ class DesktopApp(QObject):
     def _logged_in(self, user: User, server: str) -> None:
         self.rooms_window.set_identity(user.username, server)
         self._account_logged_in(user.username, server)
-        self.session.muted = self._muted_rooms()
+        self.session.set_muted_rooms(self._muted_rooms())
         self.rooms_window.show()
         self.login_window.hide()
         self.login_window.remember()

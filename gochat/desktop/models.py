@@ -23,6 +23,7 @@ from gochat.desktop.state import Change, Inserted, Item, Removed, Room, Timeline
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 RoomRole = Qt.ItemDataRole.UserRole + 2
+MutedRole = Qt.ItemDataRole.UserRole + 3
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -161,6 +162,7 @@ class RoomListModel(QAbstractTableModel):
         super().__init__()
         self._rooms: list[Room] = []
         self._unread = unread  # the session's counts, shown as they are; never copied
+        self.muted: set[int] = set()  # rooms whose notifications are off (the session's set)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self._rooms)
@@ -189,20 +191,30 @@ class RoomListModel(QAbstractTableModel):
                 self.CREATOR: room.creator.username,
                 self.CREATED: room.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
                 self.ONLINE: str(room.online),
-                self.UNREAD: str(unread) if unread else "",
-            }[column]
+                # A muted room says so where its count is: its messages do not notify.
+                self.UNREAD: ("🔕 " if room.id in self.muted else "") + (str(unread) if unread else ""),
+            }[column].strip()
+        if role == MutedRole:
+            return room.id in self.muted
         if column == self.UNREAD and self._unread.get(room.id):
-            # The unread count is the one thing on this row that asks for attention.
-            if role == Qt.ItemDataRole.FontRole:
+            # The count of a room of the user's is the one thing on its row that asks for attention;
+            # a muted room's, or one never entered (not followed: every message there counts), is quiet.
+            quiet = room.id in self.muted or self._unread.last_read_id(room.id) is None
+            if role == Qt.ItemDataRole.FontRole and not quiet:
                 font = QFont()
                 font.setBold(True)
                 return font
             if role == Qt.ItemDataRole.ForegroundRole:
-                return QColor("#2f6feb")
+                return QColor("#8a8f98") if quiet else QColor("#2f6feb")
+            if role == Qt.ItemDataRole.ToolTipRole:
+                count = self._unread.get(room.id)
+                if self._unread.last_read_id(room.id) is None:
+                    return f"{count} messages from others; you have not entered this room"
+                return f"{count} unread" + (" (muted)" if room.id in self.muted else "")
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.ONLINE, self.UNREAD):
             return int(Qt.AlignmentFlag.AlignCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column == self.UNREAD and self._unread.get(room.id):
-            return f"{self._unread.get(room.id)} unread"
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.UNREAD and room.id in self.muted:
+            return "Muted: new messages here do not notify"
         return None
 
     def sort_key(self, room: Room, column: int) -> str | float | int:
@@ -254,6 +266,12 @@ class RoomListModel(QAbstractTableModel):
         row = self.row_of(room_id)
         if row is not None:
             self.dataChanged.emit(self.index(row, self.UNREAD), self.index(row, self.UNREAD))
+
+    def room_changed(self, room_id: int) -> None:
+        """Something shown on the whole row changed (muting)."""
+        row = self.row_of(room_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.UNREAD))
 
     def unread(self, room_id: int) -> int:
         return self._unread.get(room_id)

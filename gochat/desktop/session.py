@@ -112,8 +112,9 @@ class ChatSession(QObject):
         self.data_dir: Path | None = None
         # Rooms whose window is on screen: what arrives there is read.
         self._visible: set[int] = set()
-        # Rooms whose notifications the user turned off (the app keeps them in its settings).
-        self.muted: set[int] = set()
+        # Rooms whose notifications the user turned off (the app keeps them in its settings); the
+        # room list shows the same set.
+        self.muted: set[int] = self.rooms.muted
         # On the current connection: rooms being watched (asked) and messages already sent.
         self._watching: set[int] = set()
         self._sent_on_link: set[str] = set()
@@ -378,7 +379,14 @@ class ChatSession(QObject):
             self.muted.add(room_id)
         else:
             self.muted.discard(room_id)
-        self.rooms.unread_changed(room_id)
+        self.rooms.room_changed(room_id)
+
+    def set_muted_rooms(self, rooms: set[int]) -> None:
+        """The account's muted rooms, as kept (at login)."""
+        self.muted.clear()
+        self.muted.update(rooms)
+        for room_id in rooms:
+            self.rooms.room_changed(room_id)
 
     def _read_shown(self, room_id: int) -> None:
         """A visible window shows its newest message: read up to it (the server hears soon)."""

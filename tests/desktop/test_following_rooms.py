@@ -271,18 +271,27 @@ def test_closed_rooms_notify_muted_ones_only_count_and_a_click_opens_the_message
     loud_id, hushed_id = loud.room_id, hushed.room_id
     close_chat(qtbot, bob, loud)
     close_chat(qtbot, bob, hushed)
-    bob.session.set_muted(hushed_id, True)
+    # Muted from the room list's context menu.
+    table = bob.rooms_window.table
+    row = bob.rooms_window.visible_room_names().index("hushed")
+    menu = table.context_menu(bob.rooms_window.proxy.index(row, RoomListModel.NAME))
+    assert menu is not None
+    [mute] = [action for action in menu.actions() if action.text() == "Mute notifications"]
+    assert not mute.isChecked()
+    mute.trigger()
+    assert bob.session.muted == {hushed_id}
 
     post(qtbot, qloop, restartable.url, alice_name, hushed_id, "shh")
     post(qtbot, qloop, restartable.url, alice_name, loud_id, *(f"filler {i}" for i in range(60)), "look here")
     qtbot.waitUntil(lambda: unread_shown(bob, loud_id) == "61", timeout=WAIT)
-    assert unread_shown(bob, hushed_id) == "1"  # counted, not announced
+    assert unread_shown(bob, hushed_id) == "🔕 1"  # counted, not announced
     assert "shh" not in [n.text for n in bob.notifier.shown]
     assert bob.notifier.shown[-1].text == "look here"
     assert alice_name in bob.notifier.shown[-1].title
     # No tray here (offscreen): the taskbar entry asks for attention instead.
     assert not bob.notifier.has_tray
     assert bob.notifier.alerted[-1] == bob.rooms_window.windowTitle()
+    screenshot(bob.rooms_window, "muted-and-loud")
 
     # Clicking the notification of an older message opens the room at it.
     target = next(n for n in bob.notifier.shown if n.text == "filler 3")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,13 +15,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from gochat.desktop.models import RoomListModel, RoomRole
+from gochat.desktop.models import MutedRole, RoomListModel, RoomRole
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import Room
 from gochat.desktop.windows.host import HostingPanel
@@ -47,7 +48,36 @@ class SearchField(QLineEdit):
 
 
 class RoomTable(QTableView):
+    """Signals: ``activatedRoom(room_id)`` (Enter on a row); ``muteToggled(room_id, muted)``
+    (from the row's context menu)."""
+
     activatedRoom = Signal(int)  # noqa: N815
+    muteToggled = Signal(int, bool)  # noqa: N815
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._show_menu)
+
+    def context_menu(self, index: QModelIndex) -> QMenu | None:
+        """The menu of the room at ``index`` (Open; Mute or Unmute notifications)."""
+        if not index.isValid():
+            return None
+        room: Room = index.data(RoomRole)
+        muted = bool(index.data(MutedRole))
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.activatedRoom.emit(room.id))
+        toggle = menu.addAction("Mute notifications")
+        toggle.setCheckable(True)
+        toggle.setChecked(muted)
+        toggle.toggled.connect(lambda on: self.muteToggled.emit(room.id, on))
+        return menu
+
+    def _show_menu(self, point: QPoint) -> None:
+        menu = self.context_menu(self.indexAt(point))
+        if menu is not None:
+            menu.exec(self.viewport().mapToGlobal(point))
+            menu.deleteLater()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
@@ -60,6 +90,7 @@ class RoomListWindow(QMainWindow):
     openRequested = Signal(int)  # noqa: N815
     createRequested = Signal(str)  # noqa: N815
     logoutRequested = Signal()  # noqa: N815
+    muteRequested = Signal(int, bool)  # room id, muted  # noqa: N815
 
     def __init__(self, rooms: RoomListModel) -> None:
         super().__init__()
@@ -121,6 +152,7 @@ class RoomListWindow(QMainWindow):
         self.table.setSortingEnabled(True)
         self.table.doubleClicked.connect(self._open_index)
         self.table.activatedRoom.connect(self.openRequested)
+        self.table.muteToggled.connect(self.muteRequested)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.proxy.modelReset.connect(self._reselect)
         self.proxy.layoutChanged.connect(self._reselect)
