@@ -225,11 +225,27 @@ class RoomHub:
         presence = self._rooms.get(room_id)
         if presence is None:
             return 0
-        joining = presence.joining
         excluded = exclude.id if exclude is not None else None
+        sent = self._deliver(presence, presence.connections, frame, message_id, excluded, skip=None)
+        if watchers and presence.watchers:
+            # A connection both present and watching has had it already.
+            sent += self._deliver(presence, presence.watchers, frame, message_id, excluded, skip=presence.connections)
+        return sent
+
+    @staticmethod
+    def _deliver(
+        presence: _RoomPresence,
+        connections: dict[int, Connection],
+        frame: str,
+        message_id: int | None,
+        excluded: int | None,
+        skip: dict[int, Connection] | None,
+    ) -> int:
+        """Queue the frame for each connection (or hold it for one still joining)."""
+        joining = presence.joining
         sent = 0
-        for connection_id, connection in presence.connections.items():
-            if connection_id == excluded:
+        for connection_id, connection in connections.items():
+            if connection_id == excluded or (skip is not None and connection_id in skip):
                 continue
             held = joining.get(connection_id) if joining else None
             if held is not None:
@@ -237,17 +253,6 @@ class RoomHub:
             else:
                 connection.deliver(frame)
             sent += 1
-        if watchers and presence.watchers:
-            present = presence.connections
-            for connection_id, connection in presence.watchers.items():
-                if connection_id == excluded or connection_id in present:
-                    continue
-                held = joining.get(connection_id) if joining else None
-                if held is not None:
-                    held.append((message_id, frame))
-                else:
-                    connection.deliver(frame)
-                sent += 1
         return sent
 
     def broadcast_everyone(self, frame: str) -> None:

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp, create_application
+from gochat.server.config import Settings
+from gochat.server.runner import ServerThread
 from tests.desktop.xdisplay import x_display  # noqa: F401 - a fixture for the tests of this folder
 
 SCREENSHOTS = Path(
@@ -70,6 +72,16 @@ def qloop(qapp: QApplication, _shared_qloop: asyncio.AbstractEventLoop) -> Itera
     if errors:
         details = "\n".join(f"{c.get('message')}: {c.get('exception')!r}" for c in errors)
         pytest.fail(f"exceptions reached the event loop:\n{details}")
+
+
+@pytest.fixture
+def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
+    """The desktop tests' server: SQLite and the in-process cache (the server's own tests cover
+    MariaDB and Redis)."""
+    thread = ServerThread(sqlite_settings)
+    thread.start()
+    yield thread
+    thread.stop()
 
 
 @pytest.fixture

@@ -44,14 +44,6 @@ ME = User(1, "me")
 YOU = User(2, "amira")
 
 
-@pytest.fixture
-def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(sqlite_settings)
-    thread.start()
-    yield thread
-    thread.stop()
-
-
 def wire(message_id: int, when: datetime, text: str, author: User = YOU) -> dict[str, Any]:
     return {
         "id": message_id,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
@@ -24,14 +23,6 @@ from tests.helpers import PASSWORD, unique_name
 Shot = Callable[[QWidget, str], Path]
 MakeDesktop = Callable[..., DesktopApp]
 WAIT = 15000
-
-
-@pytest.fixture
-def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(sqlite_settings)
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 def address(server: ServerThread) -> str:

@@ -65,6 +65,15 @@ def restartable(sqlite_settings: Settings) -> Iterator[RestartableServer]:
         server.stop()
 
 
+def quit_app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, desktop: DesktopApp) -> None:
+    """What quitting does after the last window closes: shut down, then the windows go."""
+    quitting = qloop.create_task(desktop.shutdown())
+    qtbot.waitUntil(quitting.done, timeout=WAIT)
+    quitting.result()
+    for window in [*desktop.chat_windows.values(), desktop.rooms_window]:
+        window.close()
+
+
 def unread_shown(desktop: DesktopApp, room_id: int) -> str:
     rooms = desktop.session.rooms
     row = rooms.row_of(room_id)
@@ -136,11 +145,7 @@ def test_unsent_messages_survive_quitting_the_app(
     qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
     say(qtbot, chat, "written on the train")
     say(qtbot, chat, "and a second one")
-    quitting = qloop.create_task(first_run.shutdown())
-    qtbot.waitUntil(quitting.done, timeout=WAIT)
-    quitting.result()
-    for window in [*first_run.chat_windows.values(), first_run.rooms_window]:
-        window.close()
+    quit_app(qtbot, qloop, first_run)
 
     restartable.start()
     second_run = make_desktop("alice")  # the same settings and data: the app started again
@@ -378,11 +383,7 @@ def test_a_draft_left_in_a_closing_window_and_mutes_come_back_after_a_restart(
     assert again.input.toPlainText() == "half a thought"
     qtbot.keyClicks(again.input, ", finished")
     first.set_room_muted(room_id, True)
-    quitting = qloop.create_task(first.shutdown())
-    qtbot.waitUntil(quitting.done, timeout=WAIT)
-    quitting.result()
-    for window in [*first.chat_windows.values(), first.rooms_window]:
-        window.close()
+    quit_app(qtbot, qloop, first)
 
     second = make_desktop("alice")
     log_in(qtbot, second, restartable.thread, name, register=False)

@@ -38,6 +38,16 @@ def open_host_dialog(
     return desktop.host_dialog
 
 
+def join(qtbot: QtBot, desktop: DesktopApp, port: int, username: str, *, register: bool = True) -> None:
+    """Log a desktop in to the server hosted on this computer's ``port`` (registering first)."""
+    login = desktop.login_window
+    login.server.setText(f"127.0.0.1:{port}")
+    login.username.setText(username)
+    login.password.setText(PASSWORD)
+    qtbot.mouseClick(login.register_button if register else login.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(desktop.rooms_window.isVisible, timeout=WAIT)
+
+
 def start_hosting(qtbot: QtBot, desktop: DesktopApp, dialog: HostDialog, port: int, *, others: bool) -> None:
     dialog.port.setValue(port)
     dialog.let_others_join.setChecked(others)
@@ -86,11 +96,7 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
 
     # A second desktop joins through the address shown for this computer (tests stay on loopback).
     guest = make_desktop()
-    guest.login_window.server.setText(f"127.0.0.1:{port}")
-    guest.login_window.username.setText(unique_name("guest"))
-    guest.login_window.password.setText(PASSWORD)
-    qtbot.mouseClick(guest.login_window.register_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(guest.rooms_window.isVisible, timeout=WAIT)
+    join(qtbot, guest, port, unique_name("guest"))
 
     create_room(qtbot, host, "lan party")
     host_chat = open_room(qtbot, host, "lan party")
@@ -240,13 +246,8 @@ def test_the_panel_and_the_stop_question_count_the_same_people(
     panel = host.rooms_window.hosting
     qtbot.waitUntil(lambda: panel.connected.text() == "No one else connected", timeout=WAIT)
     guest_name = unique_name("guest")
-    for device, register in ((make_desktop(), True), (make_desktop(), False)):
-        login = device.login_window
-        login.server.setText(f"127.0.0.1:{port}")
-        login.username.setText(guest_name)
-        login.password.setText(PASSWORD)
-        qtbot.mouseClick(login.register_button if register else login.login_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(device.rooms_window.isVisible, timeout=WAIT)
+    join(qtbot, make_desktop(), port, guest_name)
+    join(qtbot, make_desktop(), port, guest_name, register=False)  # the same person on a second device
     qtbot.waitUntil(lambda: host.hosting.connected_count() == 3, timeout=WAIT)
     qtbot.waitUntil(lambda: panel.connected.text() == "1 other person connected", timeout=WAIT)
     screenshot(host.rooms_window, "one-other-person")

@@ -27,23 +27,14 @@ from gochat.desktop.models import RoomListModel, RoomRole
 from gochat.desktop.state import Room, UnreadCounts, User
 from gochat.desktop.windows.chat import ChatWindow
 from gochat.desktop.windows.rooms import RoomListWindow
-from gochat.server.config import Settings
 from gochat.server.embedded import free_port
 from gochat.server.runner import ServerThread
 from tests.desktop.conftest import SCREENSHOTS
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, address, create_room, log_in, open_room, say, texts
-from tests.desktop.test_hosting import open_host_dialog, start_hosting
-from tests.helpers import PASSWORD, unique_name
+from tests.desktop.test_hosting import join, open_host_dialog, start_hosting
+from tests.helpers import unique_name
 
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-@pytest.fixture
-def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
-    thread = ServerThread(sqlite_settings)
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 # -- the room list on its own: made-up rooms, no server needed ------------------------------
@@ -328,12 +319,7 @@ def test_ctrl_q_while_hosting_with_others_connected_asks_first(
     dialog = open_host_dialog(qtbot, host, unique_name("host"))
     port = free_port("127.0.0.1")
     start_hosting(qtbot, host, dialog, port, others=False)
-    guest = make_desktop()
-    guest.login_window.server.setText(f"127.0.0.1:{port}")
-    guest.login_window.username.setText(unique_name("guest"))
-    guest.login_window.password.setText(PASSWORD)
-    qtbot.mouseClick(guest.login_window.register_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(guest.rooms_window.isVisible, timeout=WAIT)
+    join(qtbot, make_desktop(), port, unique_name("guest"))
     create_room(qtbot, host, "party")
     chat = open_room(qtbot, host, "party")
     qtbot.waitUntil(lambda: host.rooms_window.hosting.connected.text() == "1 other person connected", timeout=WAIT)

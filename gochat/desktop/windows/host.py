@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import DEFAULT_HOST_PORT, HostOptions
 from gochat.desktop.windows.login import error_label
+from gochat.desktop.windows.placement import fit_height_to_content
 
 
 class HostDialog(QDialog):
@@ -110,13 +111,7 @@ class HostDialog(QDialog):
 
     def fit_height(self) -> None:
         """As tall as what is shown: taller for Advanced or a message, back when they go."""
-        layout = self.layout()
-        if layout is None or not self.isVisible():
-            return  # shown for the first time, a window takes its size from its layout
-        layout.activate()
-        width = self.width()
-        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
-        self.resize(width, max(height, layout.totalMinimumSize().height()))
+        fit_height_to_content(self)
 
     def _join_toggled(self, on: bool) -> None:
         # Announcing only makes sense when others can connect.

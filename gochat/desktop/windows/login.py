@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import ServerEntry
+from gochat.desktop.windows.placement import fit_height_to_content
 
 SERVER_EXAMPLE = "192.168.1.5:8080"
 FIRST_START_LINE = "To chat you need a gochat server: host one on this computer, or find one on your network."
@@ -256,18 +257,9 @@ class LoginWindow(QWidget):
         super().keyPressEvent(event)
 
     def fit_height(self) -> None:
-        """Exactly as tall as what is shown: grow for a message (never squeezing a field),
-        shrink back when the server list or a message goes. A top-level window does not do
-        this by itself for word-wrapped labels, whose height depends on the width."""
-        layout = self.layout()
-        if layout is None or not self.isVisible():
-            return  # shown for the first time, a window takes its size from its layout
-        layout.activate()
-        width = self.width()
-        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
-        height = max(height, layout.totalMinimumSize().height())
-        if height != self.height():
-            self.resize(width, height)
+        """Exactly as tall as what is shown: grow for a message, shrink back when the server
+        list or a message goes."""
+        fit_height_to_content(self)
 
     def clear_errors(self) -> None:
         for label in self.errors.values():

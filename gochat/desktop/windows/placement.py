@@ -134,6 +134,21 @@ class WindowPlacement(QObject):
         return False
 
 
+def fit_height_to_content(window: QWidget) -> None:
+    """Make a shown window exactly as tall as what it shows at its width: taller for a message
+    (never squeezing a field), back when it goes. A top-level window does not do this by itself
+    for word-wrapped labels, whose height depends on the width."""
+    layout = window.layout()
+    if layout is None or not window.isVisible():
+        return  # shown for the first time, a window takes its size from its layout
+    layout.activate()
+    width = window.width()
+    height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+    height = max(height, layout.totalMinimumSize().height())
+    if height != window.height():
+        window.resize(width, height)
+
+
 def add_shortcut(window: QWidget, text: str, keys: Keys, slot: Callable[[], object]) -> QAction:
     """An action on the window, triggered by ``keys`` while the window is active (whatever widget
     in it has the focus); it can also back a visible button."""
