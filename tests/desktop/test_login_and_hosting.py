@@ -352,35 +352,27 @@ class _NotGochat(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def answer(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 class _HtmlPage(_NotGochat):
     def do_GET(self) -> None:
-        page = b"<!doctype html><html><body><h1>It works!</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(page)))
-        self.end_headers()
-        self.wfile.write(page)
+        self.answer(200, "text/html; charset=utf-8", b"<!doctype html><html><body><h1>It works!</h1></body></html>")
 
 
 class _OtherJson(_NotGochat):
     def do_GET(self) -> None:
-        body = b'{"detail": "Not Found"}'
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(404, "application/json", b'{"detail": "Not Found"}')
 
 
 class _HealthWithoutProtocol(_NotGochat):
     def do_GET(self) -> None:
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(200, "application/json", b'{"status": "ok"}')
 
 
 @pytest.fixture
