@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -89,10 +89,14 @@ class RoomListWindow(QMainWindow):
         # widened for a changed cell that no longer fits. Not ResizeToContents: with it, every
         # change of one cell (an unread count, once per incoming message) measured every row of
         # every such column again, in Python through the proxy: 37 ms a message with 150 rooms.
-        self.proxy.modelReset.connect(self._fit_columns)
-        self.proxy.layoutChanged.connect(self._fit_columns)
-        self.proxy.rowsInserted.connect(self._fit_columns)
-        self.proxy.rowsRemoved.connect(self._fit_columns)
+        # Fitted once per turn of the loop however many rooms came (rooms created one by one); not
+        # on re-sorting, which moves rows without changing what they hold.
+        self._fit_soon = QTimer(self)
+        self._fit_soon.setSingleShot(True)
+        self._fit_soon.setInterval(0)
+        self._fit_soon.timeout.connect(self._fit_columns)
+        for change in (self.proxy.modelReset, self.proxy.rowsInserted, self.proxy.rowsRemoved):
+            change.connect(self._rooms_changed)
         self.proxy.dataChanged.connect(self._widen_columns)
         self.table.doubleClicked.connect(self._open_index)
         self.table.activatedRoom.connect(self.openRequested)
@@ -129,6 +133,9 @@ class RoomListWindow(QMainWindow):
         room names out of sight: its header, or FITTED_CHARS characters, whichever is wider."""
         header = self.table.horizontalHeader().sectionSizeHint(column)
         return max(header, FITTED_CHARS * self.table.fontMetrics().averageCharWidth())
+
+    def _rooms_changed(self) -> None:
+        self._fit_soon.start()
 
     def _fit_columns(self) -> None:
         for column in self._FITTED:
