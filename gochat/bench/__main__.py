@@ -7,7 +7,8 @@ and their ratio, as the median of several runs. Results also go to a JSON file.
     python -m gochat.bench --sizes 100 --runs 3 --messages 100
     python -m gochat.bench --skip fanout,ingest,connections,desktop   # latency at 20 messages/s, N = 500
     python -m gochat.bench --skip fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
-    python -m gochat.bench --skip fanout,ingest,latency,connections   # the desktop app (gochat/bench/desktop.py)
+    python -m gochat.bench --skip fanout,ingest,latency,connections,hosting   # the desktop app (bench/desktop.py)
+    python -m gochat.bench --skip fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from gochat.bench import ingest, load
 from gochat.bench.connections import bench_connections
 from gochat.bench.desktop import bench_desktop
+from gochat.bench.hosting import bench_hosting
 from gochat.bench.latency import bench_latency
 from gochat.bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
@@ -198,7 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--desktop-rate", type=float, default=200.0, help="messages per second into the open chat")
     parser.add_argument("--desktop-seconds", type=float, default=5.0, help="how long the desktop's load lasts")
     parser.add_argument("--desktop-scrollback", type=int, default=10_000, help="messages the desktop scrolls back")
-    parser.add_argument("--skip", default="", help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop")
+    parser.add_argument("--hosting-rates", default="20,200", help="messages per second, one round each")
+    parser.add_argument("--hosting-seconds", default="20,10", help="how long each hosting round lasts")
+    parser.add_argument("--hosting-rooms", type=int, default=50, help="rooms in the hosting app's room list")
+    parser.add_argument(
+        "--hosting-focus",
+        default="elsewhere",
+        help="the active window of the hosting app and the plain client: chat or elsewhere (HOST[,PLAIN])",
+    )
+    parser.add_argument("--hosting-platform", default="offscreen", help="the Qt platform of both apps")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting"
+    )
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -228,6 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     if "desktop" not in skip:
         report["desktop"] = bench_desktop(
             args.desktop_messages, args.desktop_rate, args.desktop_seconds, args.desktop_scrollback, args.runs
+        )
+    if "hosting" not in skip:
+        focus = args.hosting_focus.split(",")
+        report["hosting"] = bench_hosting(
+            [float(r) for r in args.hosting_rates.split(",")],
+            [float(s) for s in args.hosting_seconds.split(",")],
+            args.hosting_rooms,
+            args.runs,
+            (focus[0], focus[-1]),
+            args.hosting_platform,
         )
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
