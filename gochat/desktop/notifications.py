@@ -3,6 +3,8 @@ urgency hint otherwise. Clicking a tray notification asks to open its room at it
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -12,6 +14,9 @@ from gochat.desktop.resources import app_icon
 
 PREVIEW_CHARS = 140
 KEEP_SHOWN = 100  # the newest notifications remembered (for the click, and for tests)
+# A busy room must not become a flood of pop-ups: at most one tray message (or taskbar alert)
+# this often; what arrives meanwhile is remembered, and a click opens the newest.
+QUIET_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,11 @@ class Notifier(QObject):
 
     activated = Signal(int, int)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
+        self._clock = clock
+        self._last_popup = -QUIET_SECONDS
+        self.popups = 0  # tray messages and taskbar alerts actually raised
         self.shown: list[Notification] = []
         self.alerted: list[str] = []  # titles of the windows whose taskbar entry was made urgent
         self._tray: QSystemTrayIcon | None = None
@@ -49,6 +57,11 @@ class Notifier(QObject):
         preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
         self.shown.append(Notification(room_id, message_id, title, preview))
         del self.shown[:-KEEP_SHOWN]
+        now = self._clock()
+        if now - self._last_popup < QUIET_SECONDS:
+            return
+        self._last_popup = now
+        self.popups += 1
         if self._tray is not None:
             # A tray shows one message at a time: a click is about the newest one.
             self._tray.showMessage(title, preview, app_icon(), 5000)
