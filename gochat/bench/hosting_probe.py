@@ -265,7 +265,8 @@ async def probe(desktop: DesktopApp, args: argparse.Namespace, folder: str) -> N
     window = await open_room(desktop, room_id)
     if args.focus == "elsewhere":
         # The person is in another window: the chat is open on screen but not the active
-        # window, so each message also counts as unread and notifies.
+        # window, so each message is read as it is shown (the read marker is reported, and the
+        # room list's count is updated) besides being painted.
         desktop.rooms_window.activateWindow()
         await until(lambda: not window.isActiveWindow(), 10, "the chat window to lose focus")
     else:
