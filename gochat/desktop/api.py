@@ -170,6 +170,8 @@ class RestApi:
         self.base_url = base_url
         self.timeout = timeout
         self.token: str | None = None
+        # The database behind this address, from its health check ("" from servers that do not say).
+        self.server_id = ""
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
 
     async def close(self) -> None:
@@ -239,6 +241,7 @@ class RestApi:
         except ValueError:
             report = None
         if isinstance(report, dict) and "protocolVersion" in report:
+            self.server_id = str(report.get("databaseId") or "")[:64]
             return report
         raise ApiError(self._not_gochat(response), field="server", status=response.status_code)
 

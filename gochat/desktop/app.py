@@ -437,7 +437,9 @@ class DesktopApp(QObject):
         return self._quitting or not self.rooms_window.isVisible() or self.quit()
 
     def _account_logged_in(self, username: str, server: str) -> None:
-        self._account = account_key(server, username)
+        # The server's database id with its address: another server at the same address (a new
+        # database) is another place, where none of this account's rooms or drafts belong.
+        self._account = account_key(f"{server}#{self.session.server_id}", username)
         saved = self.settings.value(f"accounts/{self._account}/openRooms", "[]")
         try:
             ids = json.loads(str(saved))

@@ -98,6 +98,9 @@ class ChatSession(QObject):
         self.me: User | None = None
         self.server = ""
         self.link_state = LinkState.CLOSED
+        # The database behind the server (its health check says): what is kept for an account
+        # (unsent messages, open rooms, drafts) is kept under it, never under the address alone.
+        self.server_id = ""
         # (field, message, HTTP status) of the last failed login, for callers that said it quietly.
         self.last_login_failure: tuple[str, str, int] | None = None
         # How long a server may take to accept the connection, and then to answer (seconds).
@@ -194,6 +197,7 @@ class ChatSession(QObject):
         self._api = api
         self.me = login.user
         self.server = display_address(base)
+        self.server_id = api.server_id
         self._live = LiveConnection(
             base, login.token, on_frame=self._on_frame, on_state=self._on_link, on_connected=self._on_connected
         )
@@ -266,7 +270,7 @@ class ChatSession(QObject):
     def _outbox_file(self) -> Path | None:
         if self.data_dir is None or self.me is None or not self.server:
             return None
-        account = hashlib.sha256(f"{self.server}\n{self.me.id}".encode()).hexdigest()[:24]
+        account = hashlib.sha256(f"{self.server}\n{self.server_id}\n{self.me.id}".encode()).hexdigest()[:24]
         return self.data_dir / f"outbox-{account}.json"
 
     def _load_outbox(self, me: User, _server: str) -> None:

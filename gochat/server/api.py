@@ -200,6 +200,9 @@ async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
         "status": status,
         "version": __version__,
         "protocolVersion": PROTOCOL_VERSION,
+        # Which database this server serves: a client keeps what it holds for a server (unsent
+        # messages, open rooms) under this, so a new server at the same address never gets them.
+        "databaseId": ctx.database_id,
         "storage": storage,
         "cache": cache,
         "connections": ctx.hub.connection_count,

@@ -42,6 +42,8 @@ class ServerContext:
     markers: ReadMarkers
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
+    # The database's own random id: clients tell two servers at one address apart by it.
+    database_id: str = ""
     started_at: float = field(default_factory=time.monotonic)
     closing: bool = False
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -62,7 +64,9 @@ class ServerContext:
         markers = ReadMarkers(database, hub)
         chat = ChatService(database, rooms, hub, markers)
         chat.writer.start()
-        return cls(settings, database, cache, hub, Accounts(database, cache), rooms, chat, markers, namespace)
+        return cls(
+            settings, database, cache, hub, Accounts(database, cache), rooms, chat, markers, namespace, database_id
+        )
 
     async def logout(self, token_hash: str) -> None:
         await self.accounts.logout(token_hash)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -395,3 +396,70 @@ def test_a_draft_left_in_a_closing_window_and_mutes_come_back_after_a_restart(
     qtbot.waitUntil(lambda: all_sent(reopened, 1), timeout=WAIT)
     close_chat(qtbot, second, reopened)
     assert open_room(qtbot, second, "drafts").input.toPlainText() == ""
+
+
+def test_unsent_messages_never_go_to_another_server_at_the_same_address(
+    qtbot: QtBot,
+    make_desktop: MakeDesktop,
+    restartable: RestartableServer,
+    qloop: asyncio.AbstractEventLoop,
+    tmp_path: Path,
+) -> None:
+    """A message typed for room 1 of one server waits for that server: a different server (another
+    database) started at the same address, with its own room 1, never gets it."""
+    name = unique_name("dave")
+    dave = make_desktop("dave")
+    log_in(qtbot, dave, restartable.thread, name)
+    create_room(qtbot, dave, "alpha, dave's")
+    chat = open_room(qtbot, dave, "alpha, dave's")
+    room_id = chat.room_id
+    restartable.stop()
+    qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
+    say(qtbot, chat, "secret for alpha only")
+
+    # Another server, another database, the same port: its room 1 is someone else's.
+    elsewhere = RestartableServer(
+        dataclasses.replace(restartable.settings, database_url=f"sqlite:///{tmp_path}/elsewhere.sqlite3")
+    )
+    try:
+        # Dave has an account there too, made first, so he has the same user id on both servers.
+        mallory = qloop.create_task(_register_with_room(elsewhere.url, "mallory's lobby", first=name))
+        qtbot.waitUntil(mallory.done, timeout=WAIT)
+        lobby_id, mallory_token = mallory.result()
+        assert lobby_id == room_id
+        qtbot.waitUntil(dave.login_window.isVisible, timeout=30000)  # the old login is not known there
+        log_in(qtbot, dave, elsewhere.thread, name, register=False)
+        qtbot.waitUntil(lambda: dave.session.link_state.value == "online", timeout=WAIT)
+        assert dave.session.me is not None
+        assert dave.session.me.id == 1
+        assert len(dave.session.outbox) == 0  # what was typed for the other server stays with it
+        assert lobby_id not in dave.chat_windows  # its rooms do not reopen here either
+        stored = qloop.create_task(_contents(elsewhere.url, mallory_token, lobby_id))
+        qtbot.waitUntil(stored.done, timeout=WAIT)
+        assert stored.result() == []
+        quit_app(qtbot, qloop, dave)
+    finally:
+        elsewhere.stop()
+
+    # Back on its own server, it is delivered there, once.
+    restartable.start()
+    again = make_desktop("dave")
+    log_in(qtbot, again, restartable.thread, name, register=False)
+    qtbot.waitUntil(lambda: room_id in again.chat_windows, timeout=WAIT)  # reopened where it was
+    reopened = again.chat_windows[room_id]
+    qtbot.waitUntil(lambda: all_sent(reopened, 1), timeout=30000)
+    assert texts(reopened) == ["secret for alpha only"]
+
+
+async def _register_with_room(url: str, room_name: str, first: str) -> tuple[int, str]:
+    async with httpx.AsyncClient(base_url=url) as api:
+        await register_and_login(api, first)
+        token, _ = await register_and_login(api)
+        room = (await api.post("/api/rooms", json={"name": room_name}, headers=auth(token))).json()
+    return int(room["id"]), token
+
+
+async def _contents(url: str, token: str, room_id: int) -> list[str]:
+    async with httpx.AsyncClient(base_url=url) as api:
+        response = await api.get(f"/api/rooms/{room_id}/messages", headers=auth(token))
+    return [m["content"] for m in response.json()]

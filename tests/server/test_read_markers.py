@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -130,3 +131,21 @@ async def test_counts_survive_a_restart(settings: Settings, api: httpx.AsyncClie
     finally:
         again.stop()
     assert (mine["lastReadId"], mine["unread"]) == (ids[1], 3)
+
+
+def test_health_names_the_database_so_clients_tell_servers_apart(sqlite_settings: Settings, tmp_path: Path) -> None:
+    def database_id(settings: Settings) -> str:
+        thread = ServerThread(settings)
+        thread.start()
+        try:
+            health = httpx.get(f"{thread.url}/api/health", timeout=10).json()
+        finally:
+            thread.stop()
+        assert isinstance(health["databaseId"], str)
+        return str(health["databaseId"])
+
+    first = database_id(sqlite_settings)
+    assert len(first) >= 16
+    assert database_id(sqlite_settings) == first  # the same database after a restart
+    other = dataclasses.replace(sqlite_settings, database_url=f"sqlite:///{tmp_path}/other.sqlite3")
+    assert database_id(other) != first
