@@ -153,6 +153,8 @@ class DesktopApp(QObject):
         self.login_window.reset_for_login()
         if reason:
             self.login_window.show_error("server", reason)
+        elif self.hosting.hosting:
+            self._say_still_hosting()  # logged out of their own server: it still runs
         if not self._quitting:
             self.login_window.show()
 
@@ -229,6 +231,11 @@ class DesktopApp(QObject):
     # -- hosting ---------------------------------------------------------------------
 
     def _open_host_dialog(self) -> None:
+        server = self.hosting.server
+        if self.hosting.hosting and server is not None:
+            # Hosting already (logged out of it, say): say where, rather than offer a second start.
+            self._say_still_hosting()
+            return
         if self.host_dialog is None:
             user = self.login_window.username.text().strip()
             self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
@@ -276,6 +283,19 @@ class DesktopApp(QObject):
         )
         self.login_window.username.setFocus(Qt.FocusReason.OtherFocusReason)
         self.login_window.username.selectAll()
+
+    def _say_still_hosting(self) -> None:
+        """The login window, while this app hosts: where the server is, what to do with it."""
+        server = self.hosting.server
+        if server is None:
+            return
+        login = self.login_window
+        login.server.setText(server.address)
+        login.show_info(
+            f"Your server is running at {server.address}: log in or register to it. "
+            f"(Stop hosting from the room list, or quit.)\n{self.hosting.storage_description()}"
+        )
+        login.focus_next_field()
 
     def _hosting_start_failed(self, message: str, free_port: int) -> None:
         if self.host_dialog is not None:
@@ -355,6 +375,7 @@ class DesktopApp(QObject):
         # The room list is the main window: closing it quits (asking first when hosting with
         # others connected), and takes the chat windows with it.
         self.rooms_window.close_guard = self._room_list_closing
+        self.login_window.close_guard = self._login_window_closing
         self.session.rooms.modelReset.connect(self._reopen_rooms)
         header = self.rooms_window.table.horizontalHeader()
         column = int(str(self.settings.value("roomList/sortColumn", -1)))
@@ -431,6 +452,11 @@ class DesktopApp(QObject):
         self.settings.sync()
         self.quitRequested.emit()
         return True
+
+    def _login_window_closing(self) -> bool:
+        """Closed by the user (it is hidden, not closed, at login), the login window quits: asking
+        first when hosting with others connected, like every other way out."""
+        return self._quitting or not self.login_window.isVisible() or self.quit()
 
     def _room_list_closing(self) -> bool:
         """May the room list close? It is hidden, not closed, at logout; closed by the user it quits."""

@@ -256,3 +256,32 @@ def test_the_panel_and_the_stop_question_count_the_same_people(
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     assert asked == ["1 person is connected. Stop hosting and disconnect them?"]
     assert host.hosting.hosting
+
+
+def test_logged_out_of_a_server_still_hosted_the_app_says_so_and_closing_asks_first(
+    qtbot: QtBot, make_desktop: MakeDesktop, data_home: Path, screenshot: Shot
+) -> None:
+    host = make_desktop()
+    dialog = open_host_dialog(qtbot, host, unique_name("host"))
+    port = free_port("127.0.0.1")
+    start_hosting(qtbot, host, dialog, port, others=False)
+    join(qtbot, make_desktop(), port, unique_name("guest"))
+    qtbot.mouseClick(host.rooms_window.logout_button, Qt.MouseButton.LeftButton)
+    login = host.login_window
+    qtbot.waitUntil(login.isVisible, timeout=WAIT)
+    assert host.hosting.hosting
+    # The login window says the server still runs, and where.
+    assert login.notice.isVisible()
+    assert login.notice.text().startswith(f"Your server is running at 127.0.0.1:{port}")
+    # Host on this computer does not offer a second start that could only hang.
+    qtbot.mouseClick(login.host_button, Qt.MouseButton.LeftButton)
+    assert dialog.isHidden()
+    assert login.server.text() == f"127.0.0.1:{port}"
+    screenshot(login, "still-hosting-after-logout")
+    # Closing the login window quits, so it asks first, like every other way out.
+    asked: list[str] = []
+    host.confirm = lambda question: asked.append(question) is not None  # "no"
+    login.close()
+    assert asked == ["You are hosting and 1 person is connected. Quit and disconnect them?"]
+    assert login.isVisible()
+    assert host.hosting.hosting

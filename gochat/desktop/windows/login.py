@@ -7,8 +7,10 @@ field for a server someone gave you. Once a server has been used it opens on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -60,6 +62,8 @@ class LoginWindow(QWidget):
 
     def __init__(self, settings: QSettings) -> None:
         super().__init__()
+        # Asked before the window closes by the user's hand (the app quits then); False keeps it open.
+        self.close_guard: Callable[[], bool] | None = None
         self._settings = settings
         saved_server = str(settings.value("server", "") or "").strip()
         # Nothing configured yet: lead with the ways to get a server.
@@ -238,6 +242,12 @@ class LoginWindow(QWidget):
         self.errors["server"].hide()
         self.username.setFocus()
         self.fit_height()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.close_guard is not None and not self.close_guard():
+            event.ignore()
+            return
+        super().closeEvent(event)
 
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
         # Browsing is opt-in and ends with the window.
