@@ -158,9 +158,9 @@ class ChatService:
     def _announce(
         self, msg_type: MsgType, connection: Connection, room_id: int, exclude: Connection | None = None
     ) -> None:
-        self._hub.broadcast(
-            room_id, encode_server_frame(msg_type, self._presence(connection, room_id)), exclude=exclude
-        )
+        # Watchers hear it too: their room list's online count stays live.
+        frame = encode_server_frame(msg_type, self._presence(connection, room_id))
+        self._hub.broadcast(room_id, frame, exclude=exclude, watchers=True)
 
     def _presence(self, connection: Connection, room_id: int) -> dict[str, Any]:
         return {"roomId": room_id, "user": connection.user.to_wire(), "online": self._hub.online(room_id)}

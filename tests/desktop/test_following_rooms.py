@@ -463,3 +463,27 @@ async def _contents(url: str, token: str, room_id: int) -> list[str]:
     async with httpx.AsyncClient(base_url=url) as api:
         response = await api.get(f"/api/rooms/{room_id}/messages", headers=auth(token))
     return [m["content"] for m in response.json()]
+
+
+def test_the_room_list_online_count_stays_live_for_rooms_followed_while_closed(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer
+) -> None:
+    alice, bob = make_desktop(), make_desktop()
+    log_in(qtbot, alice, restartable.thread, unique_name("alice"))
+    log_in(qtbot, bob, restartable.thread, unique_name("bob"))
+    create_room(qtbot, alice, "lobby")
+    chat = open_room(qtbot, bob, "lobby")  # the room is bob's from now on
+    room_id = chat.room_id
+    close_chat(qtbot, bob, chat)
+
+    def online_shown() -> str:
+        rooms = bob.session.rooms
+        row = rooms.row_of(room_id)
+        assert row is not None
+        return str(rooms.index(row, RoomListModel.ONLINE).data())
+
+    qtbot.waitUntil(lambda: online_shown() == "0", timeout=WAIT)
+    a_chat = open_room(qtbot, alice, "lobby")
+    qtbot.waitUntil(lambda: online_shown() == "1", timeout=WAIT)
+    close_chat(qtbot, alice, a_chat)
+    qtbot.waitUntil(lambda: online_shown() == "0", timeout=WAIT)

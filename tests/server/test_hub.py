@@ -107,11 +107,11 @@ def test_watchers_get_messages_once_and_never_presence() -> None:
     assert hub.watch(both, 7) is False  # present already: nothing to hold
     assert hub.online(7) == 2
     assert hub.members(7) == [ALICE, UserRecord(3, "carol")]
-    hub.broadcast(7, "presence")  # an announcement: the present only
+    hub.broadcast(7, "for the present")
     hub.broadcast(7, "message", message_id=1, watchers=True)
-    assert present.frames == ["presence", "message"]
+    assert present.frames == ["for the present", "message"]
     assert watcher.frames == ["message"]
-    assert both.frames == ["presence", "message"]  # once, though present and watching
+    assert both.frames == ["for the present", "message"]  # once, though present and watching
     assert hub.may_send(watcher, 7)
     assert not hub.is_in(watcher, 7)
 

@@ -45,6 +45,10 @@ async def test_a_watcher_gets_messages_but_is_not_present(server: ServerThread, 
         assert state["room"] == {**room, "online": 1, "lastReadId": None, "unread": 1}
         # Nobody hears of a watcher, nobody counts it.
         await a.silent()
+        # A watcher hears who comes and goes (its room list's online count stays live).
+        async with chat_client(server.url, alice_token) as a2:
+            await a2.enter(room["id"])  # alice's second device: not news for the others
+        await b.silent()
         rooms = (await api.get("/api/rooms", headers=auth(alice_token))).json()
         assert next(r for r in rooms if r["id"] == room["id"])["online"] == 1
 
@@ -57,6 +61,16 @@ async def test_a_watcher_gets_messages_but_is_not_present(server: ServerThread, 
         assert (await a.expect(MsgType.SEND, lambda f: f.data["author"] == bob)).data["content"] == (
             "posted while watching"
         )
+
+        carol_token, carol = await register_and_login(api)
+        async with chat_client(server.url, carol_token) as c:
+            await c.enter(room["id"])
+            seen = await b.expect(MsgType.ENTER)
+            assert (seen.data["user"], seen.data["online"]) == (carol, 2)
+        gone = await b.expect(MsgType.LEAVE)
+        assert (gone.data["user"], gone.data["online"]) == (carol, 1)
+        await a.expect(MsgType.ENTER)
+        await a.expect(MsgType.LEAVE)
 
         # A plain ENTER upgrades the watch to presence: now announced and counted.
         entered = await b.enter(room["id"])
