@@ -83,6 +83,12 @@ def platform_problem(
         return ""
     missing = missing_xcb_packages(find_library)
     if not missing:
+        if not environ.get("DISPLAY") and "-display" not in argv:
+            # Qt would abort blaming libxcb-cursor0, which is no help at all here.
+            return (
+                "gochat cannot open its window: there is no X display to open it on (DISPLAY is not set). "
+                "Start it from your desktop session, or set DISPLAY (for example DISPLAY=:0)."
+            )
         return ""
     names = ", ".join(missing)
     return (
@@ -92,9 +98,10 @@ def platform_problem(
     )
 
 
-def check_platform(argv: Sequence[str]) -> str:
-    """``platform_problem`` for this process."""
+def check_platform(argv: Sequence[str], display: str | None = None) -> str:
+    """``platform_problem`` for this process (as if on ``display``, when given)."""
     import ctypes.util
     import os
 
-    return platform_problem(os.environ, sys.platform, argv, ctypes.util.find_library)
+    environ = dict(os.environ) if display is None else {**os.environ, "DISPLAY": display}
+    return platform_problem(environ, sys.platform, argv, ctypes.util.find_library)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_register_create_write_lines_go_offline_close_come_back_delivered_once(tmp_path: Path, x_display: str) -> None:
-    problem = check_platform(["gochat", "-platform", "xcb"])
+    problem = check_platform(["gochat", "-platform", "xcb"], display=x_display)
     if problem:
         service_unavailable("Qt's X11 libraries", RuntimeError(problem))
     shots = SCREENSHOTS / "test_xcb_scenario"

@@ -79,7 +79,12 @@ def test_every_missing_library_is_named_with_its_package() -> None:
         "installed. Install them with: sudo apt install libxcb-cursor0 libxcb-icccm4"
     )
     assert platform_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux", [], lambda name: None) == ""
-    assert platform_problem({}, "linux", [], lambda name: f"lib{name}.so") == ""
+    assert platform_problem({"DISPLAY": ":0"}, "linux", [], lambda name: f"lib{name}.so") == ""
+    # Everything installed but no display: say that, not Qt's "xcb-cursor0 is needed".
+    assert platform_problem({}, "linux", [], lambda name: f"lib{name}.so") == (
+        "gochat cannot open its window: there is no X display to open it on (DISPLAY is not set). "
+        "Start it from your desktop session, or set DISPLAY (for example DISPLAY=:0)."
+    )
 
 
 def test_help_prints_usage_and_exits_0_without_a_display(tmp_path: Path) -> None:
@@ -169,7 +174,7 @@ def _has_colour(image: QImage, colour: QColor) -> bool:
 def test_the_real_app_opens_its_login_window_on_xcb_under_xvfb(tmp_path: Path, x_display: str) -> None:
     """``python -m gochat.desktop`` as a person starts it, on Qt's xcb platform (not offscreen),
     with a window manager: the login window appears and is painted."""
-    problem = check_platform(["gochat", "-platform", "xcb"])
+    problem = check_platform(["gochat", "-platform", "xcb"], display=x_display)
     if problem:
         service_unavailable("Qt's X11 libraries", RuntimeError(problem))
     log = tmp_path / "app.log"
