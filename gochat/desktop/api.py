@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -205,6 +206,12 @@ class RestApi:
             if _unknown_name(error):
                 host = self.address.rpartition(":")[0]
                 raise ApiError(f"Cannot reach {self.address}: the name {host} is not known.", field="server") from None
+            if self.base_url.startswith("https://") and _not_tls(error):
+                raise ApiError(
+                    f"{self.address} does not answer HTTPS: if it is a plain gochat server, "
+                    f"type http://{self.address} (or just {self.address}).",
+                    field="server",
+                ) from None
             raise ApiError(f"Cannot reach {self.address}.", field="server") from None
 
     async def _call(self, action: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -289,6 +296,13 @@ class RestApi:
     async def mark_read(self, room_id: int, last_read_id: int) -> None:
         """Move the read marker forward (the server keeps it, so counts follow the user)."""
         await self._call("mark_read", "POST", f"/api/rooms/{room_id}/read", json={"lastReadId": last_read_id})
+
+
+def _not_tls(error: httpx.TransportError) -> bool:
+    """Something answered, but not with TLS (an http:// server asked for https://)."""
+    cause = error.__cause__ or error.__context__
+    text = f"{error} {cause}".lower()
+    return isinstance(cause, ssl.SSLError) or "wrong version number" in text or "ssl" in text
 
 
 def _unknown_name(error: httpx.TransportError) -> bool:

@@ -733,3 +733,21 @@ def test_a_bad_mysql_url_is_said_in_the_dialog_and_logged_in_one_line_without_tr
     qtbot.mouseClick(host.login_window.host_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dialog.isVisible, timeout=WAIT)
     assert not dialog.error.isVisible()
+
+
+def test_https_to_a_plain_gochat_server_says_what_to_type_instead(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    """Before: "Cannot reach 127.0.0.1:PORT.", the scheme gone from the words."""
+    desktop = make_desktop()
+    login = desktop.login_window
+    address = server.url.removeprefix("http://")
+    login.server.setText(f"https://{address}")
+    login.username.setText("alice")
+    login.password.setText(PASSWORD)
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    expected = (
+        f"{address} does not answer HTTPS: if it is a plain gochat server, type http://{address} (or just {address})."
+    )
+    qtbot.waitUntil(lambda: login.errors["server"].text() == expected, timeout=WAIT)
+    screenshot(login, "https-to-http")
