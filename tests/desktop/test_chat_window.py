@@ -681,3 +681,25 @@ def test_links_are_found_as_people_paste_them_and_everything_else_stays_text() -
     assert found('<a href="https://evil.example">x</a>') == [("https://evil.example", "https://evil.example")]
     assert found("http:// alone, www. alone, xhttp://no, mailto:a@b.c, <b>hi</b>") == []
     assert found("链接：https://例子.测试/路径 😀") == [("https://例子.测试/路径", "https://例子.测试/路径")]
+
+
+def test_a_long_or_right_to_left_room_name_neither_widens_the_window_nor_scrambles_its_title(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    long_name = "A room with a long name that goes on and on, sixty-four chars!!"[:64]
+    create_room(qtbot, alice, long_name)
+    chat = open_room(qtbot, alice, long_name)
+    screen = chat.screen().availableGeometry()
+    assert chat.frameGeometry().width() <= screen.width()
+    assert chat.width() < 1000  # before: 1,598 px, the whole heading on one line
+    assert chat.heading.toolTip() == long_name
+    screenshot(chat, "long-name")
+    rtl = "שלום 🎉 room"
+    create_room(qtbot, alice, rtl)
+    rtl_chat = open_room(qtbot, alice, rtl)
+    # Isolated, the name keeps its own direction and " — gochat" stays at the end.
+    assert rtl_chat.windowTitle() == f"\u2068{rtl}\u2069 — gochat"
+    assert rtl_chat.heading.alignment() & Qt.AlignmentFlag.AlignLeft
+    screenshot(rtl_chat, "right-to-left-name")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListView,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -84,7 +85,9 @@ class ChatWindow(QWidget):
         self.settings = settings
         # Until the room's state arrives (set_loaded): no count of members, "Loading messages…".
         self._loading = True
-        self.setWindowTitle(f"{title} — gochat")
+        # The name isolated (U+2068 … U+2069): a right-to-left name must not pull " — gochat" into
+        # its own direction and scramble the title.
+        self.setWindowTitle(f"\u2068{title}\u2069 — gochat")
         self.setWindowIcon(app_icon())
         self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self.resize(820, 600)
@@ -93,6 +96,15 @@ class ChatWindow(QWidget):
         heading = QLabel(title)
         heading.setProperty("role", "title")
         heading.setTextFormat(Qt.TextFormat.PlainText)
+        # A long name (up to 64 characters) wraps instead of widening the window past the screen;
+        # a right-to-left one stays at the left edge, like every heading.
+        heading.setWordWrap(True)
+        heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        heading.setAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute | Qt.AlignmentFlag.AlignVCenter
+        )
+        heading.setToolTip(title)
+        self.heading = heading
 
         self.messages_model = messages
         self.view = MessageView()
