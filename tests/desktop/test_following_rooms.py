@@ -212,6 +212,10 @@ def test_unread_counts_are_right_from_login_and_follow_closed_windows(
     line = chat.messages_model.index(0)
     qtbot.waitUntil(lambda: chat.view.visualRect(line).top() >= 0, timeout=WAIT)
     assert chat.view.verticalScrollBar().value() < chat.view.verticalScrollBar().maximum()
+    # What is below the view is counted on the jump button, as for messages that arrive.
+    qtbot.waitUntil(chat.jump_button.isVisible, timeout=WAIT)
+    assert chat.jump_button.text().startswith("↓ ")
+    assert 0 < int(chat.jump_button.text().split()[1]) < 7
     screenshot(chat, "new-messages-line")
     # The server knows: another device, or the next start, sees nothing unread.
     read_on_server = qloop.create_task(_until_unread(restartable.url, bob_name, room_id, 0))

@@ -432,6 +432,22 @@ class ChatWindow(QWidget):
             return  # already in view with the newest: nothing to scroll past
         self._stick_to_bottom = False
         self.view.scrollTo(self.messages_model.index(index.row()), QAbstractItemView.ScrollHint.PositionAtTop)
+        QTimer.singleShot(0, lambda: self._count_new_out_of_view(index))
+
+    def _count_new_out_of_view(self, line: QPersistentModelIndex) -> None:
+        """Opened at the "New messages" line: the new messages below the view are what the jump
+        button counts, as if they had arrived while the reader was scrolled up."""
+        if not line.isValid() or self._stick_to_bottom:
+            return
+        model = self.messages_model
+        bottom = self.view.viewport().height()
+        below = [
+            row
+            for row in range(line.row() + 1, model.rowCount())
+            if self.view.visualRect(model.index(row)).bottom() > bottom
+        ]
+        if below:
+            self._count_new(below[0], below[-1])
 
     JUMP_MAX_PAGES = 20
 
