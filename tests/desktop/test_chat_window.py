@@ -31,6 +31,7 @@ from tests.desktop.test_desktop import (
     WAIT,
     MakeDesktop,
     Shot,
+    all_sent,
     create_room,
     items,
     log_in,
@@ -703,3 +704,26 @@ def test_a_long_or_right_to_left_room_name_neither_widens_the_window_nor_scrambl
     assert rtl_chat.windowTitle() == f"\u2068{rtl}\u2069 — gochat"
     assert rtl_chat.heading.alignment() & Qt.AlignmentFlag.AlignLeft
     screenshot(rtl_chat, "right-to-left-name")
+
+
+def test_a_link_no_browser_can_open_is_copied_and_said(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    """Before: nothing visible happened (a line on stderr only)."""
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    create_room(qtbot, alice, "links")
+    chat = open_room(qtbot, alice, "links")
+    opened: list[str] = []
+    chat.view.open_url = lambda url: opened.append(url.toString()) is not None  # no browser: False
+    say(qtbot, chat, "see https://example.org/x")
+    qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
+    menu = chat.view.context_menu(chat.view.visualRect(chat.messages_model.index(0)).center())
+    assert menu is not None
+    [open_link] = [action for action in menu.actions() if action.text() == "Open link"]
+    open_link.trigger()
+    assert opened == ["https://example.org/x"]
+    assert QApplication.clipboard().text() == "https://example.org/x"
+    assert chat.notice.isVisible()
+    assert chat.notice.text() == "No web browser could open https://example.org/x; the link was copied instead."
+    screenshot(chat, "no-browser")

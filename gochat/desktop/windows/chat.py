@@ -177,6 +177,18 @@ class ChatWindow(QWidget):
         self.limit_note.setProperty("role", "error")
         self.limit_note.setWordWrap(True)
         self.limit_note.hide()
+        # A word about something that did not happen (a link no browser could open).
+        self.notice = QLabel()
+        self.notice.setProperty("role", "muted")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.setInterval(8000)
+        self._notice_timer.timeout.connect(self.notice.hide)
+        self.view.linkNotOpened.connect(
+            lambda url: self.show_notice(f"No web browser could open {url}; the link was copied instead.")
+        )
         send_column = QVBoxLayout()
         send_column.setSpacing(4)
         send_column.addStretch(1)
@@ -197,6 +209,7 @@ class ChatWindow(QWidget):
         layout.addWidget(splitter, 1)
         layout.addLayout(input_row)
         layout.addWidget(self.limit_note)
+        layout.addWidget(self.notice)
 
         self.input.textChanged.connect(self._update_send_button)
         self.input.sendRequested.connect(self._send)
@@ -364,6 +377,11 @@ class ChatWindow(QWidget):
     def _new_day(self) -> None:
         self.view.viewport().update()
         self._arm_midnight()
+
+    def show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
+        self._notice_timer.start()
 
     # -- jumping to the newest -----------------------------------------------------------
 

@@ -41,6 +41,8 @@ MenuExtension = Callable[[QMenu, Item], None]
 
 class MessageView(QListView):
     textSelectionChanged = Signal()  # noqa: N815
+    # A link could not be opened (no web browser): the URL, which was copied instead.
+    linkNotOpened = Signal(str)  # noqa: N815
     resized = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -218,13 +220,19 @@ class MessageView(QListView):
             self._set_pointer(pos)
         super().mouseMoveEvent(event)
 
+    def open_link(self, url: str) -> None:
+        """Open a link in the system browser; with none to open it, copy it and say so."""
+        if self.open_url(QUrl(url)) is False:
+            QGuiApplication.clipboard().setText(url)
+            self.linkNotOpened.emit(url)
+
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
             self._drag_scroll.stop()
             pos = event.position().toPoint()
             link = self._pressed_link
             if not self._dragging and link is not None and self.link_at(pos) == link:
-                self.open_url(QUrl(link.url))
+                self.open_link(link.url)
             elif self._dragging:
                 clipboard = QGuiApplication.clipboard()
                 text = self.selected_text()
@@ -319,7 +327,7 @@ class MessageView(QListView):
             link = self.link_at(pos) or (links[0] if links else None)
             if link is not None:
                 url = link.url
-                menu.addAction("Open link").triggered.connect(lambda: self.open_url(QUrl(url)))
+                menu.addAction("Open link").triggered.connect(lambda: self.open_link(url))
                 menu.addAction("Copy link").triggered.connect(lambda: QGuiApplication.clipboard().setText(url))
         for extend in self.menu_extensions:
             extend(menu, item)
