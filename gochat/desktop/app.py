@@ -29,6 +29,7 @@ from gochat.desktop.windows.placement import (
     FIND_SHORTCUT,
     QUIT_SHORTCUT,
     ROOMS_SHORTCUT,
+    EnterPressesButtons,
     WindowPlacement,
     account_key,
     action_button,
@@ -365,6 +366,9 @@ class DesktopApp(QObject):
 
     def _set_up_window_management(self) -> None:
         self._quitting = False
+        self._enter_presses = EnterPressesButtons(self)
+        self._enter_presses.watch(self.login_window)
+        self._enter_presses.watch(self.rooms_window)
         self._account = ""  # account_key of who is logged in: their open rooms and room windows
         self._rooms_to_reopen: list[int] = []  # open at the last quit, reopened once the list has loaded
         WindowPlacement(self.login_window, self.settings, "windows/login", remember_size=False)
@@ -397,6 +401,7 @@ class DesktopApp(QObject):
             self._restore_draft(window, f"{account}/drafts/{window.room_id}")
         rooms = add_shortcut(window, "Rooms", ROOMS_SHORTCUT, self.show_rooms)
         window.header.addWidget(action_button(rooms, "Back to the room list"))
+        self._enter_presses.watch(window)
         add_shortcut(window, "Close room", CLOSE_SHORTCUT, window.close)
         add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
         self._remember_open_rooms()

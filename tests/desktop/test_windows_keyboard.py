@@ -32,7 +32,7 @@ from gochat.server.runner import ServerThread
 from tests.desktop.conftest import SCREENSHOTS
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, address, create_room, log_in, open_room, say, texts
 from tests.desktop.test_hosting import join, open_host_dialog, start_hosting
-from tests.helpers import unique_name
+from tests.helpers import PASSWORD, unique_name
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -531,3 +531,59 @@ def test_every_window_fits_a_small_screen_at_double_scale(
     restored = run_probe(tmp_path, (1280, 1000), 2, *base, "--settings", str(again), shots=shots / "restored-2x")
     assert_inside(restored, everything)
     assert restored["reopened"] is True
+
+
+def test_enter_presses_a_focused_button_and_page_keys_scroll_the_history_from_the_composer(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
+) -> None:
+    """Before: Enter on a focused Register or Log out button did nothing (only Space did), and
+    the history could not be scrolled without the mouse."""
+    alice = make_desktop()
+    login = alice.login_window
+    login.server.setText(server.url.removeprefix("http://"))
+    login.username.setText(unique_name("alice"))
+    login.password.setText(PASSWORD)
+    activate(qtbot, login)
+    login.register_button.setFocus()
+    screenshot(login, "register-focused")
+    qtbot.keyClick(login.register_button, Qt.Key.Key_Return)
+    qtbot.waitUntil(alice.rooms_window.isVisible, timeout=WAIT)
+
+    create_room(qtbot, alice, "scrolling")
+    chat = open_room(qtbot, alice, "scrolling")
+    for number in range(30):
+        chat.input.setPlainText(f"line {number}")
+        qtbot.keyClick(chat.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(texts(chat)) == 30, timeout=WAIT)
+    bar = chat.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=WAIT)
+    bottom = bar.value()
+    qtbot.keyClick(chat.input, Qt.Key.Key_PageUp)
+    assert bar.value() < bottom
+    qtbot.keyClick(chat.input, Qt.Key.Key_PageDown)
+    assert bar.value() == bottom
+    assert chat.input.hasFocus() or not chat.isActiveWindow()
+
+    # Enter on the focused Log out button logs out.
+    rooms = alice.rooms_window
+    activate(qtbot, rooms)
+    rooms.logout_button.setFocus()
+    qtbot.keyClick(rooms.logout_button, Qt.Key.Key_Enter)
+    qtbot.waitUntil(login.isVisible, timeout=WAIT)
+
+
+def test_the_keyboard_opens_a_rooms_context_menu_at_its_row(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    create_room(qtbot, alice, "menu by keyboard")
+    table = alice.rooms_window.table
+    table.setFocus()
+    table.selectRow(0)
+    shown: list[QPoint] = []
+    table._show_menu = lambda point: shown.append(point)  # type: ignore[method-assign]
+    qtbot.keyClick(table, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(table, Qt.Key.Key_Menu)
+    row = table.visualRect(table.currentIndex())
+    assert shown == [row.center(), row.center()]

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSlider,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -51,15 +52,20 @@ MEMBERS_WIDTH_KEY = "chat/membersWidth"  # the member list's chosen width; 0 whe
 
 
 class MessageInput(QPlainTextEdit):
-    """Enter sends; Shift+Enter starts a new line."""
+    """Enter sends; Shift+Enter starts a new line; Page Up and Page Down scroll the history above
+    (the composer keeps the keyboard, and the history is still within reach)."""
 
     sendRequested = Signal()  # noqa: N815
+    pageRequested = Signal(bool)  # True: a page up  # noqa: N815
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
             event.modifiers() & Qt.KeyboardModifier.ShiftModifier
         ):
             self.sendRequested.emit()
+            return
+        if event.key() in (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown) and not event.modifiers():
+            self.pageRequested.emit(event.key() == Qt.Key.Key_PageUp)
             return
         super().keyPressEvent(event)
 
@@ -213,6 +219,7 @@ class ChatWindow(QWidget):
 
         self.input.textChanged.connect(self._update_send_button)
         self.input.sendRequested.connect(self._send)
+        self.input.pageRequested.connect(self._page)
         self.send_button.clicked.connect(self._send)
 
         # Keep the view where the user left it: at the bottom for new messages; on the same
@@ -377,6 +384,12 @@ class ChatWindow(QWidget):
     def _new_day(self) -> None:
         self.view.viewport().update()
         self._arm_midnight()
+
+    def _page(self, up: bool) -> None:
+        action = (
+            QAbstractSlider.SliderAction.SliderPageStepSub if up else QAbstractSlider.SliderAction.SliderPageStepAdd
+        )
+        self.view.verticalScrollBar().triggerAction(action)
 
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)

@@ -222,7 +222,7 @@ class HostingPanel(QFrame):
         else:
             self.addresses.setText(f"Only this computer can join: {own_address}")
         self.connected.setText(people_connected(connected))
-        self.uptime.setText(f"up {format_uptime(uptime)}")
+        self.uptime.setText(f"· up {format_uptime(uptime)}")
         self.show()
 
     def show_storage(self, description: str) -> None:

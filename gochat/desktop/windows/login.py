@@ -84,7 +84,7 @@ class LoginWindow(QWidget):
         self.username.setPlaceholderText("Your name")
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("At least 8 characters")
+        self.password.setPlaceholderText("Your password (a new one: 8 characters or more)")
         self.errors = {"server": error_label(), "username": error_label(), "password": error_label()}
         self.notice = info_label()
 

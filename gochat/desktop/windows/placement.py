@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QEvent, QMargins, QObject, QPoint, QRect, QSettings, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QScreen
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QScreen
 from PySide6.QtWidgets import QPushButton, QWidget
 
 # The shortcuts, in one place (documented in the README and docs/architecture.md). Kept as what
@@ -147,6 +147,29 @@ def fit_height_to_content(window: QWidget) -> None:
     height = max(height, layout.totalMinimumSize().height())
     if height != window.height():
         window.resize(width, height)
+
+
+class EnterPressesButtons(QObject):
+    """Enter on a focused button presses it, as Space does. Dialogs do this themselves
+    (autoDefault); in the app's other windows a keyboard user would otherwise find Enter dead."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(watched, QPushButton)
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            and watched.isEnabled()
+        ):
+            watched.animateClick()
+            return True
+        return False
+
+    def watch(self, window: QWidget) -> None:
+        """Every button of ``window`` (those it has now)."""
+        for button in window.findChildren(QPushButton):
+            button.installEventFilter(self)
 
 
 def add_shortcut(window: QWidget, text: str, keys: Keys, slot: Callable[[], object]) -> QAction:

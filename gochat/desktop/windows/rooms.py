@@ -86,6 +86,13 @@ class RoomTable(QTableView):
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self.activatedRoom.emit(self.currentIndex().data(RoomRole).id)
             return
+        menu_key = event.key() == Qt.Key.Key_Menu or (
+            event.key() == Qt.Key.Key_F10 and event.modifiers() == Qt.KeyboardModifier.ShiftModifier
+        )
+        if menu_key and self.currentIndex().isValid():
+            # The keyboard's way to the context menu: shown at the current row, not the pointer.
+            self._show_menu(self.visualRect(self.currentIndex()).center())
+            return
         super().keyPressEvent(event)
 
 
