@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar
@@ -60,6 +61,9 @@ LIVE_BATCH_MS = 16
 # Reading moves the server's marker at most this often per room (a busy room read live would
 # otherwise cost a request per message).
 READ_REPORT_MS = 400
+# Someone missing after a reconnect who is back within this long was never gone: no "left" and
+# "entered" pair for a blip of the connection or a server restart.
+REJOIN_GRACE_SECONDS = 30.0
 
 
 class OpenRoom:
@@ -74,6 +78,9 @@ class OpenRoom:
         self.entered = False
         self.loading_older = False
         self.incoming: list[dict[str, Any]] = []  # live messages not yet shown (see LIVE_BATCH_MS)
+        # Members missing when the room was re-entered after a reconnect, and until when they may
+        # come back without a word (a server restart drops everyone for a moment).
+        self.away: dict[int, tuple[User, float]] = {}
 
 
 class ChatSession(QObject):
@@ -126,6 +133,10 @@ class ChatSession(QObject):
         self._live_batch.setSingleShot(True)
         self._live_batch.setInterval(LIVE_BATCH_MS)
         self._live_batch.timeout.connect(self._show_incoming)
+        self.rejoin_grace = REJOIN_GRACE_SECONDS
+        self._away_check = QTimer(self)
+        self._away_check.setSingleShot(True)
+        self._away_check.timeout.connect(self._say_who_stayed_away)
         self._reads_due: set[int] = set()
         self._read_report = QTimer(self)
         self._read_report.setSingleShot(True)
@@ -597,17 +608,38 @@ class ChatSession(QObject):
         self.roomEntered.emit(room_id)
 
     def _members_changed_while_away(self, opened: OpenRoom, members: list[User]) -> None:
-        """Re-entering after a reconnect: say who left and who came meanwhile, so every
-        "entered" line has its "left" (the server announced nothing to a connection that was gone)."""
+        """Re-entering after a reconnect: those who came meanwhile entered; those missing may be
+        reconnecting too, so their "left" waits REJOIN_GRACE_SECONDS and is never said if they
+        come back by then (the server announced nothing to a connection that was gone)."""
         before = {user.id: user for user in opened.members.members()}
         now = {user.id: user for user in members}
         me = self.me.id if self.me is not None else None
+        deadline = time.monotonic() + self.rejoin_grace
         for user_id, user in before.items():
             if user_id not in now and user_id != me:
-                opened.messages.apply(opened.timeline.add_system(f"{user.username} left"))
+                opened.away[user_id] = (user, deadline)
         for user_id, user in now.items():
-            if user_id not in before and user_id != me:
+            if user_id not in before and user_id != me and opened.away.pop(user_id, None) is None:
                 opened.messages.apply(opened.timeline.add_system(f"{user.username} entered"))
+        self._arm_away_check()
+
+    def _arm_away_check(self) -> None:
+        """Wake up when the first grace after a reconnect is over (or not at all: none left)."""
+        deadlines = [deadline for opened in self._open.values() for _user, deadline in opened.away.values()]
+        if not deadlines:
+            self._away_check.stop()
+            return
+        self._away_check.start(max(0, int((min(deadlines) - time.monotonic()) * 1000)) + 1)
+
+    def _say_who_stayed_away(self) -> None:
+        """The grace after a reconnect is over: whoever has not come back has left."""
+        now = time.monotonic()
+        for opened in self._open.values():
+            for user_id, (user, deadline) in list(opened.away.items()):
+                if deadline <= now:
+                    del opened.away[user_id]
+                    opened.messages.apply(opened.timeline.add_system(f"{user.username} left"))
+        self._arm_away_check()
 
     def _sync(self, data: dict[str, Any]) -> None:
         opened = self._open.get(int(data["roomId"]))
@@ -686,6 +718,8 @@ class ChatSession(QObject):
             return  # nothing changed for this window (already listed, or never seen here)
         if entered:
             opened.members.add(user)
+            if opened.away.pop(user.id, None) is not None:
+                return  # back after a reconnect: never gone, as far as anyone here could tell
         else:
             opened.members.remove(user)
         opened.messages.apply(opened.timeline.add_system(f"{user.username} {'entered' if entered else 'left'}"))
