@@ -139,7 +139,7 @@ def test_room_list_columns_still_fit_their_contents(qtbot: QtBot, screenshot: Sh
     qtbot.waitUntil(lambda: table.columnWidth(RoomListModel.CREATOR) == widest, timeout=WAIT)
     assert table.columnWidth(RoomListModel.NAME) > widest
     # A count grown past the column's width widens it; the others stay fitted.
-    unread.counts[1] = 1_234_567  # as many arrivals would leave it
+    unread.reset(1, last_read_id=0, unread=1_234_567)  # as many arrivals would leave it
     model.unread_changed(1)
     model.set_online(2, 987_654)
     qtbot.waitUntil(lambda: fits(0, RoomListModel.UNREAD) and fits(1, RoomListModel.ONLINE), timeout=WAIT)
