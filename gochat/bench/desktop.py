@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 import httpx
@@ -38,13 +39,25 @@ TARGET_LAG_P99_MS = 50.0
 TARGET_RSS_RATIO = 1.10
 
 
-async def send_at_rate(server: Running, token: str, count: int, rate: float, run: int) -> dict[str, Any]:
-    """Post ``count`` messages to the room at ``rate`` per second (each on its own schedule, not
-    waiting for acknowledgements), then wait until every one is acknowledged."""
+async def post_at_rate(
+    ws_url: str,
+    token: str,
+    room_id: int,
+    count: int,
+    rate: float,
+    client_msg_id: Callable[[int], str],
+    *,
+    first_text: int = 7,
+    ack_wait: float = 120,
+) -> dict[str, Any]:
+    """Post ``count`` messages at ``rate`` per second on a timetable (an open loop: nothing waits
+    for acknowledgements), then wait for every acknowledgement. ``client_msg_id(n)`` names the
+    n-th, when it is sent (the probes tell the benchmark's messages by it); every acknowledgement
+    must be in within ``ack_wait`` seconds of the last send."""
     async with connect(
-        server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None, ping_interval=None
+        ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None, ping_interval=None
     ) as ws:
-        await ws.send(json.dumps({"msgType": 1, "data": {"roomId": server.room_id}}))
+        await ws.send(json.dumps({"msgType": 1, "data": {"roomId": room_id}}))
         while not str(await ws.recv()).startswith('{"msgType":6'):
             pass
         acknowledged = 0
@@ -67,10 +80,10 @@ async def send_at_rate(server: Running, token: str, count: int, rate: float, run
             if delay > 0:
                 await asyncio.sleep(delay)
             behind = max(behind, -delay)
-            data = {"roomId": server.room_id, "content": chat_text(n + 7), "clientMsgId": f"{LOAD_PREFIX}{run}-{n}"}
+            data = {"roomId": room_id, "content": chat_text(n + first_text), "clientMsgId": client_msg_id(n)}
             await ws.send(json.dumps({"msgType": 2, "data": data}, ensure_ascii=False))
         sending = loop.time() - started
-        await asyncio.wait_for(all_acknowledged.wait(), 120)
+        await asyncio.wait_for(all_acknowledged.wait(), ack_wait)
         reader.cancel()
     return {
         "sent": count,
@@ -78,6 +91,11 @@ async def send_at_rate(server: Running, token: str, count: int, rate: float, run
         "send_rate": (count - 1) / sending if count > 1 and sending > 0 else 0.0,
         "sender_max_behind_ms": behind * 1000,
     }
+
+
+async def send_at_rate(server: Running, token: str, count: int, rate: float, run: int) -> dict[str, Any]:
+    """Post ``count`` messages to the benchmark's room at ``rate`` per second (see post_at_rate)."""
+    return await post_at_rate(server.ws_url, token, server.room_id, count, rate, lambda n: f"{LOAD_PREFIX}{run}-{n}")
 
 
 def newest_id(server: Running, token: str) -> int:

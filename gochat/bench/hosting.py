@@ -28,10 +28,9 @@ import time
 from typing import IO, Any
 
 import httpx
-from websockets.asyncio.client import connect
 
-from gochat.bench.chatter import chat_text
 from gochat.bench.desktop import LOAD_PREFIX, PREFIX
+from gochat.bench.desktop import post_at_rate as post_on_timetable
 
 PASSWORD = "bench hosting password"
 TARGET_P99_MS = 100.0  # commit → painted in the hosting app, at the highest rate
@@ -105,50 +104,18 @@ def sign_up(base_url: str, username: str) -> str:
 
 
 async def post_at_rate(ws_url: str, token: str, room_id: int, name: str, count: int, rate: float) -> dict[str, Any]:
-    """Post ``count`` messages at ``rate`` per second on a timetable (an open loop: nothing waits
-    for acknowledgements), then wait for every acknowledgement. Each clientMsgId carries the
-    round's name and the send time."""
-    async with connect(
-        ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None, ping_interval=None
-    ) as ws:
-        await ws.send(json.dumps({"msgType": 1, "data": {"roomId": room_id}}))
-        while not str(await ws.recv()).startswith('{"msgType":6'):
-            pass
-        acknowledged = 0
-        all_acknowledged = asyncio.Event()
-
-        async def read() -> None:
-            nonlocal acknowledged
-            async for frame in ws:
-                if str(frame).startswith('{"msgType":4'):
-                    acknowledged += 1
-                    if acknowledged == count:
-                        all_acknowledged.set()
-
-        reader = asyncio.create_task(read())
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        behind = 0.0
-        for n in range(count):
-            delay = started + n / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            behind = max(behind, -delay)
-            data = {
-                "roomId": room_id,
-                "content": chat_text(n + 11),
-                "clientMsgId": f"{LOAD_PREFIX}{name}-{n}-{time.time():.4f}",
-            }
-            await ws.send(json.dumps({"msgType": 2, "data": data}, ensure_ascii=False))
-        sending = loop.time() - started
-        await asyncio.wait_for(all_acknowledged.wait(), 300)
-        reader.cancel()
-    return {
-        "sent": count,
-        "acknowledged": acknowledged,
-        "send_rate": (count - 1) / sending if count > 1 and sending > 0 else 0.0,
-        "sender_max_behind_ms": behind * 1000,
-    }
+    """Post a round of ``count`` messages at ``rate`` per second; each clientMsgId carries the
+    round's name and its send time."""
+    return await post_on_timetable(
+        ws_url,
+        token,
+        room_id,
+        count,
+        rate,
+        lambda n: f"{LOAD_PREFIX}{name}-{n}-{time.time():.4f}",
+        first_text=11,
+        ack_wait=300,
+    )
 
 
 def hosting_once(
