@@ -110,15 +110,25 @@ def newest_id(server: Running, token: str) -> int:
 
 
 class Probe:
-    """The app process; its ``@bench`` lines arrive on a queue read by a thread."""
+    """An app process running a probe module; its ``@bench`` lines arrive on a queue read by a
+    thread; with ``commands``, lines written to its stdin tell it what to do next."""
 
-    def __init__(self, argv: list[str], errors: IO[bytes]) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        errors: IO[bytes],
+        *,
+        module: str = "gochat.bench.desktop_probe",
+        platform: str = "offscreen",
+        commands: bool = False,
+    ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gochat.bench.desktop_probe", *argv],
+            [sys.executable, "-m", module, *argv],
+            stdin=subprocess.PIPE if commands else None,
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
-            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+            env={**os.environ, "QT_QPA_PLATFORM": platform},
         )
         self._errors = errors
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -131,7 +141,13 @@ class Probe:
                 self._lines.put(line[len(PREFIX) :])
         self._lines.put(None)
 
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
     def expect(self, stage: str, timeout: float) -> dict[str, Any]:
+        """The next report, which must be of ``stage`` (else the app's stderr says why not)."""
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
@@ -141,7 +157,7 @@ class Probe:
             self.stop()
             self._errors.seek(0)
             tail = self._errors.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"the desktop app did not report {stage!r} (got {message!r}):\n{tail}")
+            raise RuntimeError(f"the app did not report {stage!r} (got {message!r}):\n{tail}")
         return message
 
     def stop(self) -> None:

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import queue
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from typing import IO, Any
 
 import httpx
 
-from gochat.bench.desktop import LOAD_PREFIX, PREFIX
+from gochat.bench.desktop import LOAD_PREFIX, Probe
 from gochat.bench.desktop import post_at_rate as post_on_timetable
 
 PASSWORD = "bench hosting password"
@@ -38,46 +33,14 @@ TARGET_RATIO = 1.5  # the hosting app's p99 against the plain client's, same run
 REST_SECONDS = 1.0  # between rates: both apps come to rest
 
 
-class ProbeProcess:
-    """An app process; its ``@bench`` lines arrive on a queue read by a thread; commands go to
-    its stdin."""
+class ProbeProcess(Probe):
+    """A hosting_probe app process, told what to do on its stdin."""
 
     def __init__(self, argv: list[str], errors: IO[bytes], platform: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gochat.bench.hosting_probe", *argv],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-            env={**os.environ, "QT_QPA_PLATFORM": platform},
-        )
-        self._errors = errors
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith(PREFIX):
-                self._lines.put(line[len(PREFIX) :])
-        self._lines.put(None)
-
-    def send(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
+        super().__init__(argv, errors, module="gochat.bench.hosting_probe", platform=platform, commands=True)
 
     def expect(self, stage: str, timeout: float) -> dict[str, Any]:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            line = None
-        message: dict[str, Any] = json.loads(line) if line is not None else {}
-        if message.get("stage") != stage:
-            self.stop()
-            self._errors.seek(0)
-            tail = self._errors.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"the app did not report {stage!r} (got {message!r}):\n{tail}")
+        message = super().expect(stage, timeout)
         message.pop("stage")
         return message
 
@@ -87,11 +50,6 @@ class ProbeProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout)
         self.stop()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
 
 
 def sign_up(base_url: str, username: str) -> str:

@@ -294,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_application([sys.argv[0]])
     with tempfile.TemporaryDirectory() as folder:
-        desktop = DesktopApp(QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat))
+        # Settings and data in the run's own folder: never the user's own (unsent messages, windows).
+        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
+        desktop = DesktopApp(settings, data_dir=Path(folder) / "data")
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         with loop:

@@ -84,6 +84,14 @@ def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
     thread.stop()
 
 
+@pytest.fixture(autouse=True)
+def own_user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a desktop test starts keeps its data and settings in the test's folder, never in
+    the user's own (an app made without a data_dir, a hosted server's SQLite default)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
 @pytest.fixture
 def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A user data directory of the test's own; returns where the hosted server's SQLite file goes."""

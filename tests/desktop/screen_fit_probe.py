@@ -52,7 +52,8 @@ def shown(window: QWidget) -> Callable[[], bool]:
 
 
 async def probe(args: argparse.Namespace, report: dict[str, Any]) -> None:
-    desktop = DesktopApp(QSettings(args.settings, QSettings.Format.IniFormat))
+    settings = QSettings(args.settings, QSettings.Format.IniFormat)
+    desktop = DesktopApp(settings, data_dir=Path(args.settings).with_suffix(".data"))
     windows: dict[str, QWidget] = {}
 
     def record(name: str, window: QWidget) -> None:

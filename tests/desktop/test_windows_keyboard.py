@@ -374,7 +374,8 @@ def make_app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop) -> Iterator[Callabl
     made: list[DesktopApp] = []
 
     def make(settings_file: Path) -> DesktopApp:
-        desktop = DesktopApp(QSettings(str(settings_file), QSettings.Format.IniFormat))
+        settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+        desktop = DesktopApp(settings, data_dir=settings_file.with_suffix(".data"))
         made.append(desktop)
         desktop.start()
         return desktop
