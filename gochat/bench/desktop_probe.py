@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import qasync
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QSettings, Qt, QTimer
@@ -38,6 +38,8 @@ from gochat.bench.desktop import LOAD_PREFIX, PREFIX
 from gochat.desktop.app import DesktopApp, create_application
 from gochat.desktop.models import MessageListModel, RoomListModel, RoomRole
 from gochat.desktop.windows.chat import ChatWindow
+
+T = TypeVar("T")
 
 TICK_MS = 10
 SETTLE_SECONDS = 2.0  # idle time before each memory reading
@@ -311,6 +313,24 @@ async def probe(desktop: DesktopApp, args: argparse.Namespace) -> dict[str, Any]
     return {**opening, **lag, **memory}
 
 
+def run_in_app(work: Callable[[DesktopApp, Path], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` in a real DesktopApp on the qasync loop, as ``gochat`` runs; settings and data
+    in a folder of the run's own (never the user's: unsent messages, windows), then shut it down."""
+    app = create_application([sys.argv[0]])
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+        desktop = DesktopApp(settings, data_dir=folder / "data")
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        with loop:
+            try:
+                result: T = loop.run_until_complete(work(desktop, folder))
+                return result
+            finally:
+                loop.run_until_complete(desktop.shutdown())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gochat.bench.desktop_probe")
     parser.add_argument("--server", required=True, help="host:port")
@@ -323,18 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scrollback", type=int, required=True, help="older messages to scroll back through")
     args = parser.parse_args(argv)
 
-    app = create_application([sys.argv[0]])
-    with tempfile.TemporaryDirectory() as folder:
-        # Settings and data in the run's own folder: never the user's own (unsent messages, windows).
-        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
-        desktop = DesktopApp(settings, data_dir=Path(folder) / "data")
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        with loop:
-            try:
-                result = loop.run_until_complete(probe(desktop, args))
-            finally:
-                loop.run_until_complete(desktop.shutdown())
+    result = run_in_app(lambda desktop, _folder: probe(desktop, args))
     report("result", **result)
     return 0
 

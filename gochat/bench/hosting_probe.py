@@ -24,21 +24,19 @@ import asyncio
 import gc
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import qasync
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QListView
 
 from gochat.bench.desktop import LOAD_PREFIX
-from gochat.bench.desktop_probe import percentile, report, until
-from gochat.desktop.app import DesktopApp, create_application
+from gochat.bench.desktop_probe import percentile, report, run_in_app, until
+from gochat.desktop.app import DesktopApp
 from gochat.desktop.models import MessageListModel
 from gochat.desktop.state import HostOptions
 from gochat.desktop.windows.chat import ChatWindow
@@ -292,18 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
 
-    app = create_application([sys.argv[0]])
-    with tempfile.TemporaryDirectory() as folder:
-        # Settings and data in the run's own folder: never the user's own (unsent messages, windows).
-        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
-        desktop = DesktopApp(settings, data_dir=Path(folder) / "data")
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        with loop:
-            try:
-                loop.run_until_complete(probe(desktop, args, folder))
-            finally:
-                loop.run_until_complete(desktop.shutdown())
+    run_in_app(lambda desktop, folder: probe(desktop, args, str(folder)))
     report("done")
     return 0
 

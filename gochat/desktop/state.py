@@ -59,11 +59,6 @@ class Room:
     last_read_id: int | None = None
     unread: int = 0
 
-    @property
-    def mine(self) -> bool:
-        """The user has entered it (has a read marker): the app follows it while it is closed."""
-        return self.last_read_id is not None
-
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Room:
         last_read = data.get("lastReadId")

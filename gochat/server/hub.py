@@ -93,12 +93,8 @@ class RoomHub:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    @property
-    def user_count(self) -> int:
-        """How many people are connected (one person on two devices is one)."""
-        return len(self._by_user)
-
     def connected_user_ids(self) -> set[int]:
+        """Who is connected (one person on two devices is one)."""
         return set(self._by_user)
 
     def connections(self) -> list[Connection]:
