@@ -36,10 +36,10 @@ from gochat.desktop.state import (
 )
 from gochat.protocol import (
     EnterRoom,
+    Envelope,
     LeaveRoom,
     MsgType,
     SendMessage,
-    ServerFrame,
     SyncRoom,
     encode_client_frame,
     validate_content,
@@ -554,7 +554,7 @@ class ChatSession(QObject):
         for room_id in sorted(self._rooms_to_follow()):
             self._watch(room_id)
 
-    def _on_frame(self, frame: ServerFrame) -> None:
+    def _on_frame(self, frame: Envelope) -> None:
         if frame.msg_type != MsgType.SEND and self._live_batch.isActive():
             # Anything else (presence, acks, history) comes after the messages already here.
             self._live_batch.stop()
