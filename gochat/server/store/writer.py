@@ -112,7 +112,6 @@ class MessageWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
-        self.committed = 0
         # The writer thread's own connection, kept between batches: checking one out of the pool
         # per batch costs MariaDB a ping and a reset, two round trips beside the insert and commit.
         self._connection: Connection | None = None
@@ -297,7 +296,6 @@ class MessageWriter:
 
     def _deliver(self, results: list[tuple[PendingMessage, Committed | BaseException]]) -> None:
         committed = [r for _, r in results if isinstance(r, Committed)]
-        self.committed += sum(1 for c in committed if c.is_new)
         try:
             self._on_committed(committed)
         except Exception:
