@@ -136,9 +136,6 @@ class MessageWriter:
         self._queue.put(PendingMessage(author, room_id, content, client_msg_id, future))
         return future
 
-    async def write(self, author: UserRecord, room_id: int, content: str, client_msg_id: str | None) -> Committed:
-        return await self.submit(author, room_id, content, client_msg_id)
-
     async def close(self) -> None:
         """Stop taking messages, commit every one already taken, then stop the thread."""
         if self._closed:
