@@ -56,10 +56,6 @@ class ServerAddress:
     def base_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
 
-    @property
-    def display(self) -> str:
-        return f"{self.host}:{self.port}"
-
 
 def parse_address(address: str) -> ServerAddress:
     """Read a server address the way people write them: ``host``, ``host:port``,

@@ -234,14 +234,6 @@ class MessageDelegate(QStyledItemDelegate):
         bubble = self._bubble(option, item, named(item, previous), laid.width, laid.height, header_h)
         return RowGeometry(item, header, bubble, QPoint(bubble.left() + PADDING, bubble.top() + PADDING), laid)
 
-    def bubble_rect(
-        self, option: QStyleOptionViewItem, item: Item, show_name: bool | None = None, header: bool = False
-    ) -> QRect:
-        """Where the bubble goes in its row: right for the user's own, left for others."""
-        fonts = self._fonts(option)
-        text_w, text_h = self._text_size(fonts, text_width(option.rect.width()), item)
-        return self._bubble(option, item, show_name, text_w, text_h, fonts.header_h if header else 0)
-
     def _bubble(
         self, option: QStyleOptionViewItem, item: Item, show_name: bool | None, text_w: int, text_h: int, header_h: int
     ) -> QRect:

@@ -30,11 +30,6 @@ class HostingController(QObject):
     def hosting(self) -> bool:
         return self.server is not None and self.server.running
 
-    @property
-    def busy(self) -> bool:
-        """Starting or stopping right now."""
-        return self._starting or self._stopping is not None
-
     async def start(self, options: HostOptions) -> bool:
         if self.hosting or self._starting:
             return False

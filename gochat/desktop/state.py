@@ -280,10 +280,6 @@ class Timeline:
         self.pending[index] = replace(self.pending[index], status=status)
         return [Updated(len(self.confirmed) + index)]
 
-    def unsent(self) -> list[Item]:
-        """Pending (not failed) messages, in the order typed: what to send after a reconnect."""
-        return [item for item in self.pending if item.status is Status.PENDING]
-
 
 @dataclass
 class RoomReading:
@@ -411,11 +407,6 @@ class Outbox:
                 continue
             status = Status.FAILED if entry.get("failed") else Status.PENDING
             self.room(room_id).append(pending_item(text, me, client_msg_id, created_at, status))
-
-
-def filter_rooms(rooms: list[Room], query: str) -> list[Room]:
-    needle = query.strip().casefold()
-    return [room for room in rooms if needle in room.name.casefold()] if needle else list(rooms)
 
 
 DEFAULT_HOST_PORT = 8080

@@ -61,11 +61,3 @@ class Accounts:
 
     async def logout(self, token_hash: str) -> None:
         await self._db.run(queries.delete_session, token_hash)
-
-    async def get_user(self, user_id: int) -> UserRecord | None:
-        user = await self._cache.get_user(user_id)
-        if user is None:
-            user = await self._db.run(queries.get_user, user_id)
-            if user is not None:
-                await self._cache.put_user(user, username_key(user.username))
-        return user

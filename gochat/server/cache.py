@@ -1,4 +1,7 @@
-"""The seed's cache.go: users by id and by name (1 h expiry) and the room list.
+"""The seed's cache.go: users by name (1 h expiry) and the room list.
+
+The seed also cached users by id; nothing here looks a user up by id (a bearer token finds
+its user in the same query that checks the session), so that half is not kept.
 
 Two backends behind one interface, chosen by whether a Redis URL is given. The cache is
 never the source of truth: a miss, or Redis being away, means "ask the database".
@@ -26,7 +29,6 @@ T = TypeVar("T")
 class Cache(Protocol):
     backend: str
 
-    async def get_user(self, user_id: int) -> UserRecord | None: ...
     async def get_user_by_name(self, name_key: str) -> UserRecord | None: ...
     async def put_user(self, user: UserRecord, name_key: str) -> None: ...
     async def get_rooms(self) -> list[RoomRecord] | None: ...
@@ -43,7 +45,6 @@ class MemoryCache:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._users_by_id: dict[int, tuple[float, UserRecord]] = {}
         self._users_by_name: dict[str, tuple[float, UserRecord]] = {}
         self._rooms: dict[int, RoomRecord] | None = None
 
@@ -52,16 +53,11 @@ class MemoryCache:
             return None
         return entry[1]
 
-    async def get_user(self, user_id: int) -> UserRecord | None:
-        return self._fresh(self._users_by_id.get(user_id))
-
     async def get_user_by_name(self, name_key: str) -> UserRecord | None:
         return self._fresh(self._users_by_name.get(name_key))
 
     async def put_user(self, user: UserRecord, name_key: str) -> None:
-        expires = self._clock() + USER_TTL_SECONDS
-        self._users_by_id[user.id] = (expires, user)
-        self._users_by_name[name_key] = (expires, user)
+        self._users_by_name[name_key] = (self._clock() + USER_TTL_SECONDS, user)
 
     async def get_rooms(self) -> list[RoomRecord] | None:
         return None if self._rooms is None else sorted(self._rooms.values(), key=lambda r: r.id)
@@ -110,13 +106,6 @@ class RedisCache:
         self._retry_at = 0.0
         self._rooms_key = f"{prefix}rooms"
 
-    @property
-    def available(self) -> bool:
-        return self._down_since is None
-
-    def _user_id_key(self, user_id: int) -> str:
-        return f"{self._prefix}user:id:{user_id}"
-
     def _user_name_key(self, name_key: str) -> str:
         return f"{self._prefix}user:name:{name_key}"
 
@@ -141,24 +130,14 @@ class RedisCache:
                 return None
         return result
 
-    async def get_user(self, user_id: int) -> UserRecord | None:
-        raw = await self._call(lambda: self._redis.get(self._user_id_key(user_id)), "reading a user")
-        return None if raw is None else UserRecord.from_wire(json.loads(raw))
-
     async def get_user_by_name(self, name_key: str) -> UserRecord | None:
         raw = await self._call(lambda: self._redis.get(self._user_name_key(name_key)), "reading a user")
         return None if raw is None else UserRecord.from_wire(json.loads(raw))
 
     async def put_user(self, user: UserRecord, name_key: str) -> None:
         value = json.dumps(user.to_wire(), ensure_ascii=False)
-
-        async def write() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._user_id_key(user.id), value, ex=USER_TTL_SECONDS)
-                pipe.set(self._user_name_key(name_key), value, ex=USER_TTL_SECONDS)
-                await pipe.execute()
-
-        await self._call(write, "caching a user")
+        key = self._user_name_key(name_key)
+        await self._call(lambda: self._redis.set(key, value, ex=USER_TTL_SECONDS), "caching a user")
 
     async def get_rooms(self) -> list[RoomRecord] | None:
         raw = await self._call(lambda: self._redis.hgetall(self._rooms_key), "reading the room list")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +43,6 @@ class ServerContext:
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
     database_id: str = ""
-    started_at: float = field(default_factory=time.monotonic)
     closing: bool = False
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
 

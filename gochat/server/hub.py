@@ -97,9 +97,6 @@ class RoomHub:
         """Who is connected (one person on two devices is one)."""
         return set(self._by_user)
 
-    def connections(self) -> list[Connection]:
-        return list(self._connections.values())
-
     def connections_with_token(self, token_hash: str) -> list[Connection]:
         return [c for c in self._connections.values() if c.token_hash == token_hash]
 
@@ -191,9 +188,6 @@ class RoomHub:
 
     def is_in(self, connection: Connection, room_id: int) -> bool:
         return room_id in self._rooms_of.get(connection.id, ())
-
-    def rooms_of(self, connection: Connection) -> set[int]:
-        return set(self._rooms_of.get(connection.id, ()))
 
     def members(self, room_id: int) -> list[UserRecord]:
         presence = self._rooms.get(room_id)

@@ -356,11 +356,8 @@ def char_point(window: ChatWindow, row: int, position: int) -> QPoint:
     from gochat.desktop.delegates import PADDING
 
     item = window.messages_model.item(row)
-    option = row_option(window, row)
-    if row == 0:  # under the day separator
-        bubble = delegate_of(window).bubble_rect(option, item, False, header=True)
-    else:
-        bubble = delegate_of(window).bubble_rect(option, item, False)
+    bubble = delegate_of(window).geometry(row_option(window, row), window.messages_model.index(row)).bubble
+    assert bubble is not None
     metrics = QFontMetricsF(window.view.font())
     x = bubble.left() + PADDING + metrics.horizontalAdvance(item.text[:position])
     return QPoint(round(x) + 1, bubble.top() + PADDING + round(metrics.height() / 2))

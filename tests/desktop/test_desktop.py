@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
-from gochat.desktop.delegates import MessageDelegate, shows_name
+from gochat.desktop.delegates import MessageDelegate
 from gochat.desktop.models import RoomListModel, RoomRole
 from gochat.desktop.state import Item, Kind, Status
 from gochat.desktop.windows.chat import ChatWindow
@@ -95,8 +95,8 @@ def bubble_side(window: ChatWindow, row: int) -> str:
     option = QStyleOptionViewItem()
     window.view.initViewItemOption(option)
     option.rect = window.view.visualRect(window.messages_model.index(row))
-    index = window.messages_model.index(row)
-    bubble = delegate.bubble_rect(option, window.messages_model.item(row), shows_name(index))
+    bubble = delegate.geometry(option, window.messages_model.index(row)).bubble
+    assert bubble is not None
     width = window.view.viewport().width()
     at_left, at_right = bubble.left() <= 16, bubble.right() >= width - 16
     assert at_left != at_right, (bubble, width)

@@ -211,8 +211,9 @@ def test_stopping_and_hosting_again_logs_in_without_asking_and_leaves_no_gaps(
     qtbot.waitUntil(host.rooms_window.isVisible, timeout=START)
     assert questions == [f"Create the account {name} on your server?"]
 
-    qtbot.mouseClick(host.rooms_window.hosting.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: login.isVisible() and not host.hosting.busy, timeout=START)
+    with qtbot.waitSignal(host.hosting.stopped, timeout=START):  # the stop is over, not only asked for
+        qtbot.mouseClick(host.rooms_window.hosting.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(login.isVisible, timeout=START)
     assert login.notice.text() == "You stopped hosting."
     assert login.notice.property("role") == "info"
     assert login.focusWidget() is login.password  # the username is there: the password is next

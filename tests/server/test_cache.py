@@ -1,4 +1,4 @@
-"""The seed's caches (users by id and name, the room list) in memory and in Redis,
+"""The seed's caches (users by name, the room list) in memory and in Redis,
 and chat carrying on while Redis is away."""
 
 from __future__ import annotations
@@ -40,10 +40,9 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
         await redis_cache.close()
 
 
-async def test_users_by_id_and_by_name(cache: Cache) -> None:
-    assert await cache.get_user(1) is None
+async def test_users_by_name(cache: Cache) -> None:
+    assert await cache.get_user_by_name("alice") is None
     await cache.put_user(ALICE, "alice")
-    assert await cache.get_user(1) == ALICE
     assert await cache.get_user_by_name("alice") == ALICE
 
 
@@ -62,18 +61,17 @@ async def test_memory_users_expire_after_an_hour() -> None:
     cache = MemoryCache(clock=lambda: now[0])
     await cache.put_user(ALICE, "alice")
     now[0] += USER_TTL_SECONDS + 1
-    assert await cache.get_user(1) is None
     assert await cache.get_user_by_name("alice") is None
 
 
-async def test_redis_user_keys_carry_the_one_hour_expiry(redis_target: RedisTarget) -> None:
+async def test_redis_user_key_carries_the_one_hour_expiry(redis_target: RedisTarget) -> None:
     cache = RedisCache(redis_target.url, redis_target.prefix)
     await cache.put_user(ALICE, "alice")
     await cache.close()
     client = redis.Redis.from_url(redis_target.url)
     try:
-        for key in (f"{redis_target.prefix}user:id:1", f"{redis_target.prefix}user:name:alice"):
-            assert 3500 < client.ttl(key) <= USER_TTL_SECONDS
+        assert 3500 < client.ttl(f"{redis_target.prefix}user:name:alice") <= USER_TTL_SECONDS
+        assert not client.exists(f"{redis_target.prefix}user:id:1")  # users are not cached by id
     finally:
         client.close()
 

@@ -61,9 +61,9 @@ async def test_retries_in_one_batch_and_across_batches_store_once(database: Data
         first, same_batch = await asyncio.gather(
             writer.submit(user, room_id, "hello", "c-1"), writer.submit(user, room_id, "hello", "c-1")
         )
-        later = await writer.write(user, room_id, "hello", "c-1")
+        later = await writer.submit(user, room_id, "hello", "c-1")
         other_user = await database.run(queries.create_user, "someone", "hash")
-        theirs = await writer.write(other_user, room_id, "hello", "c-1")  # ids are per user
+        theirs = await writer.submit(other_user, room_id, "hello", "c-1")  # ids are per user
     finally:
         await writer.close()
     assert first.is_new
@@ -91,7 +91,7 @@ async def test_chinese_emoji_and_html_round_trip(database: Database) -> None:
     writer.start()
     text = "你好，世界 🌏👩‍👩‍👧 <script>x</script> 𠜎"
     try:
-        await writer.write(user, room.id, text, "唯一-🆔")
+        await writer.submit(user, room.id, text, "唯一-🆔")
     finally:
         await writer.close()
     [message] = (await database.run(queries.history_page, room.id, after=0, limit=10)).messages

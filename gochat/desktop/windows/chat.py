@@ -319,10 +319,6 @@ class ChatWindow(QWidget):
     def set_loaded(self) -> None:
         self.set_loading(False)
 
-    @property
-    def loading(self) -> bool:
-        return self._loading
-
     def _update_placeholder(self) -> None:
         if self._loading:
             self.placeholder.setText("Loading messages…")

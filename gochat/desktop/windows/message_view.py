@@ -172,11 +172,6 @@ class MessageView(QListView):
             last = model.rowCount() - 1
             self.select_text(0, 0, len(model.item(last).text), last)
 
-    def clear_text_selection(self) -> None:
-        if self._anchor is not None or self._cursor is not None:
-            self._anchor = self._cursor = None
-            self._selection_changed()
-
     def copy_selection(self) -> bool:
         text = self.selected_text()
         if text:

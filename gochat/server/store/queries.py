@@ -48,16 +48,6 @@ def find_credentials(session: Session, username: str) -> CredentialRecord | None
     return None if row is None else CredentialRecord(_user(row), row.password)
 
 
-def get_user(session: Session, user_id: int) -> UserRecord | None:
-    row = session.get(models.User, user_id)
-    return None if row is None or row.deleted_at is not None else _user(row)
-
-
-def get_user_by_name(session: Session, username: str) -> UserRecord | None:
-    found = find_credentials(session, username)
-    return None if found is None else found.user
-
-
 def create_session(session: Session, token_hash: str, user_id: int) -> None:
     session.add(models.Session(token_hash=token_hash, user_id=user_id))
 

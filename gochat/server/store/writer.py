@@ -112,7 +112,6 @@ class MessageWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
-        self.committed = 0
         # The writer thread's own connection, kept between batches: checking one out of the pool
         # per batch costs MariaDB a ping and a reset, two round trips beside the insert and commit.
         self._connection: Connection | None = None
@@ -136,9 +135,6 @@ class MessageWriter:
         future: asyncio.Future[Committed] = self._loop.create_future()
         self._queue.put(PendingMessage(author, room_id, content, client_msg_id, future))
         return future
-
-    async def write(self, author: UserRecord, room_id: int, content: str, client_msg_id: str | None) -> Committed:
-        return await self.submit(author, room_id, content, client_msg_id)
 
     async def close(self) -> None:
         """Stop taking messages, commit every one already taken, then stop the thread."""
@@ -299,7 +295,6 @@ class MessageWriter:
 
     def _deliver(self, results: list[tuple[PendingMessage, Committed | BaseException]]) -> None:
         committed = [r for _, r in results if isinstance(r, Committed)]
-        self.committed += sum(1 for c in committed if c.is_new)
         try:
             self._on_committed(committed)
         except Exception:
