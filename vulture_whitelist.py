@@ -48,3 +48,7 @@ _.has_tray  # Notifier (desktop/notifications.py)
 _.popups  # Notifier: pop-ups actually raised (desktop/notifications.py)
 _.is_visible  # ChatSession: whether a room's window is on screen (desktop/session.py)
 _.visible_room_names  # RoomsWindow: the list as shown, after search (desktop/windows/rooms.py)
+
+# Wire vocabulary that the transport, not our code, puts on the wire: named so that clients
+# and docs/protocol.md speak of it by name (gochat/protocol.py, CloseCode).
+_.MESSAGE_TOO_BIG  # 1009, sent by uvicorn/websockets for a frame over the size limit
