@@ -6,39 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from gochat import protocol
 from gochat.protocol import Ack, EnterRoom, ErrorFrame, MessagePosted, RoomState, SendMessage, SyncPage, SyncRoom
 from gochat.server.app import create_app
 from gochat.server.config import Settings
 from gochat.server.context import ServerContext
 from gochat.server.errors import StorageUnavailable
-from gochat.server.hub import next_connection_id
-from gochat.server.records import UserRecord
-
-
-@dataclass
-class MemoryConnection:
-    user: UserRecord
-    token_hash: str = "t"
-    id: int = field(default_factory=next_connection_id)
-    frames: list[str] = field(default_factory=list)
-    closed: tuple[int, str] | None = None
-
-    def deliver(self, frame: str) -> None:
-        self.frames.append(frame)
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
-
-    def received(self) -> list[protocol.ServerFrame]:
-        return [protocol.decode_server_frame(frame) for frame in self.frames]
+from tests.server.memory import MemoryConnection
 
 
 @pytest.fixture

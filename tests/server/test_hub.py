@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from gochat.protocol import MsgType, decode_envelope
-from gochat.server.hub import RoomHub, next_connection_id
+from gochat.server.hub import RoomHub
 from gochat.server.records import UserRecord
-
-
-@dataclass
-class ListConnection:
-    user: UserRecord
-    token_hash: str = "t"
-    id: int = field(default_factory=next_connection_id)
-    frames: list[str] = field(default_factory=list)
-    closed: tuple[int, str] | None = None
-
-    def deliver(self, frame: str) -> None:
-        self.frames.append(frame)
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
-
+from tests.server.memory import MemoryConnection
 
 ALICE = UserRecord(1, "alice")
 BOB = UserRecord(2, "bob")
 
 
-def joined(hub: RoomHub, connection: ListConnection, room_id: int) -> bool:
+def joined(hub: RoomHub, connection: MemoryConnection, room_id: int) -> bool:
     first = hub.enter(connection, room_id)
     hub.finish_join(connection, room_id, 0)
     return first
@@ -36,7 +19,7 @@ def joined(hub: RoomHub, connection: ListConnection, room_id: int) -> bool:
 
 def test_presence_counts_users_not_connections() -> None:
     hub = RoomHub()
-    phone, laptop, bob = ListConnection(ALICE), ListConnection(ALICE), ListConnection(BOB)
+    phone, laptop, bob = MemoryConnection(ALICE), MemoryConnection(ALICE), MemoryConnection(BOB)
     for c in (phone, laptop, bob):
         hub.register(c)
     assert joined(hub, phone, 7) is True
@@ -51,7 +34,7 @@ def test_presence_counts_users_not_connections() -> None:
 
 def test_broadcast_reaches_the_room_only_and_can_exclude() -> None:
     hub = RoomHub()
-    a, b, outsider = ListConnection(ALICE), ListConnection(BOB), ListConnection(UserRecord(3, "carol"))
+    a, b, outsider = MemoryConnection(ALICE), MemoryConnection(BOB), MemoryConnection(UserRecord(3, "carol"))
     for c in (a, b, outsider):
         hub.register(c)
     joined(hub, a, 1)
@@ -62,7 +45,7 @@ def test_broadcast_reaches_the_room_only_and_can_exclude() -> None:
 
 def test_frames_during_a_join_wait_and_skip_what_history_carried() -> None:
     hub = RoomHub()
-    a = ListConnection(ALICE)
+    a = MemoryConnection(ALICE)
     hub.register(a)
     hub.enter(a, 1)
     hub.broadcast(1, "m10", message_id=10)
@@ -77,7 +60,7 @@ def test_frames_during_a_join_wait_and_skip_what_history_carried() -> None:
 
 def test_close_all_and_by_token() -> None:
     hub = RoomHub()
-    a, b = ListConnection(ALICE, token_hash="x"), ListConnection(BOB, token_hash="y")
+    a, b = MemoryConnection(ALICE, token_hash="x"), MemoryConnection(BOB, token_hash="y")
     hub.register(a)
     hub.register(b)
     hub.close_all(4001, "logged out", hub.connections_with_token("x"))
@@ -89,7 +72,7 @@ def test_close_all_and_by_token() -> None:
 
 def test_room_created_goes_to_everyone() -> None:
     hub = RoomHub()
-    a = ListConnection(ALICE)
+    a = MemoryConnection(ALICE)
     hub.register(a)
     hub.broadcast_everyone('{"msgType":8,"data":{}}')
     assert decode_envelope(a.frames[0]).msg_type == MsgType.ROOM_CREATED
@@ -97,7 +80,7 @@ def test_room_created_goes_to_everyone() -> None:
 
 def test_watchers_get_messages_once_and_never_presence() -> None:
     hub = RoomHub()
-    present, watcher, both = ListConnection(ALICE), ListConnection(BOB), ListConnection(UserRecord(3, "carol"))
+    present, watcher, both = MemoryConnection(ALICE), MemoryConnection(BOB), MemoryConnection(UserRecord(3, "carol"))
     for c in (present, watcher, both):
         hub.register(c)
     joined(hub, present, 7)
@@ -118,7 +101,7 @@ def test_watchers_get_messages_once_and_never_presence() -> None:
 
 def test_a_watch_outlives_leaving_and_ends_with_the_connection() -> None:
     hub = RoomHub()
-    c = ListConnection(ALICE)
+    c = MemoryConnection(ALICE)
     hub.register(c)
     hub.watch(c, 7)
     hub.finish_join(c, 7, 0)
@@ -135,7 +118,7 @@ def test_a_watch_outlives_leaving_and_ends_with_the_connection() -> None:
 
 def test_frames_held_while_a_watch_is_set_up_skip_what_the_count_covered() -> None:
     hub = RoomHub()
-    c = ListConnection(ALICE)
+    c = MemoryConnection(ALICE)
     hub.register(c)
     hub.watch(c, 7)
     hub.broadcast(7, "m5", message_id=5, watchers=True)
@@ -147,7 +130,7 @@ def test_frames_held_while_a_watch_is_set_up_skip_what_the_count_covered() -> No
 
 def test_people_are_counted_once_across_devices() -> None:
     hub = RoomHub()
-    phone, laptop, bob = ListConnection(ALICE), ListConnection(ALICE), ListConnection(BOB)
+    phone, laptop, bob = MemoryConnection(ALICE), MemoryConnection(ALICE), MemoryConnection(BOB)
     for c in (phone, laptop, bob):
         hub.register(c)
     assert (hub.connection_count, len(hub.connected_user_ids())) == (3, 2)
