@@ -44,4 +44,4 @@ clean:
 
 # Benchmarks against a raw websockets reference, in the same run (see README, Performance).
 bench: $(VENV)/.installed-test
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
