@@ -34,7 +34,7 @@ server: $(VENV)/.installed
 # Dead code: what vulture checks (its settings: pyproject.toml, [tool.vulture]). The whitelist
 # names what only a framework calls (Qt virtuals, FastAPI models, uvicorn); code nothing calls
 # is deleted instead. The benchmarks join with their folder's name once they leave the package.
-VULTURE_PATHS := gochat vulture_whitelist.py
+VULTURE_PATHS := gochat bench vulture_whitelist.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
@@ -50,4 +50,4 @@ clean:
 
 # Benchmarks against a raw websockets reference, in the same run (see README, Performance).
 bench: $(VENV)/.installed-test
-	$(PY) -m gochat.bench
+	$(PY) -m bench $(BENCH_ARGS)

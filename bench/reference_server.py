@@ -36,8 +36,7 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:
-        runner = asyncio.run
-    runner(main(int(sys.argv[1])))
+        asyncio.run(main(int(sys.argv[1])))
+    else:
+        uvloop.run(main(int(sys.argv[1])))

@@ -4,7 +4,7 @@
  * microseconds (default 3000), then does the real one. Build and use:
  *
  *   gcc -shared -fPIC -O2 -o /tmp/slow_fsync.so bench/slow_fsync.c -ldl
- *   LD_PRELOAD=/tmp/slow_fsync.so python -m gochat.bench --skip fanout,latency,connections,desktop,mariadb
+ *   LD_PRELOAD=/tmp/slow_fsync.so python -m bench --skip fanout,latency,connections,desktop,mariadb
  *
  * For MariaDB, start a second server with it preloaded (its own --datadir and --port) and point
  * GOCHAT_BENCH_MARIADB_URL at it; README.md, "Performance", has the figures measured so.

@@ -18,16 +18,19 @@ from websockets.asyncio.client import ClientConnection, connect
 from gochat.protocol import Envelope, MsgType, decode_envelope
 
 PASSWORD = "correct horse 42"
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def run_bench(folder: Path, *arguments: str) -> tuple[dict[str, Any], str]:
-    """``python -m gochat.bench ARGUMENTS``, which must succeed: its JSON report and its output."""
+    """``python -m bench ARGUMENTS`` from the repository's root (the bench is not in the package),
+    which must succeed: its JSON report and its output."""
     output = folder / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "gochat.bench", *arguments, "--json", str(output)],
+        [sys.executable, "-m", "bench", *arguments, "--json", str(output)],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=REPOSITORY,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report: dict[str, Any] = json.loads(output.read_text())

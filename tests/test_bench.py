@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from bench.__main__ import parse_arguments
+from bench.processes import shares
 from tests.helpers import run_bench
+
+
+def test_client_processes_are_one_per_cpu_unless_the_flag_says_otherwise() -> None:
+    assert parse_arguments([]).workers == (os.cpu_count() or 1)
+    assert parse_arguments(["--workers", "3"]).workers == 3
+    with pytest.raises(SystemExit):
+        parse_arguments(["--workers", "0"])
+    # Clients are dealt round-robin; a process with none to run is not started.
+    assert shares(list(range(5)), 3) == [[0, 3], [1, 4], [2]]
+    assert shares(["only"], 4) == [["only"]]
 
 
 def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
@@ -20,7 +35,10 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
         "1",
         "--skip",
         "mariadb,latency,connections,desktop,hosting",  # the others have tests of their own
+        "--workers",
+        "3",
     )
+    assert report["workers"] == 3
     [row] = report["fanout"]
     for side in ("gochat", "reference"):
         assert row[side]["deliveries_per_second"] > 0

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 from sqlalchemy import Table, insert
 
-from gochat.bench.servers import seed
 from gochat.desktop.delegates import MessageDelegate
 from gochat.desktop.models import MemberListModel, MessageListModel, RoomListModel, RoomRole
 from gochat.desktop.state import Kind, Status, Timeline, User
@@ -40,6 +39,7 @@ from tests.desktop.test_desktop import (
     texts,
 )
 from tests.helpers import PASSWORD, auth, chat_client, login, unique_name
+from tests.seed import seed_room
 
 ME = User(1, "me")
 YOU = User(2, "amira")
@@ -266,7 +266,7 @@ def test_bubbles_show_line_breaks_spaces_tabs_long_urls_and_right_to_left_text_l
 def three_day_room(sqlite_settings: Settings) -> Iterator[ServerThread]:
     """A server whose room has messages from three local days, written straight into its SQLite file
     (two days ago, yesterday up to 23:59, today from 00:01)."""
-    seed(sqlite_settings.database_url, 2, password=PASSWORD)
+    seed_room(sqlite_settings.database_url, 2, password=PASSWORD)
     database = Database(sqlite_settings.database_url)
     today = date.today()
     moments = [
@@ -307,7 +307,7 @@ def test_day_separators_before_each_local_day_today_yesterday_and_full_date_on_h
     qtbot: QtBot, make_desktop: MakeDesktop, three_day_room: ServerThread, screenshot: Shot
 ) -> None:
     desktop = make_desktop()
-    log_in(qtbot, desktop, three_day_room, "bench0", register=False)
+    log_in(qtbot, desktop, three_day_room, "user0", register=False)
     qtbot.waitUntil(lambda: len(desktop.session.rooms.rooms()) == 1, timeout=WAIT)
     chat = open_room(qtbot, desktop, desktop.session.rooms.rooms()[0].name)
     qtbot.waitUntil(lambda: len(texts(chat)) == 6, timeout=WAIT)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 from pytestqt.qtbot import QtBot
 
-from gochat.bench.servers import seed
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.session import HISTORY_PAGE, KEEP_ROWS
 from gochat.desktop.windows.chat import ChatWindow
@@ -16,13 +15,14 @@ from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, log_in, open_room
 from tests.helpers import PASSWORD
+from tests.seed import seed_room
 
-MESSAGES = 700  # written straight into the database, as the benchmark seeds its rooms
+MESSAGES = 700  # written straight into the database (tests/seed.py)
 
 
 @pytest.fixture
 def long_room(sqlite_settings: Settings) -> Iterator[ServerThread]:
-    seed(sqlite_settings.database_url, 2, password=PASSWORD, messages=MESSAGES)
+    seed_room(sqlite_settings.database_url, 2, password=PASSWORD, messages=MESSAGES)
     thread = ServerThread(sqlite_settings)
     thread.start()
     yield thread
@@ -56,7 +56,7 @@ def test_back_at_the_newest_older_rows_go_and_scrolling_up_brings_them_back_with
     qtbot: QtBot, make_desktop: MakeDesktop, long_room: ServerThread, screenshot: Shot
 ) -> None:
     desktop = make_desktop()
-    log_in(qtbot, desktop, long_room, "bench0", register=False)
+    log_in(qtbot, desktop, long_room, "user0", register=False)
     qtbot.waitUntil(lambda: len(desktop.session.rooms.rooms()) == 1, timeout=WAIT)
     chat = open_room(qtbot, desktop, desktop.session.rooms.rooms()[0].name)
     opened = desktop.session.opened(chat.room_id)

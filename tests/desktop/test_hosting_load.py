@@ -3,7 +3,7 @@
 What made it fall behind was not the server in the process: each message in a room whose window
 is not the active one changes that room's unread count, and the room list measured every cell of
 four columns again for it (ResizeToContents), calling the model's data() from Python for every
-room. The figures are in `make bench` (gochat/bench/hosting.py); these tests hold the mechanism.
+room. The figures are in `make bench` (bench/hosting.py); these tests hold the mechanism.
 """
 
 from __future__ import annotations

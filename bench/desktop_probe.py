@@ -1,5 +1,5 @@
-"""The desktop app under measurement: ``python -m gochat.bench.desktop_probe``, a process of its own
-so its memory (VmRSS) is the app's alone. Started by gochat.bench.desktop.
+"""The desktop app under measurement: ``python -m bench.desktop_probe``, a process of its own
+so its memory (VmRSS) is the app's alone. Started by bench.desktop.
 
 It runs the real app — DesktopApp, ChatSession, the chat window with its MessageListModel and
 MessageDelegate — on the qasync loop, offscreen, against a seeded server, and measures from inside:
@@ -34,7 +34,7 @@ from PySide6.QtCore import QEvent, QModelIndex, QObject, QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QListView
 
-from gochat.bench.desktop import LOAD_PREFIX, PREFIX
+from bench.desktop import LOAD_PREFIX, PREFIX
 from gochat.desktop.app import DesktopApp, create_application
 from gochat.desktop.models import MessageListModel, RoomListModel, RoomRole
 from gochat.desktop.windows.chat import ChatWindow
@@ -332,7 +332,7 @@ def run_in_app(work: Callable[[DesktopApp, Path], Coroutine[Any, Any, T]]) -> T:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gochat.bench.desktop_probe")
+    parser = argparse.ArgumentParser(prog="python -m bench.desktop_probe")
     parser.add_argument("--server", required=True, help="host:port")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)

@@ -24,9 +24,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from gochat.bench.load import PAYLOAD, _drain, _open
-from gochat.bench.processes import WORKERS, killed_on_error, start_workers, stop_workers, wait_for
-from gochat.bench.servers import Running, cpu_seconds, start_gochat, start_reference
+from bench.load import PAYLOAD, _drain, _open
+from bench.processes import killed_on_error, shares, start_workers, stop_workers, wait_for
+from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
 WARMUP_SECONDS = 1.0
 GRACE_SECONDS = 30.0  # after the last message is due: what has not arrived by then is lost
@@ -169,7 +169,9 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
-def latency_once(server: Running, clients: int, rate: float, seconds: float, reference: bool) -> dict[str, Any]:
+def latency_once(
+    server: Running, clients: int, rate: float, seconds: float, reference: bool, worker_count: int
+) -> dict[str, Any]:
     warmup = round(rate * WARMUP_SECONDS)
     total = warmup + round(rate * seconds)
     loop = asyncio.new_event_loop()
@@ -180,7 +182,10 @@ def latency_once(server: Running, clients: int, rate: float, seconds: float, ref
     within = total / rate + GRACE_SECONDS
     pipes, workers = start_workers(
         latency_worker,
-        [(server.ws_url, tokens[i::WORKERS], server.room_id, total, warmup, within, reference) for i in range(WORKERS)],
+        [
+            (server.ws_url, share, server.room_id, total, warmup, within, reference)
+            for share in shares(tokens, worker_count)
+        ],
     )
     with killed_on_error(workers):
         for stage in ("connected", "ready"):
@@ -216,9 +221,9 @@ def latency_once(server: Running, clients: int, rate: float, seconds: float, ref
         "reordered": sum(r.reordered for r in reports),
         "seconds": elapsed,
         "server_cpu_share": server_cpu / elapsed,
-        # Out of WORKERS cores, the sender included: near 100 % would mean the generator, not
-        # the server, set the pace. The busiest worker shows whether one process saturated.
-        "generator_cpu_share": (sum(r.cpu for r in reports) + sender_cpu) / (elapsed * WORKERS),
+        # Out of one core per client process, the sender included: near 100 % would mean the
+        # generator, not the server, set the pace. The busiest worker shows whether one process saturated.
+        "generator_cpu_share": (sum(r.cpu for r in reports) + sender_cpu) / (elapsed * len(workers)),
         "busiest_worker_cpu_share": max(r.cpu for r in reports) / elapsed,
     }
 
@@ -227,7 +232,7 @@ def _start(reference: bool, users: int, folder: str) -> Running:
     return start_reference(users) if reference else start_gochat(f"sqlite:///{folder}/bench.sqlite3", users)
 
 
-def bench_latency(clients: int, rate: float, seconds: float, runs: int) -> dict[str, Any]:
+def bench_latency(clients: int, rate: float, seconds: float, runs: int, worker_count: int) -> dict[str, Any]:
     """Runs alternate reference, gochat, reference...: both see the same drift of the machine."""
     measured: dict[str, list[dict[str, Any]]] = {"reference": [], "gochat": []}
     for _ in range(runs):
@@ -235,7 +240,7 @@ def bench_latency(clients: int, rate: float, seconds: float, runs: int) -> dict[
             with tempfile.TemporaryDirectory() as folder:
                 server = _start(reference, clients + 1, folder)
                 try:
-                    measured[name].append(latency_once(server, clients, rate, seconds, reference))
+                    measured[name].append(latency_once(server, clients, rate, seconds, reference, worker_count))
                 finally:
                     server.stop()
     row: dict[str, Any] = {"clients": clients, "rate": rate, "seconds": seconds}

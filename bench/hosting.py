@@ -1,7 +1,7 @@
-"""The hosting section of ``python -m gochat.bench``: does the desktop app that hosts the server
+"""The hosting section of ``python -m bench``: does the desktop app that hosts the server
 keep up with its own room as well as a plain client does? (issue 10, point 15)
 
-Each run starts two app processes (gochat.bench.hosting_probe): one hosting the server in its own
+Each run starts two app processes (bench.hosting_probe): one hosting the server in its own
 process, as "Host on this computer" does, with a room list of ``rooms`` rooms and one of them
 open in a chat window; and a plain client of that server with the same room open. This process
 then posts to the room over a WebSocket at each rate in turn, on a timetable, and both apps
@@ -24,8 +24,8 @@ from typing import IO, Any
 
 import httpx
 
-from gochat.bench.desktop import LOAD_PREFIX, Probe
-from gochat.bench.desktop import post_at_rate as post_on_timetable
+from bench.desktop import LOAD_PREFIX, Probe
+from bench.desktop import post_at_rate as post_on_timetable
 
 PASSWORD = "bench hosting password"
 TARGET_P99_MS = 100.0  # commit → painted in the hosting app, at the highest rate
@@ -37,7 +37,7 @@ class ProbeProcess(Probe):
     """A hosting_probe app process, told what to do on its stdin."""
 
     def __init__(self, argv: list[str], errors: IO[bytes], platform: str) -> None:
-        super().__init__(argv, errors, module="gochat.bench.hosting_probe", platform=platform, commands=True)
+        super().__init__(argv, errors, module="bench.hosting_probe", platform=platform, commands=True)
 
     def expect(self, stage: str, timeout: float) -> dict[str, Any]:
         message = super().expect(stage, timeout)

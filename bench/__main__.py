@@ -1,14 +1,16 @@
-"""``python -m gochat.bench``: gochat against a raw websockets reference, in the same run.
+"""``python -m bench``: gochat against a raw websockets reference, in the same run.
 
 Absolute times drift on a shared machine, so each server figure is printed with the reference's
-and their ratio, as the median of several runs. Results also go to a JSON file.
+and their ratio, as the median of several runs. Results also go to a JSON file. Run it from the
+repository's root (``make bench``): the benchmarks are not part of the installed package.
 
-    python -m gochat.bench                       # fan-out at N = 100, 500, 1000 and durable ingest
-    python -m gochat.bench --sizes 100 --runs 3 --messages 100
-    python -m gochat.bench --skip fanout,ingest,connections,desktop   # latency at 20 messages/s, N = 500
-    python -m gochat.bench --skip fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
-    python -m gochat.bench --skip fanout,ingest,latency,connections,hosting   # the desktop app (bench/desktop.py)
-    python -m gochat.bench --skip fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
+    python -m bench                       # fan-out at N = 100, 500, 1000 and durable ingest
+    python -m bench --sizes 100 --runs 3 --messages 100
+    python -m bench --skip fanout,ingest,connections,desktop   # latency at 20 messages/s, N = 500
+    python -m bench --skip fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
+    python -m bench --skip fanout,ingest,latency,connections,hosting   # the desktop app (bench/desktop.py)
+    python -m bench --skip fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
+    python -m bench --workers 4           # four client processes (default: one per CPU)
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gochat.bench import ingest, load
-from gochat.bench.connections import bench_connections
-from gochat.bench.desktop import bench_desktop
-from gochat.bench.hosting import bench_hosting
-from gochat.bench.latency import bench_latency
-from gochat.bench.servers import Running, cpu_seconds, start_gochat, start_reference
-
-WORKERS = 2  # client processes; this machine has 2 cores and the server needs one
+from bench import ingest, load
+from bench.connections import bench_connections
+from bench.desktop import bench_desktop
+from bench.hosting import bench_hosting
+from bench.latency import bench_latency
+from bench.processes import default_worker_count, shares
+from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
 
 def raise_open_files_limit() -> None:
@@ -43,13 +44,12 @@ def raise_open_files_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def fanout_once(server: Running, clients: int, messages: int, reference: bool) -> dict[str, Any]:
+def fanout_once(server: Running, clients: int, messages: int, reference: bool, worker_count: int) -> dict[str, Any]:
     """N clients in one room; one sender posts M messages at once; time until all have all."""
     context = multiprocessing.get_context("spawn")
     tokens = server.tokens[1 : clients + 1]
-    shares = [tokens[i::WORKERS] for i in range(WORKERS)]
     pipes, workers = [], []
-    for share in shares:
+    for share in shares(tokens, worker_count):
         parent, child = context.Pipe()
         worker = context.Process(
             target=load.fanout_worker, args=(server.ws_url, share, server.room_id, messages, reference, child)
@@ -86,8 +86,8 @@ def fanout_once(server: Running, clients: int, messages: int, reference: bool) -
         "duplicated": sum(r.duplicated for r in results),
         "reordered": sum(r.reordered for r in results),
         "server_cpu_share": server_cpu / elapsed,
-        # Out of WORKERS cores: near 100 % would mean the generator, not the server, set the pace.
-        "generator_cpu_share": sum(r.cpu for r in results) / (elapsed * WORKERS),
+        # Out of one core per client process: near 100 % would mean the generator, not the server, set the pace.
+        "generator_cpu_share": sum(r.cpu for r in results) / (elapsed * len(workers)),
     }
 
 
@@ -95,7 +95,7 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
 
 
-def bench_fanout(sizes: list[int], messages: int, runs: int) -> list[dict[str, Any]]:
+def bench_fanout(sizes: list[int], messages: int, runs: int, worker_count: int) -> list[dict[str, Any]]:
     rows = []
     for clients in sizes:
         row: dict[str, Any] = {"clients": clients, "messages": messages}
@@ -109,7 +109,7 @@ def bench_fanout(sizes: list[int], messages: int, runs: int) -> list[dict[str, A
                         else start_gochat(f"sqlite:///{folder}/bench.sqlite3", clients + 1)
                     )
                     try:
-                        measured.append(fanout_once(server, clients, messages, reference))
+                        measured.append(fanout_once(server, clients, messages, reference, worker_count))
                     finally:
                         server.stop()
             row[name] = {
@@ -140,7 +140,7 @@ def print_fanout_row(row: dict[str, Any]) -> None:
 
 
 def bench_ingest(
-    backends: dict[str, Callable[[], str]], senders: int, seconds: float, runs: int
+    backends: dict[str, Callable[[], str]], senders: int, seconds: float, runs: int, worker_count: int
 ) -> list[dict[str, Any]]:
     rows = []
     for backend, make_url in backends.items():
@@ -149,7 +149,7 @@ def bench_ingest(
             url = make_url()
             server = start_gochat(url, senders, rooms=senders)
             try:
-                measured.append(ingest.ingest_once(server, seconds))
+                measured.append(ingest.ingest_once(server, seconds, worker_count))
             finally:
                 server.stop()
         row = {
@@ -183,8 +183,22 @@ def mariadb_database() -> str:
     return admin.rsplit("/", 1)[0] + f"/{name}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gochat.bench", description=__doc__.splitlines()[0])
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=default_worker_count(),
+        help="client processes that generate the load for fan-out, ingest, latency and idle connections "
+        "(default: one per CPU of this machine, %(default)s here)",
+    )
     parser.add_argument("--sizes", default="100,500,1000", help="clients in the room for fan-out")
     parser.add_argument("--messages", type=int, default=200, help="messages per fan-out run (sent as one burst)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
@@ -213,15 +227,20 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", default="", help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting"
     )
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     skip = set(filter(None, args.skip.split(",")))
     raise_open_files_limit()
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
         "runs": args.runs,
+        "workers": args.workers,
     }
     if "fanout" not in skip:
-        report["fanout"] = bench_fanout([int(n) for n in args.sizes.split(",")], args.messages, args.runs)
+        report["fanout"] = bench_fanout([int(n) for n in args.sizes.split(",")], args.messages, args.runs, args.workers)
     if "ingest" not in skip:
         with tempfile.TemporaryDirectory() as folder:
             counter = iter(range(1000))
@@ -232,12 +251,14 @@ def main(argv: list[str] | None = None) -> int:
                 backends["mariadb"] = mariadb_database
             report["disk_flush_ms"] = ingest.disk_flush_ms(folder)
             print(f"disk flush (fsync of 4 KiB) here: median {report['disk_flush_ms']:.2f} ms", flush=True)
-            report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs)
+            report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs, args.workers)
     if "latency" not in skip:
-        report["latency"] = bench_latency(args.latency_clients, args.latency_rate, args.latency_seconds, args.runs)
+        report["latency"] = bench_latency(
+            args.latency_clients, args.latency_rate, args.latency_seconds, args.runs, args.workers
+        )
     if "connections" not in skip:
         sizes = [int(n) for n in args.connection_sizes.split(",")]
-        report["connections"] = bench_connections(sizes, args.hold_seconds, args.connection_runs)
+        report["connections"] = bench_connections(sizes, args.hold_seconds, args.connection_runs, args.workers)
     if "desktop" not in skip:
         report["desktop"] = bench_desktop(
             args.desktop_messages, args.desktop_rate, args.desktop_seconds, args.desktop_scrollback, args.runs

@@ -1,5 +1,5 @@
-"""A desktop app with a room open, under measurement: ``python -m gochat.bench.hosting_probe``.
-Started by gochat.bench.hosting, twice in each run: once hosting the server in its own process
+"""A desktop app with a room open, under measurement: ``python -m bench.hosting_probe``.
+Started by bench.hosting, twice in each run: once hosting the server in its own process
 (``--host``, what "Host on this computer" does), once as a plain client of that server.
 
 It runs the real app — DesktopApp, HostingController and EmbeddedServer, ChatSession, the room
@@ -34,8 +34,8 @@ from PySide6.QtGui import QPaintEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QListView
 
-from gochat.bench.desktop import LOAD_PREFIX
-from gochat.bench.desktop_probe import percentile, report, run_in_app, until
+from bench.desktop import LOAD_PREFIX
+from bench.desktop_probe import percentile, report, run_in_app, until
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.models import MessageListModel
 from gochat.desktop.state import HostOptions
@@ -278,7 +278,7 @@ async def probe(desktop: DesktopApp, args: argparse.Namespace, folder: str) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gochat.bench.hosting_probe")
+    parser = argparse.ArgumentParser(prog="python -m bench.hosting_probe")
     parser.add_argument("--host", action="store_true", help="host the server in this process")
     parser.add_argument("--server", help="host:port to join (without --host)")
     parser.add_argument("--username", required=True)

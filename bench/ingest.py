@@ -23,8 +23,8 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from gochat.bench.processes import WORKERS, start_workers, stop_workers, wait_for
-from gochat.bench.servers import Running, cpu_seconds
+from bench.processes import shares, start_workers, stop_workers, wait_for
+from bench.servers import Running, cpu_seconds
 
 ACK = b'{"msgType":4'
 ROOM_STATE = b'{"msgType":6'
@@ -166,10 +166,10 @@ def disk_flush_ms(folder: str, samples: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
-def ingest_once(server: Running, seconds: float) -> dict[str, Any]:
+def ingest_once(server: Running, seconds: float, worker_count: int) -> dict[str, Any]:
     """Every seeded user sends in a room of its own, for ``seconds``; acknowledged per second."""
     senders = [(token, room, i) for i, (token, room) in enumerate(zip(server.tokens, server.room_ids, strict=True))]
-    pipes, workers = start_workers(ingest_worker, [(server.ws_url, senders[i::WORKERS]) for i in range(WORKERS)])
+    pipes, workers = start_workers(ingest_worker, [(server.ws_url, share) for share in shares(senders, worker_count)])
     try:
         for pipe in pipes:
             if wait_for(pipe, 300) != "ready":
@@ -190,5 +190,6 @@ def ingest_once(server: Running, seconds: float) -> dict[str, Any]:
         "seconds": elapsed,
         "per_second": acknowledged / elapsed,
         "server_cpu_share": server_cpu / elapsed,
-        "generator_cpu_share": sum(r.cpu for r in results) / (elapsed * WORKERS),
+        # Out of one core per client process: near 100 % would mean the generator set the pace.
+        "generator_cpu_share": sum(r.cpu for r in results) / (elapsed * len(workers)),
     }

@@ -1,5 +1,5 @@
 """Servers under test, each in a process of its own: gochat (seeded with users and tokens, so
-set-up does not spend minutes on argon2) and the raw websockets reference under bench/."""
+set-up does not spend minutes on argon2) and the raw websockets reference beside this file."""
 
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ from typing import cast
 import httpx
 from sqlalchemy import Table, insert
 
-from gochat.bench.chatter import chat_text
+from bench.chatter import chat_text
 from gochat.protocol import username_key
 from gochat.server import auth
 from gochat.server.embedded import free_port
 from gochat.server.store import models
 from gochat.server.store.database import Database
 
-ROOT = Path(__file__).resolve().parents[2]
+# The repository's root: ``python -m bench`` runs from a checkout (the wheel ships no bench), and the
+# processes the bench starts (the reference server, the app probes) find it from here.
+REFERENCE_SERVER = Path(__file__).resolve().with_name("reference_server.py")
+ROOT = REFERENCE_SERVER.parents[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -170,9 +173,7 @@ def start_gochat(
 
 def start_reference(users: int) -> Running:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "reference_server.py"), str(port)], stdout=subprocess.PIPE
-    )
+    process = subprocess.Popen([sys.executable, str(REFERENCE_SERVER), str(port)], stdout=subprocess.PIPE)
     assert process.stdout is not None
     if process.stdout.readline().strip() != b"ready":
         raise RuntimeError("the reference server did not start")

@@ -28,8 +28,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from gochat.bench.processes import WORKERS, killed_on_error, start_workers, stop_workers, wait_for
-from gochat.bench.servers import Running, cpu_seconds, rss_bytes, start_gochat, start_reference
+from bench.processes import killed_on_error, shares, start_workers, stop_workers, wait_for
+from bench.servers import Running, cpu_seconds, rss_bytes, start_gochat, start_reference
 
 ROOM_SIZE = 100  # connections per room; see the module docstring
 WARMUP_CONNECTIONS = 20
@@ -183,7 +183,9 @@ def _server_connections(server: Running, reference: bool) -> int | None:
     return count
 
 
-def connections_once(server: Running, count: int, hold_seconds: float, reference: bool) -> dict[str, Any]:
+def connections_once(
+    server: Running, count: int, hold_seconds: float, reference: bool, worker_count: int
+) -> dict[str, Any]:
     asyncio.run(_warm_up(server, reference))
     pid = server.process.pid
     rss_start = _settled_rss(pid)
@@ -193,7 +195,10 @@ def connections_once(server: Running, count: int, hold_seconds: float, reference
     room_ids = [rooms[(i // ROOM_SIZE) % len(rooms)] for i in range(count)]
     pipes, workers = start_workers(
         hold_worker,
-        [(server.ws_url, tokens[i::WORKERS], room_ids[i::WORKERS], reference) for i in range(WORKERS)],
+        [
+            (server.ws_url, [token for token, _ in share], [room for _, room in share], reference)
+            for share in shares(list(zip(tokens, room_ids, strict=True)), worker_count)
+        ],
     )
     with killed_on_error(workers):
         opened: list[HoldReport] = [wait_for(pipe, 900) for pipe in pipes]
@@ -233,7 +238,7 @@ def connections_once(server: Running, count: int, hold_seconds: float, reference
     }
 
 
-def bench_connections(sizes: list[int], hold_seconds: float, runs: int) -> list[dict[str, Any]]:
+def bench_connections(sizes: list[int], hold_seconds: float, runs: int, worker_count: int) -> list[dict[str, Any]]:
     rows = []
     for count in sizes:
         row: dict[str, Any] = {"connections": count, "room_size": ROOM_SIZE, "hold_seconds": hold_seconds}
@@ -250,7 +255,7 @@ def bench_connections(sizes: list[int], hold_seconds: float, runs: int) -> list[
                         )
                     )
                     try:
-                        measured.append(connections_once(server, count, hold_seconds, reference))
+                        measured.append(connections_once(server, count, hold_seconds, reference, worker_count))
                     finally:
                         server.stop()
             row[name] = {

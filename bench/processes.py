@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
-# Client processes; this machine has 2 cores and the server needs one (as for fan-out).
-WORKERS = 2
+T = TypeVar("T")
+
+
+def default_worker_count() -> int:
+    """Client processes by default: one per core of this machine (``--workers`` sets another)."""
+    return os.cpu_count() or 1
+
+
+def shares(items: Sequence[T], worker_count: int) -> list[list[T]]:
+    """``items`` dealt round-robin to at most ``worker_count`` client processes, none empty."""
+    dealt = [list(items[i::worker_count]) for i in range(worker_count)]
+    return [share for share in dealt if share]
 
 
 def start_workers(

@@ -1,8 +1,8 @@
-"""The desktop section of ``python -m gochat.bench``: the real app, offscreen, against a room
+"""The desktop section of ``python -m bench``: the real app, offscreen, against a room
 holding 100,000 messages.
 
 A gochat server is seeded with the history by bulk inserts; each run starts the app in a process
-of its own (gochat.bench.desktop_probe), which opens the room, samples its event loop's lag while
+of its own (bench.desktop_probe), which opens the room, samples its event loop's lag while
 this process posts to the room over a WebSocket at a fixed rate, then scrolls back through
 10,000 messages and returns, reading its own VmRSS. Each figure is the median of the runs.
 """
@@ -25,8 +25,8 @@ from typing import IO, Any
 import httpx
 from websockets.asyncio.client import connect
 
-from gochat.bench.chatter import chat_text
-from gochat.bench.servers import Running, start_gochat
+from bench.chatter import chat_text
+from bench.servers import ROOT, Running, start_gochat
 
 # The app process reports on stdout, one line per stage: PREFIX + JSON. The sender's messages
 # carry clientMsgIds starting with LOAD_PREFIX, so the app can tell them from the rest.
@@ -118,7 +118,7 @@ class Probe:
         argv: list[str],
         errors: IO[bytes],
         *,
-        module: str = "gochat.bench.desktop_probe",
+        module: str = "bench.desktop_probe",
         platform: str = "offscreen",
         commands: bool = False,
     ) -> None:
@@ -129,6 +129,7 @@ class Probe:
             stderr=errors,
             text=True,
             env={**os.environ, "QT_QPA_PLATFORM": platform},
+            cwd=ROOT,  # where ``-m bench...`` is found, wherever the bench was started from
         )
         self._errors = errors
         self._lines: queue.Queue[str | None] = queue.Queue()

@@ -1,0 +1,1 @@
+"""Benchmarks: gochat against a raw websockets reference (python -m bench)."""

@@ -1,1 +1,0 @@
-"""Benchmarks: gochat against a raw websockets reference (python -m gochat.bench)."""
