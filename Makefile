@@ -33,7 +33,7 @@ server: $(VENV)/.installed
 
 # Dead code: what vulture checks (its settings: pyproject.toml, [tool.vulture]). The whitelist
 # names what only a framework calls (Qt virtuals, FastAPI models, uvicorn); code nothing calls
-# is deleted instead. The benchmarks join with their folder's name once they leave the package.
+# is deleted instead.
 VULTURE_PATHS := gochat bench vulture_whitelist.py
 
 lint: $(VENV)/.installed-test
