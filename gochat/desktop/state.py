@@ -418,22 +418,6 @@ def filter_rooms(rooms: list[Room], query: str) -> list[Room]:
     return [room for room in rooms if needle in room.name.casefold()] if needle else list(rooms)
 
 
-DEFAULT_HOST_PORT = 8080
-
-
-@dataclass(frozen=True, slots=True)
-class HostOptions:
-    """What the host dialog asks for."""
-
-    name: str
-    port: int = DEFAULT_HOST_PORT
-    let_others_join: bool = False
-    announce: bool = False
-    database_url: str = ""  # empty: SQLite in the user's data directory
-    redis_url: str = ""
-    redis_prefix: str = ""  # empty: the server's default
-
-
 @dataclass(frozen=True, slots=True)
 class ServerEntry:
     """A server found on the network, as the login window lists it."""

@@ -18,10 +18,11 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import Table, insert
 
 from gochat.bench.servers import seed
-from gochat.desktop.delegates import MessageDelegate
-from gochat.desktop.models import MemberListModel, MessageListModel, RoomListModel, RoomRole
+from gochat.desktop.chat.delegates import MessageDelegate
+from gochat.desktop.chat.models import MemberListModel, MessageListModel
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel, RoomRole
 from gochat.desktop.state import Kind, Status, Timeline, User
-from gochat.desktop.windows.chat import ChatWindow
 from gochat.protocol import MESSAGE_MAX
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
@@ -208,7 +209,7 @@ def test_bubbles_show_line_breaks_spaces_tabs_long_urls_and_right_to_left_text_l
         three = view.visualRect(window.messages_model.index(row_of(window, THREE_LINES)))
         assert three.height() - one.height() >= 2 * line_h - 1, (one, three)
 
-        from gochat.desktop.bubbletext import cursor_x, tab_stop  # new in this change
+        from gochat.desktop.chat.bubbletext import cursor_x, tab_stop  # new in this change
 
         delegate = delegate_of(window)
         laid = delegate.geometry(
@@ -308,8 +309,8 @@ def test_day_separators_before_each_local_day_today_yesterday_and_full_date_on_h
 ) -> None:
     desktop = make_desktop()
     log_in(qtbot, desktop, three_day_room, "bench0", register=False)
-    qtbot.waitUntil(lambda: len(desktop.session.rooms.rooms()) == 1, timeout=WAIT)
-    chat = open_room(qtbot, desktop, desktop.session.rooms.rooms()[0].name)
+    qtbot.waitUntil(lambda: len(desktop.rooms.model.rooms()) == 1, timeout=WAIT)
+    chat = open_room(qtbot, desktop, desktop.rooms.model.rooms()[0].name)
     qtbot.waitUntil(lambda: len(texts(chat)) == 6, timeout=WAIT)
     chat.resize(700, 900)
     QApplication.processEvents()
@@ -353,7 +354,7 @@ WITH_LINKS = "Docs: https://doc.qt.io/qt-6/ and www.example.com."
 
 def char_point(window: ChatWindow, row: int, position: int) -> QPoint:
     """Where a character of a one-line message of mine is drawn (its left edge, mid-line)."""
-    from gochat.desktop.delegates import PADDING
+    from gochat.desktop.chat.delegates import PADDING
 
     item = window.messages_model.item(row)
     option = row_option(window, row)
@@ -518,7 +519,7 @@ def test_minimum_size_fits_bubbles_member_list_keeps_a_sensible_remembered_width
     qtbot.waitUntil(lambda: len(texts(b_chat)) == 5, timeout=WAIT)
 
     # A message of alice's that failed, with the long footer, for the narrow window.
-    opened = alice.session.opened(a_chat.room_id)
+    opened = alice.chat.opened(a_chat.room_id)
     assert opened is not None
     opened.entered = False
     say(qtbot, a_chat, "not sent, and a long footer")
@@ -666,7 +667,7 @@ def test_own_messages_and_presence_lines_do_not_count_as_new(qtbot: QtBot) -> No
 
 
 def test_links_are_found_as_people_paste_them_and_everything_else_stays_text() -> None:
-    from gochat.desktop.links import find_links
+    from gochat.desktop.chat.links import find_links
 
     def found(text: str) -> list[tuple[str, str]]:
         return [(text[link.start : link.end], link.url) for link in find_links(text)]

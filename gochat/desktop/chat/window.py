@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gochat.desktop.bubbletext import tab_stop
-from gochat.desktop.models import ItemRole, MemberListModel, MessageListModel
+from gochat.desktop.chat.bubbletext import tab_stop
+from gochat.desktop.chat.message_view import MessageView
+from gochat.desktop.chat.models import ItemRole, MemberListModel, MessageListModel
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import Item, Kind, Status
-from gochat.desktop.windows.message_view import MessageView
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import MESSAGE_MAX, ValidationError, validate_content
 
