@@ -13,7 +13,6 @@ from pathlib import Path
 import platformdirs
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from gochat.desktop.account.controller import AccountController
@@ -383,11 +382,10 @@ class DesktopApp(QObject):
         quitting, logging out) and is there again when the room opens, also after a restart."""
         draft = str(self.settings.value(key, ""))
         if draft:
-            window.input.setPlainText(draft)
-            window.input.moveCursor(QTextCursor.MoveOperation.End)
+            window.set_draft(draft)
 
         def keep(_room_id: int) -> None:
-            text = window.input.toPlainText()
+            text = window.draft()
             if text.strip():
                 self.settings.setValue(key, text)
             else:
