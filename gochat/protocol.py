@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 PROTOCOL_VERSION = 1
 
@@ -44,6 +44,17 @@ class MsgType(IntEnum):
     ROOM_CREATED = 8  # server: a new room exists
     # 9-12 are taken by the next protocol additions (typing, edit, delete, mention).
     READ = 13  # server: your read marker in a room moved (sent to every connection of yours)
+
+
+class CloseCode(IntEnum):
+    """Every WebSocket close code gochat sends, and what a client should do about it."""
+
+    NORMAL = 1000  # a normal close
+    GOING_AWAY = 1001  # the server is shutting down: reconnect later
+    POLICY_VIOLATION = 1008  # too many bad frames
+    MESSAGE_TOO_BIG = 1009  # a frame over the transport's limit (sent by the transport)
+    TRY_AGAIN_LATER = 1013  # the client fell too far behind: reconnect and SYNC
+    LOGGED_OUT = 4001  # this token was logged out: do not reconnect with it
 
 
 class ErrorCode:
@@ -201,44 +212,190 @@ def clamp_history_limit(limit: int | None) -> int:
 
 
 # ---------------------------------------------------------------------------
-# Client -> server frames
+# JSON helpers
+
+
+# One encoder for every frame: json.dumps with options builds a new JSONEncoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that keeps Chinese and emoji as themselves."""
+    return _ENCODER.encode(value)
+
+
+def iso_utc(moment: datetime) -> str:
+    """UTC ISO-8601 with a Z, millisecond precision: 2026-11-27T06:48:45.123Z. A naive
+    datetime is taken to be UTC already (that is how the database gives them back)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    """The inverse of iso_utc: an aware UTC datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _frame_error(what: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_FRAME, what)
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _frame_error(f"{what} must be an object.")
+    return value
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _frame_error(f"{what} must be a whole number.")
+    return value
+
+
+def _optional_int(value: object, what: str) -> int | None:
+    return None if value is None else _int(value, what)
+
+
+def _str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise _frame_error(f"{what} must be text.")
+    return value
+
+
+def _optional_str(value: object, what: str) -> str | None:
+    return None if value is None else _str(value, what)
+
+
+def _bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise _frame_error(f"{what} must be true or false.")
+    return value
+
+
+def _optional_bool(value: object, what: str) -> bool | None:
+    return None if value is None else _bool(value, what)
+
+
+def _time(value: object, what: str) -> datetime:
+    try:
+        return parse_time(_str(value, what))
+    except ValueError:
+        raise _frame_error(f"{what} must be an ISO-8601 time.") from None
+
+
+# ---------------------------------------------------------------------------
+# The things frames and REST bodies carry: a user, a room, a message. Their JSON shape is
+# written here and nowhere else; the server's records and the desktop's state are these.
 
 
 @dataclass(frozen=True, slots=True)
-class EnterRoom:
-    room_id: int
-    request_id: str | None = None
-    # When set, the reply carries the messages after this id instead of the newest page.
-    after_id: int | None = None
-    # Watching: receive the room's messages without being present (no announcement, not a
-    # member, not counted online); the reply is the room, the read marker and the unread count.
-    watch: bool = False
+class User:
+    id: int
+    username: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username}
+
+    @classmethod
+    def from_wire(cls, data: object) -> User:
+        data = _object(data, "A user")
+        return cls(_int(data.get("id"), "user.id"), _str(data.get("username"), "user.username"))
 
 
 @dataclass(frozen=True, slots=True)
-class SendMessage:
+class Room:
+    """A room as one user sees it: ``online`` now, and that user's read marker (None: they
+    never entered it) and unread count."""
+
+    id: int
+    name: str
+    creator: User
+    created_at: datetime
+    online: int = 0
+    last_read_id: int | None = None
+    unread: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "creator": self.creator.to_wire(),
+            "createdAt": iso_utc(self.created_at),
+            "online": self.online,
+            "lastReadId": self.last_read_id,
+            "unread": self.unread,
+        }
+
+    @classmethod
+    def from_wire(cls, data: object) -> Room:
+        data = _object(data, "A room")
+        return cls(
+            id=_int(data.get("id"), "room.id"),
+            name=_str(data.get("name"), "room.name"),
+            creator=User.from_wire(data.get("creator")),
+            created_at=_time(data.get("createdAt"), "room.createdAt"),
+            online=_int(data.get("online", 0), "room.online"),
+            last_read_id=_optional_int(data.get("lastReadId"), "room.lastReadId"),
+            unread=_int(data.get("unread", 0), "room.unread"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message. ``created_at`` is UTC (naive from the database, aware from the wire)."""
+
+    id: int
     room_id: int
+    author: User
     content: str
+    created_at: datetime
     client_msg_id: str | None = None
-    request_id: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "roomId": self.room_id,
+            "author": self.author.to_wire(),
+            "content": self.content,
+            "createdAt": iso_utc(self.created_at),
+        }
+        if self.client_msg_id is not None:
+            data["clientMsgId"] = self.client_msg_id
+        return data
+
+    def wire_json(self) -> str:
+        """``dumps(self.to_wire())``, character for character, without building the dicts: every
+        message stored is encoded once, on the server's event loop, so this is on its hot path
+        (tests/test_protocol.py holds the two equal)."""
+        client_msg_id = "" if self.client_msg_id is None else f',"clientMsgId":{dumps(self.client_msg_id)}'
+        return (
+            f'{{"id":{self.id},"roomId":{self.room_id},'
+            f'"author":{{"id":{self.author.id},"username":{dumps(self.author.username)}}},'
+            f'"content":{dumps(self.content)},"createdAt":{dumps(iso_utc(self.created_at))}{client_msg_id}}}'
+        )
+
+    @classmethod
+    def from_wire(cls, data: object) -> Message:
+        data = _object(data, "A message")
+        return cls(
+            id=_int(data.get("id"), "message.id"),
+            room_id=_int(data.get("roomId"), "message.roomId"),
+            author=User.from_wire(data.get("author")),
+            content=_str(data.get("content"), "message.content"),
+            created_at=_time(data.get("createdAt"), "message.createdAt"),
+            client_msg_id=_optional_str(data.get("clientMsgId"), "message.clientMsgId"),
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class LeaveRoom:
-    room_id: int
-    request_id: str | None = None
-    # Also stop watching the room (a plain LEAVE ends only presence).
-    unwatch: bool = False
+def _messages(value: object, what: str) -> tuple[Message, ...]:
+    if not isinstance(value, list):
+        raise _frame_error(f"{what} must be a list.")
+    return tuple(Message.from_wire(item) for item in value)
 
 
-@dataclass(frozen=True, slots=True)
-class SyncRoom:
-    room_id: int
-    after_id: int
-    request_id: str | None = None
-
-
-ClientFrame = EnterRoom | SendMessage | LeaveRoom | SyncRoom
+# ---------------------------------------------------------------------------
+# Client -> server frames. Each class knows its msgType and its data object.
 
 
 def validate_flag(field: str, value: object) -> bool:
@@ -250,49 +407,108 @@ def validate_flag(field: str, value: object) -> bool:
     return value
 
 
-def _parse_enter(data: dict[str, Any], request_id: str | None) -> ClientFrame:
-    after = data.get("afterId")
-    return EnterRoom(
-        room_id=validate_id("roomId", data.get("roomId")),
-        request_id=request_id,
-        after_id=None if after is None else validate_after_id("afterId", after),
-        watch=validate_flag("watch", data.get("watch")),
-    )
+@dataclass(frozen=True, slots=True)
+class EnterRoom:
+    msg_type: ClassVar[MsgType] = MsgType.ENTER
+    room_id: int
+    request_id: str | None = None
+    # When set, the reply carries the messages after this id instead of the newest page.
+    after_id: int | None = None
+    # Watching: receive the room's messages without being present (no announcement, not a
+    # member, not counted online); the reply is the room, the read marker and the unread count.
+    watch: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"roomId": self.room_id}
+        if self.after_id is not None:
+            data["afterId"] = self.after_id
+        if self.watch:
+            data["watch"] = True
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], request_id: str | None) -> EnterRoom:
+        after = data.get("afterId")
+        return cls(
+            room_id=validate_id("roomId", data.get("roomId")),
+            request_id=request_id,
+            after_id=None if after is None else validate_after_id("afterId", after),
+            watch=validate_flag("watch", data.get("watch")),
+        )
 
 
-def _parse_send(data: dict[str, Any], request_id: str | None) -> ClientFrame:
-    client_msg_id = data.get("clientMsgId")
-    return SendMessage(
-        room_id=validate_id("roomId", data.get("roomId")),
-        content=validate_content(data.get("content")),
-        client_msg_id=None
-        if client_msg_id is None
-        else validate_token_text("clientMsgId", client_msg_id, CLIENT_MSG_ID_MAX),
-        request_id=request_id,
-    )
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    msg_type: ClassVar[MsgType] = MsgType.SEND
+    room_id: int
+    content: str
+    client_msg_id: str | None = None
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"roomId": self.room_id, "content": self.content}
+        if self.client_msg_id is not None:
+            data["clientMsgId"] = self.client_msg_id
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], request_id: str | None) -> SendMessage:
+        client_msg_id = data.get("clientMsgId")
+        return cls(
+            room_id=validate_id("roomId", data.get("roomId")),
+            content=validate_content(data.get("content")),
+            client_msg_id=None
+            if client_msg_id is None
+            else validate_token_text("clientMsgId", client_msg_id, CLIENT_MSG_ID_MAX),
+            request_id=request_id,
+        )
 
 
-def _parse_leave(data: dict[str, Any], request_id: str | None) -> ClientFrame:
-    return LeaveRoom(
-        room_id=validate_id("roomId", data.get("roomId")),
-        request_id=request_id,
-        unwatch=validate_flag("unwatch", data.get("unwatch")),
-    )
+@dataclass(frozen=True, slots=True)
+class LeaveRoom:
+    msg_type: ClassVar[MsgType] = MsgType.LEAVE
+    room_id: int
+    request_id: str | None = None
+    # Also stop watching the room (a plain LEAVE ends only presence).
+    unwatch: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"roomId": self.room_id}
+        if self.unwatch:
+            data["unwatch"] = True
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], request_id: str | None) -> LeaveRoom:
+        return cls(
+            room_id=validate_id("roomId", data.get("roomId")),
+            request_id=request_id,
+            unwatch=validate_flag("unwatch", data.get("unwatch")),
+        )
 
 
-def _parse_sync(data: dict[str, Any], request_id: str | None) -> ClientFrame:
-    return SyncRoom(
-        room_id=validate_id("roomId", data.get("roomId")),
-        after_id=validate_after_id("afterId", data.get("afterId", 0)),
-        request_id=request_id,
-    )
+@dataclass(frozen=True, slots=True)
+class SyncRoom:
+    msg_type: ClassVar[MsgType] = MsgType.SYNC
+    room_id: int
+    after_id: int
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"roomId": self.room_id, "afterId": self.after_id}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], request_id: str | None) -> SyncRoom:
+        return cls(
+            room_id=validate_id("roomId", data.get("roomId")),
+            after_id=validate_after_id("afterId", data.get("afterId", 0)),
+            request_id=request_id,
+        )
 
 
-_CLIENT_PARSERS: dict[int, Callable[[dict[str, Any], str | None], ClientFrame]] = {
-    MsgType.ENTER: _parse_enter,
-    MsgType.SEND: _parse_send,
-    MsgType.LEAVE: _parse_leave,
-    MsgType.SYNC: _parse_sync,
+ClientFrame: TypeAlias = EnterRoom | SendMessage | LeaveRoom | SyncRoom
+CLIENT_FRAMES: dict[int, type[ClientFrame]] = {
+    cls.msg_type: cls for cls in (EnterRoom, SendMessage, LeaveRoom, SyncRoom)
 }
 
 
@@ -321,8 +537,8 @@ def decode_client_frame(text: str | bytes) -> ClientFrame:
             f"requestId must be text of at most {REQUEST_ID_MAX} characters.",
             msg_type=msg_type,
         )
-    parser = _CLIENT_PARSERS.get(msg_type) if msg_type is not None else None
-    if parser is None:
+    frame_class = CLIENT_FRAMES.get(msg_type) if msg_type is not None else None
+    if frame_class is None:
         raise ProtocolError(
             ErrorCode.UNKNOWN_TYPE,
             f"Unknown msgType {raw_type!r}; clients may send 1 (enter), 2 (send), 3 (leave) or 7 (sync).",
@@ -335,7 +551,7 @@ def decode_client_frame(text: str | bytes) -> ClientFrame:
             ErrorCode.BAD_FRAME, "The frame needs a data object.", request_id=request_id, msg_type=msg_type
         )
     try:
-        return parser(data, request_id)
+        return frame_class.from_data(data, request_id)
     except ValidationError as exc:
         client_msg_id = data.get("clientMsgId")
         raise ProtocolError(
@@ -347,55 +563,327 @@ def decode_client_frame(text: str | bytes) -> ClientFrame:
         ) from None
 
 
-def encode_client_frame(frame: ClientFrame) -> str:
-    """The inverse of decode_client_frame, for clients."""
-    data: dict[str, Any] = {"roomId": frame.room_id}
-    if isinstance(frame, EnterRoom):
-        msg_type = MsgType.ENTER
-        if frame.after_id is not None:
-            data["afterId"] = frame.after_id
-        if frame.watch:
-            data["watch"] = True
-    elif isinstance(frame, SendMessage):
-        msg_type = MsgType.SEND
-        data["content"] = frame.content
-        if frame.client_msg_id is not None:
-            data["clientMsgId"] = frame.client_msg_id
-    elif isinstance(frame, LeaveRoom):
-        msg_type = MsgType.LEAVE
-        if frame.unwatch:
-            data["unwatch"] = True
-    else:
-        msg_type = MsgType.SYNC
-        data["afterId"] = frame.after_id
-    envelope: dict[str, Any] = {"msgType": int(msg_type), "data": data}
-    if frame.request_id is not None:
-        envelope["requestId"] = frame.request_id
-    return dumps(envelope)
-
-
-# ---------------------------------------------------------------------------
-# Server -> client frames
-
-
-# One encoder for every frame: json.dumps with options builds a new JSONEncoder per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON that keeps Chinese and emoji as themselves."""
-    return _ENCODER.encode(value)
-
-
-def encode_server_frame(msg_type: MsgType, data: dict[str, Any], request_id: str | None = None) -> str:
+def _envelope(msg_type: int, data: dict[str, Any], request_id: str | None) -> str:
     envelope: dict[str, Any] = {"msgType": int(msg_type), "data": data}
     if request_id is not None:
         envelope["requestId"] = request_id
     return dumps(envelope)
 
 
+def encode_client_frame(frame: ClientFrame) -> str:
+    """The inverse of decode_client_frame, for clients."""
+    return _envelope(frame.msg_type, frame.to_data(), frame.request_id)
+
+
+def request_failed(error: ProtocolError, frame: ClientFrame | None) -> ProtocolError:
+    """``error`` naming the request it answers (its requestId, msgType and clientMsgId)."""
+    if frame is not None:
+        error.request_id = frame.request_id
+        error.msg_type = frame.msg_type
+        if isinstance(frame, SendMessage):
+            error.client_msg_id = frame.client_msg_id
+    return error
+
+
+# ---------------------------------------------------------------------------
+# Server -> client frames. Each class knows its msgType and its data object; a client decodes
+# a frame once (decode_server_frame) and handles values, not dicts. A msgType it does not know
+# arrives as UnknownFrame, so an older client keeps working against a newer server.
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """ENTER (1) or LEAVE (3) from the server: someone entered or left a room (``entered``),
+    with the room's new online count. A LEAVE with a requestId is the reply to your own leave."""
+
+    room_id: int
+    user: User
+    online: int
+    entered: bool
+    request_id: str | None = None
+
+    @property
+    def msg_type(self) -> MsgType:
+        return MsgType.ENTER if self.entered else MsgType.LEAVE
+
+    def to_data(self) -> dict[str, Any]:
+        return {"roomId": self.room_id, "user": self.user.to_wire(), "online": self.online}
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> Presence:
+        return cls(
+            room_id=_int(data.get("roomId"), "roomId"),
+            user=User.from_wire(data.get("user")),
+            online=_int(data.get("online"), "online"),
+            entered=msg_type == MsgType.ENTER,
+            request_id=request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted:
+    """SEND (2) from the server: a stored message, to everyone in (or watching) its room."""
+
+    msg_type: ClassVar[MsgType] = MsgType.SEND
+    message: Message
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return self.message.to_wire()
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> MessagePosted:
+        return cls(Message.from_wire(data), request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """ACK (4): your message is committed; ``duplicate`` when a retry found it stored already."""
+
+    msg_type: ClassVar[MsgType] = MsgType.ACK
+    message: Message
+    duplicate: bool = False
+    client_msg_id: str | None = None
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"message": self.message.to_wire(), "duplicate": self.duplicate}
+        if self.client_msg_id is not None:
+            data["clientMsgId"] = self.client_msg_id
+        return data
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> Ack:
+        return cls(
+            message=Message.from_wire(data.get("message")),
+            duplicate=_bool(data.get("duplicate", False), "duplicate"),
+            client_msg_id=_optional_str(data.get("clientMsgId"), "clientMsgId"),
+            request_id=request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame:
+    """ERROR (5): a request failed; ``request_type`` and ``client_msg_id`` say which one."""
+
+    msg_type: ClassVar[MsgType] = MsgType.ERROR
+    code: str
+    message: str
+    request_type: int | None = None
+    client_msg_id: str | None = None
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.request_type is not None:
+            data["msgType"] = self.request_type
+        if self.client_msg_id is not None:
+            data["clientMsgId"] = self.client_msg_id
+        return data
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> ErrorFrame:
+        return cls(
+            code=_str(data.get("code"), "code"),
+            message=_str(data.get("message"), "message"),
+            request_type=_optional_int(data.get("msgType"), "msgType"),
+            client_msg_id=_optional_str(data.get("clientMsgId"), "clientMsgId"),
+            request_id=request_id,
+        )
+
+    @classmethod
+    def of(cls, error: ProtocolError) -> ErrorFrame:
+        return cls(error.code, error.message, error.msg_type, error.client_msg_id, error.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """ROOM_STATE (6), the reply to ENTER: the room, your read marker and unread count after it,
+    and the newest message id that count covers. Entering (not watching) adds the members and
+    a page of messages with ``has_older`` (newest page) or ``has_newer`` (after ``afterId``)."""
+
+    msg_type: ClassVar[MsgType] = MsgType.ROOM_STATE
+    room: Room
+    last_read_id: int | None
+    unread: int
+    last_message_id: int
+    members: tuple[User, ...] | None = None
+    messages: tuple[Message, ...] | None = None
+    has_older: bool | None = None
+    has_newer: bool | None = None
+    watching: bool = False
+    request_id: str | None = None
+
+    @property
+    def room_id(self) -> int:
+        return self.room.id
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "roomId": self.room.id,
+            "room": self.room.to_wire(),
+            "lastReadId": self.last_read_id,
+            "unread": self.unread,
+            "lastMessageId": self.last_message_id,
+        }
+        if self.has_older is not None:
+            data["hasOlder"] = self.has_older
+        if self.has_newer is not None:
+            data["hasNewer"] = self.has_newer
+        if self.members is not None:
+            data["members"] = [member.to_wire() for member in self.members]
+        if self.messages is not None:
+            data["messages"] = [message.to_wire() for message in self.messages]
+        if self.watching:
+            data["watching"] = True
+        return data
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> RoomState:
+        members = data.get("members")
+        if members is not None and not isinstance(members, list):
+            raise _frame_error("members must be a list.")
+        messages = data.get("messages")
+        return cls(
+            room=Room.from_wire(data.get("room")),
+            last_read_id=_optional_int(data.get("lastReadId"), "lastReadId"),
+            unread=_int(data.get("unread", 0), "unread"),
+            last_message_id=_int(data.get("lastMessageId", 0), "lastMessageId"),
+            members=None if members is None else tuple(User.from_wire(member) for member in members),
+            messages=None if messages is None else _messages(messages, "messages"),
+            has_older=_optional_bool(data.get("hasOlder"), "hasOlder"),
+            has_newer=_optional_bool(data.get("hasNewer"), "hasNewer"),
+            watching=_bool(data.get("watching", False), "watching"),
+            request_id=request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """SYNC (7) from the server: up to a page of messages after the id asked for."""
+
+    msg_type: ClassVar[MsgType] = MsgType.SYNC
+    room_id: int
+    messages: tuple[Message, ...]
+    has_newer: bool
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "roomId": self.room_id,
+            "messages": [message.to_wire() for message in self.messages],
+            "hasNewer": self.has_newer,
+        }
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> SyncPage:
+        return cls(
+            room_id=_int(data.get("roomId"), "roomId"),
+            messages=_messages(data.get("messages"), "messages"),
+            has_newer=_bool(data.get("hasNewer"), "hasNewer"),
+            request_id=request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCreated:
+    """ROOM_CREATED (8): a new room exists (to every connection)."""
+
+    msg_type: ClassVar[MsgType] = MsgType.ROOM_CREATED
+    room: Room
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return self.room.to_wire()
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> RoomCreated:
+        return cls(Room.from_wire(data), request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMoved:
+    """READ (13): your read marker in a room moved (to every connection of yours)."""
+
+    msg_type: ClassVar[MsgType] = MsgType.READ
+    room_id: int
+    last_read_id: int | None
+    unread: int
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"roomId": self.room_id, "lastReadId": self.last_read_id, "unread": self.unread}
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> ReadMoved:
+        return cls(
+            room_id=_int(data.get("roomId"), "roomId"),
+            last_read_id=_optional_int(data.get("lastReadId"), "lastReadId"),
+            unread=_int(data.get("unread"), "unread"),
+            request_id=request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownFrame:
+    """A msgType this client does not know (a newer server's): kept whole, for the client to
+    ignore or log, never an error."""
+
+    msg_type: int
+    data: dict[str, Any]
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return self.data
+
+
+ServerFrame: TypeAlias = (
+    Presence | MessagePosted | Ack | ErrorFrame | RoomState | SyncPage | RoomCreated | ReadMoved | UnknownFrame
+)
+_SERVER_FRAMES: dict[int, Any] = {
+    MsgType.ENTER: Presence,
+    MsgType.LEAVE: Presence,
+    MsgType.SEND: MessagePosted,
+    MsgType.ACK: Ack,
+    MsgType.ERROR: ErrorFrame,
+    MsgType.ROOM_STATE: RoomState,
+    MsgType.SYNC: SyncPage,
+    MsgType.ROOM_CREATED: RoomCreated,
+    MsgType.READ: ReadMoved,
+}
+
+
+def encode_server_frame(frame: ServerFrame) -> str:
+    return _envelope(frame.msg_type, frame.to_data(), frame.request_id)
+
+
+def decode_server_frame(text: str | bytes) -> ServerFrame:
+    """Parse a frame from the server into its class; an unknown msgType is an UnknownFrame, not
+    an error. A frame that breaks its type's shape raises ProtocolError (bad_frame)."""
+    try:
+        envelope = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _frame_error("The server sent a frame that is not JSON.") from None
+    if not isinstance(envelope, dict):
+        raise _frame_error("The server sent a frame that is not an object.")
+    msg_type = envelope.get("msgType")
+    if isinstance(msg_type, bool) or not isinstance(msg_type, int):
+        raise _frame_error("The server sent a frame without a msgType.")
+    data = envelope.get("data")
+    if data is None:
+        data = {}
+    data = _object(data, "A frame's data")
+    request_id = _optional_str(envelope.get("requestId"), "requestId")
+    frame_class = _SERVER_FRAMES.get(msg_type)
+    if frame_class is None:
+        return UnknownFrame(msg_type, data, request_id)
+    frame: ServerFrame = frame_class.from_data(msg_type, data, request_id)
+    return frame
+
+
 # A stored message goes out twice, in its room's broadcast and in its sender's ACK. These two
-# splice its JSON, encoded once, into each envelope; the text is what encode_server_frame gives.
+# splice its JSON, encoded once (Message.wire_json), into each envelope; the text is exactly
+# what encode_server_frame gives for MessagePosted and Ack (tests/test_protocol.py).
 
 
 def message_frame(message_json: str) -> str:
@@ -415,29 +903,28 @@ def ack_frame(message_json: str, duplicate: bool, client_msg_id: str | None, req
 
 
 def error_frame(error: ProtocolError) -> str:
-    data: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.msg_type is not None:
-        data["msgType"] = error.msg_type
-    if error.client_msg_id is not None:
-        data["clientMsgId"] = error.client_msg_id
-    return encode_server_frame(MsgType.ERROR, data, error.request_id)
+    return encode_server_frame(ErrorFrame.of(error))
+
+
+# ---------------------------------------------------------------------------
+# The bare envelope, for tools and tests that look at the wire itself.
 
 
 @dataclass(frozen=True, slots=True)
-class ServerFrame:
+class Envelope:
     msg_type: int
     data: dict[str, Any]
     request_id: str | None = None
 
 
-def decode_server_frame(text: str | bytes) -> ServerFrame:
-    """Parse a frame from the server; unknown types are returned, not rejected."""
+def decode_envelope(text: str | bytes) -> Envelope:
+    """A server frame's envelope without interpreting its data."""
     envelope = json.loads(text)
     if not isinstance(envelope, dict) or not isinstance(envelope.get("msgType"), int):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "The server sent a frame without a msgType.")
+        raise _frame_error("The server sent a frame without a msgType.")
     data = envelope.get("data")
     request_id = envelope.get("requestId")
-    return ServerFrame(
+    return Envelope(
         msg_type=envelope["msgType"],
         data=data if isinstance(data, dict) else {},
         request_id=request_id if isinstance(request_id, str) else None,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from gochat.protocol import MsgType, ServerFrame, decode_server_frame
+from gochat.protocol import Envelope, MsgType, decode_envelope
 
 PASSWORD = "correct horse 42"
 
@@ -69,7 +69,7 @@ class ChatClient:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
-        self.skipped: list[ServerFrame] = []
+        self.skipped: list[Envelope] = []
 
     async def send(self, msg_type: int, data: dict[str, Any], request_id: str | None = None) -> None:
         envelope: dict[str, Any] = {"msgType": msg_type, "data": data}
@@ -77,20 +77,20 @@ class ChatClient:
             envelope["requestId"] = request_id
         await self.ws.send(json.dumps(envelope, ensure_ascii=False))
 
-    async def next(self, timeout: float = 10.0) -> ServerFrame:
+    async def next(self, timeout: float = 10.0) -> Envelope:
         """The next frame off the socket (ignoring ``skipped``)."""
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        return decode_server_frame(raw)
+        return decode_envelope(raw)
 
     async def expect(
-        self, msg_type: int, where: Callable[[ServerFrame], bool] | None = None, timeout: float = 10.0
-    ) -> ServerFrame:
+        self, msg_type: int, where: Callable[[Envelope], bool] | None = None, timeout: float = 10.0
+    ) -> Envelope:
         """The oldest unclaimed frame of this type (matching ``where``), waiting if need be.
 
         Frames passed over while waiting stay in ``skipped`` for later calls, in arrival order.
         """
 
-        def wanted(frame: ServerFrame) -> bool:
+        def wanted(frame: Envelope) -> bool:
             return frame.msg_type == msg_type and (where is None or where(frame))
 
         for index, frame in enumerate(self.skipped):
@@ -111,12 +111,12 @@ class ChatClient:
             return
         raise AssertionError(f"unexpected frame {frame!r}")
 
-    async def enter(self, room_id: int, **extra: Any) -> ServerFrame:
+    async def enter(self, room_id: int, **extra: Any) -> Envelope:
         request_id = uuid.uuid4().hex
         await self.send(MsgType.ENTER, {"roomId": room_id, **extra}, request_id)
         return await self.expect(MsgType.ROOM_STATE, lambda f: f.request_id == request_id)
 
-    async def say(self, room_id: int, content: str, client_msg_id: str | None = None) -> ServerFrame:
+    async def say(self, room_id: int, content: str, client_msg_id: str | None = None) -> Envelope:
         """Send a message and wait for its acknowledgement."""
         cid = client_msg_id or uuid.uuid4().hex
         await self.send(MsgType.SEND, {"roomId": room_id, "content": content, "clientMsgId": cid})

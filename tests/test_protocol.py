@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -139,45 +140,106 @@ def test_error_frames_name_the_request() -> None:
         decode_client_frame(
             json.dumps({"msgType": 2, "requestId": "r9", "data": {"roomId": 1, "content": " ", "clientMsgId": "c"}})
         )
-    frame = decode_server_frame(protocol.error_frame(caught.value))
-    assert frame.msg_type == MsgType.ERROR
-    assert frame.request_id == "r9"
-    assert frame.data == {"code": "validation", "message": caught.value.message, "msgType": 2, "clientMsgId": "c"}
+    text = protocol.error_frame(caught.value)
+    assert json.loads(text) == {
+        "msgType": 5,
+        "requestId": "r9",
+        "data": {"code": "validation", "message": caught.value.message, "msgType": 2, "clientMsgId": "c"},
+    }
+    assert decode_server_frame(text) == protocol.ErrorFrame("validation", caught.value.message, 2, "c", "r9")
 
 
 def test_server_frames_keep_chinese_and_emoji_readable() -> None:
-    text = protocol.encode_server_frame(MsgType.SEND, {"content": "你好 😀"})
-    assert "你好 😀" in text
+    message = protocol.Message(1, 1, protocol.User(1, "小明"), "你好 😀", datetime(2026, 11, 27, tzinfo=UTC))
+    assert "你好 😀" in protocol.encode_server_frame(protocol.MessagePosted(message))
+    assert "小明" in message.wire_json()
 
 
-_wire_messages = st.fixed_dictionaries(
-    {
-        "id": st.integers(min_value=1, max_value=2**53),
-        "roomId": st.integers(min_value=1, max_value=2**53),
-        "author": st.fixed_dictionaries({"id": st.integers(min_value=1), "username": st.text(max_size=32)}),
-        "content": st.text(max_size=200),
-        "createdAt": st.just("2026-11-27T10:00:00.000000Z"),
-    },
-    optional={"clientMsgId": st.text(max_size=64)},
+_moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)) | st.datetimes(
+    min_value=datetime(1970, 1, 2),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]),
+)
+_users = st.builds(protocol.User, st.integers(1, protocol.MAX_ID), st.text(max_size=32))
+_messages = st.builds(
+    protocol.Message,
+    st.integers(1, protocol.MAX_ID),
+    st.integers(1, protocol.MAX_ID),
+    _users,
+    st.text(max_size=200),
+    _moments,
+    st.none() | st.text(max_size=64),
 )
 
 
 @given(
-    message=_wire_messages,
+    message=_messages,
     duplicate=st.booleans(),
     client_msg_id=st.none() | st.text(max_size=64),
     request_id=st.none() | st.text(max_size=64),
 )
 def test_spliced_message_and_ack_frames_are_exactly_the_general_encoding(
-    message: dict[str, object], duplicate: bool, client_msg_id: str | None, request_id: str | None
+    message: protocol.Message, duplicate: bool, client_msg_id: str | None, request_id: str | None
 ) -> None:
     # The server encodes a stored message once and splices it into its broadcast and its ACK;
     # a client must not be able to tell those frames from ones encoded whole.
-    encoded = protocol.dumps(message)
-    assert protocol.message_frame(encoded) == protocol.encode_server_frame(protocol.MsgType.SEND, message)
-    ack: dict[str, object] = {"message": message, "duplicate": duplicate}
-    if client_msg_id is not None:
-        ack["clientMsgId"] = client_msg_id
-    assert protocol.ack_frame(encoded, duplicate, client_msg_id, request_id) == protocol.encode_server_frame(
-        protocol.MsgType.ACK, ack, request_id
+    encoded = message.wire_json()
+    assert encoded == protocol.dumps(message.to_wire())
+    assert protocol.message_frame(encoded) == protocol.encode_server_frame(protocol.MessagePosted(message))
+    ack = protocol.Ack(message, duplicate, client_msg_id, request_id)
+    assert protocol.ack_frame(encoded, duplicate, client_msg_id, request_id) == protocol.encode_server_frame(ack)
+
+
+@given(message=_messages)
+def test_a_message_decodes_to_itself(message: protocol.Message) -> None:
+    decoded = protocol.Message.from_wire(json.loads(message.wire_json()))
+    # The wire keeps milliseconds in UTC: the decoded time is the same instant, so truncated.
+    assert protocol.iso_utc(decoded.created_at) == protocol.iso_utc(message.created_at)
+    assert decoded == protocol.Message(
+        message.id, message.room_id, message.author, message.content, decoded.created_at, message.client_msg_id
     )
+
+
+def test_a_message_keeps_chinese_emoji_quotes_and_markup_as_text() -> None:
+    message = protocol.Message(
+        7, 3, protocol.User(1, "小明"), '你好 😀 "<b>hi</b>"\n', datetime(2026, 11, 27, 8, 0), "c-1"
+    )
+    assert message.wire_json() == (
+        '{"id":7,"roomId":3,"author":{"id":1,"username":"小明"},'
+        '"content":"你好 😀 \\"<b>hi</b>\\"\\n","createdAt":"2026-11-27T08:00:00.000Z","clientMsgId":"c-1"}'
+    )
+
+
+def test_an_unknown_server_frame_is_kept_not_refused() -> None:
+    frame = decode_server_frame('{"msgType":99,"data":{"roomId":3,"what":"new"},"requestId":"x"}')
+    assert frame == protocol.UnknownFrame(99, {"roomId": 3, "what": "new"}, "x")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[1]",
+        '{"data":{}}',
+        '{"msgType":true,"data":{}}',
+        '{"msgType":2,"data":[]}',
+        '{"msgType":2,"data":{"id":"seven"}}',
+        '{"msgType":6,"data":{"roomId":3}}',
+        '{"msgType":13,"data":{"roomId":3,"lastReadId":"x","unread":0}}',
+        '{"msgType":4,"data":{"message":{"id":1,"roomId":1,"author":{"id":1,"username":"a"},'
+        '"content":"x","createdAt":"yesterday"},"duplicate":false}}',
+    ],
+)
+def test_a_malformed_server_frame_is_a_protocol_error(text: str) -> None:
+    with pytest.raises(ProtocolError) as error:
+        decode_server_frame(text)
+    assert error.value.code == "bad_frame"
+
+
+def test_client_frames_know_their_msgtype() -> None:
+    assert [cls.msg_type for cls in (EnterRoom, SendMessage, LeaveRoom, SyncRoom)] == [1, 2, 3, 7]
+    assert {1: EnterRoom, 2: SendMessage, 3: LeaveRoom, 7: SyncRoom} == protocol.CLIENT_FRAMES
+
+
+def test_close_codes_keep_their_numbers() -> None:
+    assert [int(code) for code in protocol.CloseCode] == [1000, 1001, 1008, 1009, 1013, 4001]

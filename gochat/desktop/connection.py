@@ -18,11 +18,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from gochat.desktop.state import LinkState
-from gochat.protocol import ServerFrame, decode_server_frame
+from gochat.protocol import CloseCode, Envelope, decode_envelope
 
 log = logging.getLogger(__name__)
-
-CLOSE_LOGGED_OUT = 4001
 
 
 def ws_url(base_url: str) -> str:
@@ -36,7 +34,7 @@ class LiveConnection:
         base_url: str,
         token: str,
         *,
-        on_frame: Callable[[ServerFrame], None],
+        on_frame: Callable[[Envelope], None],
         on_state: Callable[[LinkState, str], None],
         on_connected: Callable[[], Awaitable[None]],
         first_delay: float = 0.5,
@@ -104,7 +102,7 @@ class LiveConnection:
                     self._set_state(LinkState.ONLINE, "")
                     await self._on_connected()
                     async for raw in ws:
-                        self._on_frame(decode_server_frame(raw))
+                        self._on_frame(decode_envelope(raw))
                     close_code = ws.close_code
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
@@ -119,7 +117,7 @@ class LiveConnection:
                 self._ws = None
             if self._stopped:
                 return
-            if close_code == CLOSE_LOGGED_OUT:
+            if close_code == CloseCode.LOGGED_OUT:
                 self._set_state(LinkState.CLOSED, "You were logged out.")
                 return
             wait = delay * (0.75 + random.random() / 2)

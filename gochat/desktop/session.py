@@ -20,10 +20,10 @@ from gochat.desktop.connection import LiveConnection
 from gochat.desktop.state import LinkState, User
 from gochat.protocol import (
     EnterRoom,
+    Envelope,
     LeaveRoom,
     MsgType,
     SendMessage,
-    ServerFrame,
     SyncRoom,
     encode_client_frame,
 )
@@ -63,7 +63,7 @@ class ChatSession(QObject):
         self._live: LiveConnection | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[int, list[FrameHandler]] = {}
-        self._before_frame: list[Callable[[ServerFrame], None]] = []
+        self._before_frame: list[Callable[[Envelope], None]] = []
         self._reconnect_steps: list[Callable[[], Awaitable[None]]] = []
         self._followed: list[Callable[[], set[int]]] = []
         # Rooms being watched (EnterRoom with watch) on the current connection.
@@ -91,7 +91,7 @@ class ChatSession(QObject):
         """Call ``handler`` with the data of every frame of ``msg_type``, in registration order."""
         self._handlers.setdefault(msg_type, []).append(handler)
 
-    def before_frame(self, hook: Callable[[ServerFrame], None]) -> None:
+    def before_frame(self, hook: Callable[[Envelope], None]) -> None:
         """Call ``hook`` with every frame before its handlers."""
         self._before_frame.append(hook)
 
@@ -182,7 +182,7 @@ class ChatSession(QObject):
         for room_id in sorted(followed):
             self.watch(room_id)
 
-    def _on_frame(self, frame: ServerFrame) -> None:
+    def _on_frame(self, frame: Envelope) -> None:
         for hook in self._before_frame:
             hook(frame)
         for handler in self._handlers.get(frame.msg_type, ()):

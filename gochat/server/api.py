@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -9,11 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from gochat import __version__
-from gochat.protocol import HISTORY_MAX_LIMIT, MAX_ID, PROTOCOL_VERSION, clamp_history_limit
+from gochat.protocol import HISTORY_MAX_LIMIT, MAX_ID, PROTOCOL_VERSION, Message, Room, User, clamp_history_limit
 from gochat.server.context import ServerContext
 from gochat.server.errors import Unauthorized
-from gochat.server.records import NOT_READ, UserRecord
-from gochat.server.store import queries
 
 router = APIRouter(prefix="/api")
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/login.")
@@ -38,40 +37,22 @@ class ReadUpTo(BaseModel):
     )
 
 
-class UserOut(BaseModel):
-    id: int
-    username: str
-
-
-class LoginOut(BaseModel):
-    token: str
-    user: UserOut
-
-
-class RoomOut(BaseModel):
-    id: int
-    name: str
-    creator: UserOut
-    createdAt: str  # noqa: N815 - the wire name
-    online: int
-    lastReadId: int | None = Field(  # noqa: N815
-        description="The caller's read marker; null when they never entered the room"
-    )
-    unread: int = Field(description="Messages from others after the caller's read marker")
-
-
-class MessageOut(BaseModel):
-    id: int
-    roomId: int  # noqa: N815
-    author: UserOut
-    content: str
-    createdAt: str  # noqa: N815
-    clientMsgId: str | None = None  # noqa: N815
-
-
 class ErrorOut(BaseModel):
     error: str
     message: str
+
+
+# The bodies' shapes are the protocol's (gochat/protocol.py, docs/protocol.md); the API
+# description shows them by example, encoded by the same code that answers.
+_ALICE = User(1, "alice")
+_CREATED = datetime(2026, 11, 27, 6, 56, 36, 48000, tzinfo=UTC)
+_USER_EXAMPLE = _ALICE.to_wire()
+_ROOM_EXAMPLE = Room(3, "闲聊 ☕", _ALICE, _CREATED, online=2, last_read_id=40, unread=1).to_wire()
+_MESSAGE_EXAMPLE = Message(41, 3, _ALICE, "<b>hi</b> 你好 😀", _CREATED, "c1").to_wire()
+
+
+def _example(description: str, example: object) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"example": example}}}
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -89,7 +70,7 @@ Ctx = Annotated[ServerContext, Depends(context)]
 
 
 class Caller:
-    def __init__(self, user: UserRecord, token_hash: str) -> None:
+    def __init__(self, user: User, token_hash: str) -> None:
         self.user = user
         self.token_hash = token_hash
 
@@ -104,14 +85,25 @@ async def caller(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials |
 Me = Annotated[Caller, Depends(caller)]
 
 
-@router.post("/register", status_code=201, response_model=UserOut, responses={**ERRORS, 409: {"model": ErrorOut}})
+@router.post(
+    "/register",
+    status_code=201,
+    responses={**ERRORS, 201: _example("The new account", _USER_EXAMPLE), 409: {"model": ErrorOut}},
+)
 async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
     """Create an account. Usernames are unique ignoring case."""
     user = await ctx.accounts.register(body.username, body.password)
     return user.to_wire()
 
 
-@router.post("/login", response_model=LoginOut, responses={401: ERRORS[401], 422: ERRORS[422]})
+@router.post(
+    "/login",
+    responses={
+        200: _example("A bearer token and who it is for", {"token": "…", "user": _USER_EXAMPLE}),
+        401: ERRORS[401],
+        422: ERRORS[422],
+    },
+)
 async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
     """Exchange a username and password for a bearer token."""
     token, user = await ctx.accounts.login(body.username, body.password)
@@ -125,12 +117,12 @@ async def logout(me: Me, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=UserOut, responses={401: ERRORS[401]})
+@router.get("/me", responses={200: _example("The caller", _USER_EXAMPLE), 401: ERRORS[401]})
 async def whoami(me: Me) -> dict[str, Any]:
     return me.user.to_wire()
 
 
-@router.get("/rooms", response_model=list[RoomOut], responses={401: ERRORS[401]})
+@router.get("/rooms", responses={200: _example("Every room", [_ROOM_EXAMPLE]), 401: ERRORS[401]})
 async def list_rooms(
     me: Me, ctx: Ctx, q: Annotated[str | None, Query(max_length=256, description="Substring of the name")] = None
 ) -> list[dict[str, Any]]:
@@ -138,18 +130,24 @@ async def list_rooms(
     marker and unread count."""
     rooms = await ctx.rooms.search(q)
     readings = await ctx.markers.of_user(me.user)
-    return [ctx.rooms.to_wire(room, readings.get(room.id, NOT_READ)) for room in rooms]
+    return [ctx.rooms.view(room, readings.get(room.id)).to_wire() for room in rooms]
 
 
-@router.post("/rooms", status_code=201, response_model=RoomOut, responses={**ERRORS, 409: {"model": ErrorOut}})
+@router.post(
+    "/rooms",
+    status_code=201,
+    responses={**ERRORS, 201: _example("The new room", _ROOM_EXAMPLE), 409: {"model": ErrorOut}},
+)
 async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
-    return ctx.rooms.to_wire(await ctx.rooms.create(body.name, me.user))
+    return ctx.rooms.view(await ctx.rooms.create(body.name, me.user)).to_wire()
 
 
-@router.get("/rooms/{room_id}", response_model=RoomOut, responses={**ERRORS, 404: {"model": ErrorOut}})
+@router.get(
+    "/rooms/{room_id}", responses={**ERRORS, 200: _example("The room", _ROOM_EXAMPLE), 404: {"model": ErrorOut}}
+)
 async def get_room(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], me: Me, ctx: Ctx) -> dict[str, Any]:
     room = await ctx.rooms.get(room_id)
-    return ctx.rooms.to_wire(room, await ctx.markers.of_room(me.user, room.id))
+    return ctx.rooms.view(room, await ctx.markers.of_room(me.user, room.id)).to_wire()
 
 
 @router.post("/rooms/{room_id}/read", status_code=204, responses={**ERRORS, 404: {"model": ErrorOut}})
@@ -163,9 +161,7 @@ async def mark_read(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ReadUp
 
 @router.get(
     "/rooms/{room_id}/messages",
-    response_model=list[MessageOut],
-    response_model_exclude_none=True,
-    responses={**ERRORS, 404: {"model": ErrorOut}},
+    responses={**ERRORS, 200: _example("One page, oldest first", [_MESSAGE_EXAMPLE]), 404: {"model": ErrorOut}},
 )
 async def room_messages(
     room_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -179,13 +175,8 @@ async def room_messages(
 ) -> list[dict[str, Any]]:
     """One page of history, oldest first: the newest page, the page before ``before``, or
     the first page after ``after``."""
-    room = await ctx.rooms.get(room_id)
-    size = clamp_history_limit(limit)
-    if after is not None:
-        page = await ctx.database.run(queries.messages_after, room.id, after, size)
-    else:
-        page = await ctx.database.run(queries.history_before, room.id, before, size)
-    return [message.to_wire() for message in page]
+    page = await ctx.history.page(room_id, before=before, after=after, limit=clamp_history_limit(limit))
+    return [message.to_wire() for message in page.messages]
 
 
 @router.get("/health")

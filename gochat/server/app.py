@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gochat import __version__
@@ -18,14 +17,10 @@ from gochat.protocol import ErrorCode, ValidationError
 from gochat.server import api, ws
 from gochat.server.config import Settings
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError
+from gochat.server.errors import ChatError, StorageUnavailable
+from gochat.server.http_errors import VALIDATION_STATUS, chat_error_response, error_response
 
 log = logging.getLogger(__name__)
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -40,10 +35,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 def describe_startup_error(exc: Exception) -> str:
     """Why start-up failed, in words for the person who asked for it."""
-    if isinstance(exc, DBAPIError):
-        original = exc.orig
-        detail = original.args[-1] if original is not None and original.args else str(exc)
-        return f"cannot open the database: {detail}"
+    if isinstance(exc, StorageUnavailable):
+        return f"cannot open the database: {exc.detail or exc.message}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
@@ -78,32 +71,29 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
 
     @app.exception_handler(ChatError)
     async def chat_error(_: Request, exc: ChatError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        if isinstance(exc, StorageUnavailable):
+            log.error("storage failed: %s", exc.detail or exc.message, exc_info=exc.__cause__)
+        return chat_error_response(exc)
 
     @app.exception_handler(ValidationError)
     async def validation_error(_: Request, exc: ValidationError) -> JSONResponse:
-        return _error(422, ErrorCode.VALIDATION, exc.message, field=exc.field)
+        return error_response(VALIDATION_STATUS, ErrorCode.VALIDATION, exc.message, field=exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def request_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         message = " ".join(_describe(e) for e in errors[:3]) or "Invalid input."
-        return _error(422, ErrorCode.VALIDATION, message)
+        return error_response(VALIDATION_STATUS, ErrorCode.VALIDATION, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: ErrorCode.NOT_FOUND, 401: ErrorCode.UNAUTHORIZED}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-        return _error(exc.status_code, code, message)
-
-    @app.exception_handler(DBAPIError)
-    async def storage_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        log.error("storage failed: %s", exc.__class__.__name__, exc_info=exc)
-        return _error(503, ErrorCode.UNAVAILABLE, "Storage is unavailable right now; try again shortly.")
+        return error_response(exc.status_code, code, message)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("request failed", exc_info=exc)
-        return _error(500, ErrorCode.INTERNAL, "The server failed to handle the request.")
+        return error_response(500, ErrorCode.INTERNAL, "The server failed to handle the request.")
 
     return app

@@ -1,56 +1,92 @@
-"""ChatService: what entering, sending, leaving and syncing mean. Testable without sockets."""
+"""ChatService: what entering, sending, leaving and syncing mean. Testable without sockets.
+
+Every reply and broadcast is built here from the protocol's frame classes; the transport only
+hands frames in and delivers what comes out.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any
 
 from gochat.protocol import (
     HISTORY_DEFAULT_LIMIT,
+    ClientFrame,
     EnterRoom,
     LeaveRoom,
-    MsgType,
+    Presence,
+    ProtocolError,
+    RoomState,
     SendMessage,
+    SyncPage,
     SyncRoom,
     ack_frame,
     encode_server_frame,
+    error_frame,
     message_frame,
+    request_failed,
 )
-from gochat.server.errors import NotInRoom
+from gochat.server.errors import ChatError, NotInRoom, StorageUnavailable
+from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
 from gochat.server.reading import ReadMarkers
-from gochat.server.records import MessageRecord, Reading, RoomRecord
+from gochat.server.records import Reading, RoomRecord
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
 from gochat.server.store.database import Database
-from gochat.server.store.writer import Committed, MessageWriter
+from gochat.server.store.writer import Committed, MessageWriter, WriterClosed
 
 log = logging.getLogger(__name__)
 
 # How many missed messages one reply carries; a client asks again while hasNewer is true.
 SYNC_PAGE = 500
 
+# A message on its way to storage: done once its ACK (or its error) is queued to the sender.
+Acknowledgement = asyncio.Future[Committed]
 
-def _messages(records: list[MessageRecord]) -> list[dict[str, Any]]:
-    return [record.to_wire() for record in records]
+
+def rejection(error: ChatError, request: ClientFrame | None) -> ProtocolError:
+    """A domain error as the protocol error that answers ``request``."""
+    return request_failed(ProtocolError(error.code, error.message), request)
 
 
 class ChatService:
-    def __init__(self, database: Database, rooms: RoomDirectory, hub: RoomHub, markers: ReadMarkers) -> None:
+    def __init__(
+        self, database: Database, rooms: RoomDirectory, hub: RoomHub, markers: ReadMarkers, history: History
+    ) -> None:
         self._db = database
         self._rooms = rooms
         self._hub = hub
         self._markers = markers
+        self._history = history
         self.writer = MessageWriter(database, self.broadcast_committed)
+
+    async def handle(self, connection: Connection, frame: ClientFrame) -> Acknowledgement | None:
+        """Serve one frame from ``connection``; a SEND returns its acknowledgement to come (the
+        transport counts those for flow control). Raises ChatError for the error frame."""
+        match frame:
+            case SendMessage():
+                return self.send(connection, frame)
+            case EnterRoom():
+                await self.enter(connection, frame)
+            case LeaveRoom():
+                self.leave(connection, frame)
+            case SyncRoom():
+                await self.sync(connection, frame)
+        return None
 
     # -- sending ---------------------------------------------------------------------
 
-    def submit(self, connection: Connection, request: SendMessage) -> asyncio.Future[Committed]:
-        """Queue a message for storage, in the order frames arrived; raises NotInRoom."""
+    def send(self, connection: Connection, request: SendMessage) -> Acknowledgement:
+        """Queue a message for storage, in the order frames arrived; once it is committed the
+        room gets it and then the sender its ACK (or an error frame). Raises NotInRoom."""
         if not self._hub.may_send(connection, request.room_id):
             raise NotInRoom(f"Enter or watch room {request.room_id} before sending to it.")
-        return self.writer.submit(connection.user, request.room_id, request.content, request.client_msg_id)
+        future = self.writer.submit(connection.user, request.room_id, request.content, request.client_msg_id)
+        # A callback, not a task per message: the ACK goes out as soon as the commit lands.
+        future.add_done_callback(functools.partial(self._acknowledge, connection, request))
+        return future
 
     def broadcast_committed(self, batch: list[Committed]) -> None:
         """The writer's listener: each new message goes to its room (present and watching
@@ -61,9 +97,24 @@ class ChatService:
                 frame = message_frame(committed.message_json())
                 self._hub.broadcast(message.room_id, frame, message_id=message.id, watchers=True)
 
-    @staticmethod
-    def ack_frame(request: SendMessage, committed: Committed) -> str:
-        return ack_frame(committed.message_json(), not committed.is_new, request.client_msg_id, request.request_id)
+    def _acknowledge(self, connection: Connection, request: SendMessage, future: Acknowledgement) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            committed = future.result()
+            frame = ack_frame(committed.message_json(), not committed.is_new, request.client_msg_id, request.request_id)
+            connection.deliver(frame)
+            return
+        rejected: ChatError
+        if isinstance(error, ChatError) and (
+            isinstance(error, WriterClosed) or not isinstance(error, StorageUnavailable)
+        ):
+            rejected = error  # the server is closing (the client sends again after reconnecting), or a refusal
+        else:
+            log.error("storing a message from connection %d failed", connection.id, exc_info=error)
+            rejected = StorageUnavailable("The message could not be stored; send it again.")
+        connection.deliver(error_frame(rejection(rejected, request)))
 
     # -- presence and history --------------------------------------------------------
 
@@ -74,32 +125,31 @@ class ChatService:
             return
         newly_present = self._hub.enter(connection, room.id)
         user = connection.user
+        limit = HISTORY_DEFAULT_LIMIT if request.after_id is None else SYNC_PAGE
         try:
-            if request.after_id is None:
-                (marker, unread, newest, joined), page = await self._db.run(
-                    queries.enter_room, user.id, room.id, None, HISTORY_DEFAULT_LIMIT + 1
-                )
-                has_more = {"hasOlder": len(page) > HISTORY_DEFAULT_LIMIT}
-                page = page[-HISTORY_DEFAULT_LIMIT:]
-            else:
-                (marker, unread, newest, joined), page = await self._db.run(
-                    queries.enter_room, user.id, room.id, request.after_id, SYNC_PAGE + 1
-                )
-                has_more = {"hasNewer": len(page) > SYNC_PAGE}
-                page = page[:SYNC_PAGE]
+            (marker, unread, newest, joined), page = await self._db.run(
+                queries.enter_room, user.id, room.id, request.after_id, limit
+            )
         except BaseException:
             self._hub.leave(connection, room.id)  # never announced, so nothing to take back
             raise
         reading = Reading(marker, unread)
-        data = self._room_state(room, reading, newest)
-        data.update(has_more)
-        data["members"] = [member.to_wire() for member in self._hub.members(room.id)]
-        data["messages"] = _messages(page)
-        connection.deliver(encode_server_frame(MsgType.ROOM_STATE, data, request.request_id))
-        upto = page[-1].id if page else (request.after_id or 0)
+        state = RoomState(
+            room=self._rooms.view(room, reading),
+            last_read_id=reading.last_read_id,
+            unread=reading.unread,
+            last_message_id=newest,
+            members=tuple(self._hub.members(room.id)),
+            messages=tuple(page.messages),
+            has_older=page.more if request.after_id is None else None,
+            has_newer=page.more if request.after_id is not None else None,
+            request_id=request.request_id,
+        )
+        connection.deliver(encode_server_frame(state))
+        upto = page.messages[-1].id if page.messages else (request.after_id or 0)
         self._hub.finish_join(connection, room.id, upto)
         if newly_present:
-            self._announce(MsgType.ENTER, connection, room.id, exclude=connection)
+            self._announce(True, connection, room.id, exclude=connection)
         if joined:
             # The room is now theirs: their other devices start following it too.
             self._markers.announce(user, room.id, reading, exclude=connection)
@@ -115,27 +165,25 @@ class ChatService:
             if not was_watching:
                 self._hub.unwatch(connection, room.id)
             raise
-        data = self._room_state(room, Reading(marker, unread), newest)
-        data["watching"] = True
-        connection.deliver(encode_server_frame(MsgType.ROOM_STATE, data, request.request_id))
+        reading = Reading(marker, unread)
+        # lastMessageId: the newest message the count covers, so a client that also gets the
+        # room's messages live counts none of them twice.
+        state = RoomState(
+            room=self._rooms.view(room, reading),
+            last_read_id=marker,
+            unread=unread,
+            last_message_id=newest,
+            watching=True,
+            request_id=request.request_id,
+        )
+        connection.deliver(encode_server_frame(state))
         # Messages up to ``newest`` are in the count; those after it follow live, once.
         self._hub.finish_join(connection, room.id, newest)
 
-    def _room_state(self, room: RoomRecord, reading: Reading, newest: int) -> dict[str, Any]:
-        # lastMessageId: the newest message the count covers, so a client that also gets the
-        # room's messages live (it is present) counts none of them twice.
-        return {
-            "roomId": room.id,
-            "room": self._rooms.to_wire(room, reading),
-            **reading.to_wire(),
-            "lastMessageId": newest,
-        }
-
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
-        room = await self._rooms.get(request.room_id)
-        page = await self._db.run(queries.messages_after, room.id, request.after_id, SYNC_PAGE + 1)
-        data = {"roomId": room.id, "messages": _messages(page[:SYNC_PAGE]), "hasNewer": len(page) > SYNC_PAGE}
-        connection.deliver(encode_server_frame(MsgType.SYNC, data, request.request_id))
+        page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)
+        reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
+        connection.deliver(encode_server_frame(reply))
 
     def leave(self, connection: Connection, request: LeaveRoom) -> None:
         """End presence (a watch set before stays); with ``unwatch``, end the watch as well."""
@@ -146,21 +194,19 @@ class ChatService:
         now_absent = present and self._hub.leave(connection, request.room_id)
         if watching:
             self._hub.unwatch(connection, request.room_id)
-        reply = self._presence(connection, request.room_id)
-        connection.deliver(encode_server_frame(MsgType.LEAVE, reply, request.request_id))
+        reply = self._presence(False, connection, request.room_id, request.request_id)
+        connection.deliver(encode_server_frame(reply))
         if now_absent:
-            self._announce(MsgType.LEAVE, connection, request.room_id)
+            self._announce(False, connection, request.room_id)
 
     def disconnected(self, connection: Connection) -> None:
         for room_id in self._hub.unregister(connection):
-            self._announce(MsgType.LEAVE, connection, room_id)
+            self._announce(False, connection, room_id)
 
-    def _announce(
-        self, msg_type: MsgType, connection: Connection, room_id: int, exclude: Connection | None = None
-    ) -> None:
+    def _announce(self, entered: bool, connection: Connection, room_id: int, exclude: Connection | None = None) -> None:
         # Watchers hear it too: their room list's online count stays live.
-        frame = encode_server_frame(msg_type, self._presence(connection, room_id))
+        frame = encode_server_frame(self._presence(entered, connection, room_id))
         self._hub.broadcast(room_id, frame, exclude=exclude, watchers=True)
 
-    def _presence(self, connection: Connection, room_id: int) -> dict[str, Any]:
-        return {"roomId": room_id, "user": connection.user.to_wire(), "online": self._hub.online(room_id)}
+    def _presence(self, entered: bool, connection: Connection, room_id: int, request_id: str | None = None) -> Presence:
+        return Presence(room_id, connection.user, self._hub.online(room_id), entered, request_id)

@@ -9,10 +9,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gochat.protocol import CloseCode
 from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.reading import ReadMarkers
 from gochat.server.rooms import RoomDirectory
@@ -20,9 +22,6 @@ from gochat.server.store import queries
 from gochat.server.store.database import Database
 
 log = logging.getLogger(__name__)
-
-CLOSE_LOGGED_OUT = 4001
-CLOSE_GOING_AWAY = 1001
 
 
 def cache_namespace(prefix: str, database_id: str) -> str:
@@ -40,6 +39,7 @@ class ServerContext:
     rooms: RoomDirectory
     chat: ChatService
     markers: ReadMarkers
+    history: History
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -62,15 +62,15 @@ class ServerContext:
         hub = RoomHub()
         rooms = RoomDirectory(database, cache, hub)
         markers = ReadMarkers(database, hub)
-        chat = ChatService(database, rooms, hub, markers)
+        history = History(database, rooms)
+        chat = ChatService(database, rooms, hub, markers, history)
         chat.writer.start()
-        return cls(
-            settings, database, cache, hub, Accounts(database, cache), rooms, chat, markers, namespace, database_id
-        )
+        accounts = Accounts(database, cache)
+        return cls(settings, database, cache, hub, accounts, rooms, chat, markers, history, namespace, database_id)
 
     async def logout(self, token_hash: str) -> None:
         await self.accounts.logout(token_hash)
-        self.hub.close_all(CLOSE_LOGGED_OUT, "logged out", self.hub.connections_with_token(token_hash))
+        self.hub.close_all(CloseCode.LOGGED_OUT, "logged out", self.hub.connections_with_token(token_hash))
 
     async def storage_health(self) -> dict[str, Any]:
         try:
@@ -82,7 +82,7 @@ class ServerContext:
     def begin_shutdown(self) -> None:
         """Stop taking chat: close every WebSocket with 1001 (queued frames go out first)."""
         self.closing = True
-        self.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
+        self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
 
     def connection_closed(self) -> None:
         if self.hub.connection_count == 0:

@@ -1,4 +1,6 @@
-"""Domain errors raised by server logic; REST turns them into statuses, WebSocket into error frames."""
+"""Domain errors raised by server logic and storage. Each carries a protocol error code and a
+message for a person; the transports map them to what they speak (REST: an HTTP status, in
+gochat/server/http_errors.py; WebSocket: an error frame)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ from gochat.protocol import ErrorCode
 
 class ChatError(Exception):
     code = ErrorCode.INTERNAL
-    status = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -16,24 +17,26 @@ class ChatError(Exception):
 
 class NotFound(ChatError):
     code = ErrorCode.NOT_FOUND
-    status = 404
 
 
 class Conflict(ChatError):
     code = ErrorCode.CONFLICT
-    status = 409
 
 
 class Unauthorized(ChatError):
     code = ErrorCode.UNAUTHORIZED
-    status = 401
 
 
 class NotInRoom(ChatError):
     code = ErrorCode.NOT_IN_ROOM
-    status = 409
 
 
-class Unavailable(ChatError):
+class StorageUnavailable(ChatError):
+    """Storage did not answer or failed: the request may succeed when tried again. ``detail``
+    is the driver's own words, for logs and for whoever started the server."""
+
     code = ErrorCode.UNAVAILABLE
-    status = 503
+
+    def __init__(self, message: str = "Storage is unavailable right now; try again shortly.", detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail

@@ -7,7 +7,7 @@ so unread counts agree across devices.
 
 from __future__ import annotations
 
-from gochat.protocol import MsgType, encode_server_frame
+from gochat.protocol import ReadMoved, encode_server_frame
 from gochat.server.hub import Connection, RoomHub
 from gochat.server.records import Reading, UserRecord
 from gochat.server.store import queries
@@ -38,7 +38,7 @@ class ReadMarkers:
 
     def announce(self, user: UserRecord, room_id: int, reading: Reading, exclude: Connection | None = None) -> None:
         """READ to every connection of ``user`` (but ``exclude``, which knows already)."""
-        frame = encode_server_frame(MsgType.READ, {"roomId": room_id, **reading.to_wire()})
+        frame = encode_server_frame(ReadMoved(room_id, reading.last_read_id, reading.unread))
         for connection in self._hub.connections_of_user(user.id):
             if connection is not exclude:
                 connection.deliver(frame)

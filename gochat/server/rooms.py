@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gochat.protocol import MsgType, encode_server_frame, validate_room_name
+from gochat.protocol import Room, RoomCreated, encode_server_frame, validate_room_name
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, NotFound
 from gochat.server.hub import RoomHub
@@ -48,9 +48,9 @@ class RoomDirectory:
             raise Conflict("A room with that name exists already.") from None
         await self._cache.add_room(room)
         # Everyone connected learns of it, so room lists stay live without polling.
-        self._hub.broadcast_everyone(encode_server_frame(MsgType.ROOM_CREATED, self.to_wire(room)))
+        self._hub.broadcast_everyone(encode_server_frame(RoomCreated(self.view(room))))
         return room
 
-    def to_wire(self, room: RoomRecord, reading: Reading = NOT_READ) -> dict[str, object]:
-        """The room as one user sees it, with their ``reading`` (the default: nobody's yet)."""
-        return room.to_wire(online=self._hub.online(room.id), reading=reading)
+    def view(self, room: RoomRecord, reading: Reading | None = None) -> Room:
+        """The room as one user sees it, with their ``reading`` (None: they have none)."""
+        return room.view(online=self._hub.online(room.id), reading=reading or NOT_READ)

@@ -10,37 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import time
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from gochat.protocol import (
     ClientFrame,
-    EnterRoom,
+    CloseCode,
     ErrorCode,
-    LeaveRoom,
-    MsgType,
     ProtocolError,
-    SendMessage,
-    SyncRoom,
+    User,
     decode_client_frame,
     error_frame,
+    request_failed,
 )
 from gochat.server import auth
-from gochat.server.chat import ChatService
+from gochat.server.chat import Acknowledgement, rejection
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError, Unauthorized
+from gochat.server.errors import ChatError, StorageUnavailable, Unauthorized
 from gochat.server.frames import send_texts_now_of, send_texts_of
+from gochat.server.http_errors import chat_error_response
 from gochat.server.hub import next_connection_id
-from gochat.server.records import UserRecord
-from gochat.server.store.writer import Committed
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -49,8 +42,6 @@ PATH = "/ws"
 MAX_IN_FLIGHT_SENDS = 1_000  # unacknowledged messages per connection before reading pauses
 ERROR_BUDGET = 50  # bad frames tolerated per ERROR_WINDOW seconds before we call it abuse
 ERROR_WINDOW = 10.0
-CLOSE_TOO_SLOW = 1013
-CLOSE_POLICY = 1008
 FLUSH_TIMEOUT = 5.0
 FRAMES_PER_WRITE = 256  # a bound on one write, so flow control still gets a say in a long backlog
 
@@ -78,7 +69,7 @@ class WebSocketConnection:
         "user",
     )
 
-    def __init__(self, websocket: WebSocket, user: UserRecord, token_hash: str, max_backlog: int) -> None:
+    def __init__(self, websocket: WebSocket, user: User, token_hash: str, max_backlog: int) -> None:
         self.id = next_connection_id()
         self._max_backlog = max_backlog
         self.user = user
@@ -88,7 +79,7 @@ class WebSocketConnection:
         self._wakeup = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self._flush_before_close = True
-        self.in_flight: set[asyncio.Future[Committed]] = set()  # messages sent, not yet acknowledged
+        self.in_flight: set[Acknowledgement] = set()  # messages sent, not yet acknowledged
         self._errors: collections.deque[float] | None = None  # times of recent bad frames
         self._drained: asyncio.Event | None = None  # made when the reader waits for the backlog
         self._loop = asyncio.get_running_loop()
@@ -104,7 +95,7 @@ class WebSocketConnection:
             log.warning("closing connection %d of %s: %d frames unsent", self.id, self.user.username, len(self._outbox))
             self._outbox.clear()
             self._flush_before_close = False
-            self.close(CLOSE_TOO_SLOW, "too slow: reconnect and sync")
+            self.close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
             return
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -244,18 +235,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         if ctx.closing:
             raise Unauthorized("The server is shutting down.")
         user, digest = await ctx.accounts.authenticate(_token_of(websocket))
-    except Unauthorized as exc:
-        # Refused at the handshake, before any chat: an HTTP 401 with a readable reason.
-        await websocket.send_denial_response(JSONResponse({"error": exc.code, "message": exc.message}, status_code=401))
-        return
-    except DBAPIError as exc:
-        # Storage cannot say who this is: a 503, as REST answers (the app's handler is not
-        # on the direct path).
-        log.error("storage failed: %s", exc.__class__.__name__, exc_info=exc)
-        message = "Storage is unavailable right now; try again shortly."
-        await websocket.send_denial_response(
-            JSONResponse({"error": ErrorCode.UNAVAILABLE, "message": message}, status_code=503)
-        )
+    except ChatError as exc:
+        # Refused at the handshake, before any chat: an HTTP status (401, or 503 when storage
+        # cannot say who this is) with a readable JSON reason, as REST answers.
+        if isinstance(exc, StorageUnavailable):
+            log.error("storage failed: %s", exc.detail or exc.message)
+        await websocket.send_denial_response(chat_error_response(exc))
         return
     await websocket.accept()
     connection = WebSocketConnection(websocket, user, digest, ctx.settings.max_client_backlog)
@@ -266,7 +251,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     finally:
         ctx.chat.disconnected(connection)
         ctx.connection_closed()
-        connection.close(1000, "")
+        connection.close(CloseCode.NORMAL, "")
         try:
             await asyncio.wait_for(sender, FLUSH_TIMEOUT)
         except TimeoutError:
@@ -304,71 +289,30 @@ async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: 
     frame: ClientFrame | None = None
     try:
         frame = decode_client_frame(payload)
-        if isinstance(frame, SendMessage):
-            future = ctx.chat.submit(connection, frame)
-            connection.in_flight.add(future)
-            # A callback, not a task per message: the ACK goes out as soon as the commit lands.
-            future.add_done_callback(functools.partial(_acknowledge, connection, frame))
+        acknowledgement = await ctx.chat.handle(connection, frame)
+        if acknowledgement is not None:
+            connection.in_flight.add(acknowledgement)
+            acknowledgement.add_done_callback(connection.in_flight.discard)
             await _limit_in_flight(connection)
-        elif isinstance(frame, EnterRoom):
-            await ctx.chat.enter(connection, frame)
-        elif isinstance(frame, LeaveRoom):
-            ctx.chat.leave(connection, frame)
-        elif isinstance(frame, SyncRoom):
-            await ctx.chat.sync(connection, frame)
     except ProtocolError as exc:
         _reject(connection, exc)
     except ChatError as exc:
-        _reject(connection, _as_protocol_error(exc, frame))
+        if isinstance(exc, StorageUnavailable):
+            log.error("storage failed: %s", exc.detail or exc.message)
+        _reject(connection, rejection(exc, frame))
     except Exception:
         log.exception("handling a frame from connection %d failed", connection.id)
         error = ProtocolError(ErrorCode.INTERNAL, "The server could not handle that request; try again.")
-        _reject(connection, _with_request(error, frame))
-
-
-def _as_protocol_error(exc: ChatError, frame: ClientFrame | None) -> ProtocolError:
-    return _with_request(ProtocolError(exc.code, exc.message), frame)
-
-
-def _with_request(error: ProtocolError, frame: ClientFrame | None) -> ProtocolError:
-    if frame is not None:
-        error.request_id = frame.request_id
-        error.msg_type = _TYPE_OF[type(frame)]
-        if isinstance(frame, SendMessage):
-            error.client_msg_id = frame.client_msg_id
-    return error
-
-
-_TYPE_OF: dict[type[Any], int] = {
-    EnterRoom: MsgType.ENTER,
-    SendMessage: MsgType.SEND,
-    LeaveRoom: MsgType.LEAVE,
-    SyncRoom: MsgType.SYNC,
-}
+        _reject(connection, request_failed(error, frame))
 
 
 def _reject(connection: WebSocketConnection, error: ProtocolError) -> None:
     connection.deliver(error_frame(error))
     if connection.count_error():
-        connection.close(CLOSE_POLICY, "too many bad frames")
+        connection.close(CloseCode.POLICY_VIOLATION, "too many bad frames")
 
 
 async def _limit_in_flight(connection: WebSocketConnection) -> None:
     # Back-pressure: a client with this many unacknowledged messages waits before we read more.
     while len(connection.in_flight) >= MAX_IN_FLIGHT_SENDS:
         await asyncio.wait(set(connection.in_flight), return_when=asyncio.FIRST_COMPLETED)
-
-
-def _acknowledge(connection: WebSocketConnection, request: SendMessage, future: asyncio.Future[Committed]) -> None:
-    connection.in_flight.discard(future)
-    try:
-        committed = future.result()
-    except ChatError as exc:
-        connection.deliver(error_frame(_as_protocol_error(exc, request)))
-        return
-    except Exception:
-        log.exception("storing a message from connection %d failed", connection.id)
-        error = ProtocolError(ErrorCode.UNAVAILABLE, "The message could not be stored; send it again.")
-        connection.deliver(error_frame(_with_request(error, request)))
-        return
-    connection.deliver(ChatService.ack_frame(request, committed))

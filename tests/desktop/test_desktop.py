@@ -399,7 +399,7 @@ def test_room_search_filters_as_you_type_and_new_room_validates(
 def test_a_failed_message_is_marked_and_retried_by_a_click(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
 ) -> None:
-    from gochat.protocol import MsgType, ServerFrame
+    from gochat.protocol import Envelope, MsgType
 
     alice = make_desktop()
     log_in(qtbot, alice, server, unique_name("alice"))
@@ -412,7 +412,7 @@ def test_a_failed_message_is_marked_and_retried_by_a_click(
     say(qtbot, chat, "try me")
     [pending] = opened.timeline.pending
     error = {"code": "unavailable", "message": "The message could not be stored.", "clientMsgId": pending.client_msg_id}
-    alice.session._on_frame(ServerFrame(MsgType.ERROR, error))
+    alice.session._on_frame(Envelope(MsgType.ERROR, error))
     assert opened.timeline.pending[0].status is Status.FAILED
     screenshot(chat, "failed-message")
     opened.entered = True

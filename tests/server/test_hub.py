@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gochat.protocol import MsgType, decode_server_frame
+from gochat.protocol import MsgType, decode_envelope
 from gochat.server.hub import RoomHub, next_connection_id
 from gochat.server.records import UserRecord
 
@@ -92,7 +92,7 @@ def test_room_created_goes_to_everyone() -> None:
     a = ListConnection(ALICE)
     hub.register(a)
     hub.broadcast_everyone('{"msgType":8,"data":{}}')
-    assert decode_server_frame(a.frames[0]).msg_type == MsgType.ROOM_CREATED
+    assert decode_envelope(a.frames[0]).msg_type == MsgType.ROOM_CREATED
 
 
 def test_watchers_get_messages_once_and_never_presence() -> None:

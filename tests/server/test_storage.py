@@ -47,7 +47,7 @@ async def test_concurrent_messages_commit_in_groups_and_in_order(database: Datab
     assert [c.message.content for c in broadcast] == [f"m{i}" for i in range(300)]
     # Far fewer transactions than messages: that is the point of group commit.
     assert writer.batches < 100, writer.batches
-    stored = await database.run(queries.messages_after, room_id, 0, 1000)
+    stored = (await database.run(queries.history_page, room_id, after=0, limit=1000)).messages
     assert [m.content for m in stored] == [f"m{i}" for i in range(300)]
     # Each sender got the id its own message was stored under.
     assert {r.message.id: r.message.content for r in results} == {m.id: m.content for m in stored}
@@ -71,7 +71,7 @@ async def test_retries_in_one_batch_and_across_batches_store_once(database: Data
     assert not later.is_new
     assert theirs.is_new
     assert first.message.id == same_batch.message.id == later.message.id != theirs.message.id
-    assert len(await database.run(queries.messages_after, room_id, 0, 10)) == 2
+    assert len((await database.run(queries.history_page, room_id, after=0, limit=10)).messages) == 2
 
 
 async def test_close_flushes_every_message_already_submitted(database: Database) -> None:
@@ -81,7 +81,7 @@ async def test_close_flushes_every_message_already_submitted(database: Database)
     futures = [writer.submit(user, room_id, f"late {i}", None) for i in range(500)]
     await writer.close()
     assert all(f.done() and not f.exception() for f in futures)
-    assert len(await database.run(queries.messages_after, room_id, 0, 1000)) == 500
+    assert len((await database.run(queries.history_page, room_id, after=0, limit=1000)).messages) == 500
 
 
 async def test_chinese_emoji_and_html_round_trip(database: Database) -> None:
@@ -94,7 +94,7 @@ async def test_chinese_emoji_and_html_round_trip(database: Database) -> None:
         await writer.write(user, room.id, text, "唯一-🆔")
     finally:
         await writer.close()
-    [message] = await database.run(queries.messages_after, room.id, 0, 10)
+    [message] = (await database.run(queries.history_page, room.id, after=0, limit=10)).messages
     assert message.content == text
     assert message.client_msg_id == "唯一-🆔"
     assert message.author.username == "用户名😀"
@@ -129,7 +129,7 @@ async def test_without_insert_returning_messages_are_stored_and_matched_the_same
         await writer.close()
     assert [r.is_new for r in results] == [True] * 40 + [False] * 20
     assert [r.message.content for r in results] == [f"m{i % 40}" for i in range(60)]
-    stored = await database.run(queries.messages_after, room_id, 0, 100)
+    stored = (await database.run(queries.history_page, room_id, after=0, limit=100)).messages
     assert [(m.id, m.content, m.client_msg_id) for m in stored] == [
         (r.message.id, r.message.content, r.message.client_msg_id) for r in results[:40]
     ]

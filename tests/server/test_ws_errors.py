@@ -141,10 +141,12 @@ async def test_storage_failing_at_the_handshake_refuses_with_503_and_a_reason(
     ctx = sqlite_server.context
     assert ctx is not None
 
-    async def storage_down(token: str | None) -> None:
-        raise OperationalError("SELECT ... FROM sessions", {}, Exception("disk I/O error"))
+    class StorageDown:
+        def begin(self) -> None:
+            raise OperationalError("SELECT ... FROM sessions", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(ctx.accounts, "authenticate", storage_down)
+    # The driver fails under the storage layer, which must turn it into the domain's error.
+    monkeypatch.setattr(ctx.database, "sessions", StorageDown())
     with pytest.raises(InvalidStatus) as refused:
         async with chat_client(sqlite_server.url, "any-token"):
             pass

@@ -18,7 +18,7 @@ from gochat.desktop.chat.models import MemberListModel, MessageListModel
 from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.session import ChatSession
 from gochat.desktop.state import Change, Item, LinkState, Outbox, Removed, Room, Status, Timeline, User
-from gochat.protocol import EnterRoom, LeaveRoom, MsgType, SendMessage, ServerFrame, SyncRoom, validate_content
+from gochat.protocol import EnterRoom, Envelope, LeaveRoom, MsgType, SendMessage, SyncRoom, validate_content
 from gochat.protocol import ValidationError as InputError
 
 log = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ class ChatController(QObject):
             # Resume after the last message shown; with none yet, ask for the newest page.
             await self.session.send_frame(EnterRoom(room_id, after_id=opened.timeline.last_id or None))
 
-    def _before_frame(self, frame: ServerFrame) -> None:
+    def _before_frame(self, frame: Envelope) -> None:
         if frame.msg_type != MsgType.SEND and self._live_batch.isActive():
             # Anything else (presence, acks, history) comes after the messages already here.
             self._live_batch.stop()

@@ -12,8 +12,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gochat.server.errors import StorageUnavailable
 from gochat.server.store.models import Base
 
 T = TypeVar("T")
@@ -55,8 +57,20 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, pool_recycle=3600, pool_size=10, max_overflow=10)
 
 
+def unavailable(exc: DBAPIError) -> StorageUnavailable:
+    """The domain's error for a driver's failure, with the driver's words as its detail."""
+    original = exc.orig
+    detail = str(original.args[-1]) if original is not None and original.args else str(exc).splitlines()[0]
+    error = StorageUnavailable(detail=detail)
+    error.__cause__ = exc
+    return error
+
+
 class Database:
-    """Owns the engine and a small thread pool, so no query ever runs on the event loop."""
+    """Owns the engine and a small thread pool, so no query ever runs on the event loop.
+
+    A driver's failure leaves here as StorageUnavailable: nothing above storage knows SQLAlchemy.
+    """
 
     def __init__(self, url: str, *, workers: int = 6) -> None:
         self.url = url
@@ -80,7 +94,10 @@ class Database:
         loop = asyncio.get_running_loop()
         call = functools.partial(self._in_transaction, lambda session: fn(session, *args, **kwargs))
         context = contextvars.copy_context()
-        return await loop.run_in_executor(self._executor, context.run, call)
+        try:
+            return await loop.run_in_executor(self._executor, context.run, call)
+        except DBAPIError as exc:
+            raise unavailable(exc) from exc
 
     def _in_transaction(self, fn: Callable[[Session], T]) -> T:
         with self.sessions.begin() as session:
@@ -89,7 +106,10 @@ class Database:
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a plain blocking function in the database thread pool."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        except DBAPIError as exc:
+            raise unavailable(exc) from exc
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

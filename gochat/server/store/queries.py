@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from gochat.protocol import room_name_key, username_key
-from gochat.server.records import CredentialRecord, MessageRecord, RoomRecord, UserRecord
+from gochat.server.records import CredentialRecord, HistoryPage, MessageRecord, RoomRecord, UserRecord
 from gochat.server.store import models
 
 
@@ -132,24 +132,22 @@ def _message(row: models.Message, author: models.User) -> MessageRecord:
     )
 
 
-def history_before(session: Session, room_id: int, before_id: int | None, limit: int) -> list[MessageRecord]:
-    """Up to ``limit`` messages older than ``before_id`` (newest when None), oldest first."""
+def history_page(
+    session: Session, room_id: int, *, before: int | None = None, after: int | None = None, limit: int
+) -> HistoryPage:
+    """One page of a room's history, oldest first, and whether more lies beyond it: the newest
+    ``limit`` messages (no cursor), the ones just older than ``before`` (scrolling back; ``more``
+    means older ones exist), or the first ones newer than ``after`` (catching up; ``more`` means
+    newer ones exist). The one pager behind REST history, ENTER and SYNC."""
     query = _message_query().where(models.Message.room_id == room_id)
-    if before_id is not None:
-        query = query.where(models.Message.id < before_id)
-    rows = session.execute(query.order_by(models.Message.id.desc()).limit(limit)).all()
-    return [_message(message, author) for message, author in reversed(rows)]
-
-
-def messages_after(session: Session, room_id: int, after_id: int, limit: int) -> list[MessageRecord]:
-    """Up to ``limit`` messages newer than ``after_id``, oldest first."""
-    query = (
-        _message_query()
-        .where(models.Message.room_id == room_id, models.Message.id > after_id)
-        .order_by(models.Message.id)
-        .limit(limit)
-    )
-    return [_message(message, author) for message, author in session.execute(query).all()]
+    if after is not None:
+        query = query.where(models.Message.id > after).order_by(models.Message.id)
+        rows = session.execute(query.limit(limit + 1)).all()
+        return HistoryPage([_message(message, author) for message, author in rows[:limit]], len(rows) > limit)
+    if before is not None:
+        query = query.where(models.Message.id < before)
+    rows = session.execute(query.order_by(models.Message.id.desc()).limit(limit + 1)).all()
+    return HistoryPage([_message(message, author) for message, author in reversed(rows[:limit])], len(rows) > limit)
 
 
 MESSAGES = cast(Table, models.Message.__table__)
@@ -313,13 +311,11 @@ def join_room(session: Session, user_id: int, room_id: int) -> tuple[int, int, i
 
 def enter_room(
     session: Session, user_id: int, room_id: int, after_id: int | None, limit: int
-) -> tuple[tuple[int, int, int, bool], list[MessageRecord]]:
+) -> tuple[tuple[int, int, int, bool], HistoryPage]:
     """What ENTER reads, in one transaction: the user's reading (``join_room``) and a page of
     history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it."""
     reading = join_room(session, user_id, room_id)
-    if after_id is None:
-        return reading, history_before(session, room_id, None, limit)
-    return reading, messages_after(session, room_id, after_id, limit)
+    return reading, history_page(session, room_id, after=after_id, limit=limit)
 
 
 def advance_read_marker(session: Session, user_id: int, room_id: int, last_read_id: int) -> tuple[int, int, bool]:

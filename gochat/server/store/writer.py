@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from gochat.server.errors import Unavailable
+from gochat.server.errors import StorageUnavailable
 from gochat.server.records import MessageRecord, UserRecord
 from gochat.server.store import models, queries
-from gochat.server.store.database import Database
+from gochat.server.store.database import Database, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Committed:
 CommitListener = Callable[[list[Committed]], None]
 
 
-class WriterClosed(Unavailable):
+class WriterClosed(StorageUnavailable):
     pass
 
 
@@ -208,6 +208,8 @@ class MessageWriter:
             for pending in batch:
                 try:
                     results.extend(self._commit([pending], look_up_retries=True))
+                except DBAPIError as exc:
+                    results.append((pending, unavailable(exc)))
                 except Exception as exc:
                     results.append((pending, exc))
         self.batches += 1
