@@ -28,7 +28,7 @@ from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.rooms.window import RoomListWindow
 from gochat.desktop.session import ChatSession
 from gochat.desktop.startup import check_platform, parse_arguments
-from gochat.desktop.state import ServerEntry, User
+from gochat.desktop.state import ServerEntry
 from gochat.desktop.windows.placement import (
     CLOSE_SHORTCUT,
     FIND_SHORTCUT,
@@ -40,6 +40,7 @@ from gochat.desktop.windows.placement import (
     action_button,
     add_shortcut,
 )
+from gochat.protocol import User
 
 
 class _RoomWindowWatcher(QObject):

@@ -2,8 +2,9 @@
 
 It holds who is logged in where, the REST client and the live connection; it runs the
 controllers' coroutines as tasks on the qasync loop, sends their frames, and hands each frame
-that arrives to the controllers that asked for its msgType. What a frame means (rooms, a chat
-room's timeline, unread counts) is theirs: see gochat/desktop/{account,rooms,chat}/.
+that arrives (decoded once, by the connection, into its protocol class) to the controllers
+that asked for that class. What a frame means (rooms, a chat room's timeline, unread counts)
+is theirs: see gochat/desktop/{account,rooms,chat}/.
 """
 
 from __future__ import annotations
@@ -11,26 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from gochat.desktop.api import ApiError, Login, RestApi, display_address
 from gochat.desktop.connection import LiveConnection
-from gochat.desktop.state import LinkState, User
+from gochat.desktop.state import LinkState
 from gochat.protocol import (
     EnterRoom,
-    Envelope,
     LeaveRoom,
-    MsgType,
     SendMessage,
+    ServerFrame,
     SyncRoom,
+    User,
     encode_client_frame,
 )
 
 log = logging.getLogger(__name__)
 
-FrameHandler = Callable[[dict[str, Any]], None]
+# A server frame class (protocol.RoomState, protocol.Presence...).
+F = TypeVar("F", bound=ServerFrame)
 
 
 class ChatSession(QObject):
@@ -62,8 +64,8 @@ class ChatSession(QObject):
         self.api: RestApi | None = None
         self._live: LiveConnection | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._handlers: dict[int, list[FrameHandler]] = {}
-        self._before_frame: list[Callable[[Envelope], None]] = []
+        self._handlers: dict[type[Any], list[Callable[[Any], None]]] = {}
+        self._before_frame: list[Callable[[ServerFrame], None]] = []
         self._reconnect_steps: list[Callable[[], Awaitable[None]]] = []
         self._followed: list[Callable[[], set[int]]] = []
         # Rooms being watched (EnterRoom with watch) on the current connection.
@@ -87,11 +89,12 @@ class ChatSession(QObject):
 
     # -- what the controllers register -------------------------------------------------
 
-    def on_frame(self, msg_type: MsgType, handler: FrameHandler) -> None:
-        """Call ``handler`` with the data of every frame of ``msg_type``, in registration order."""
-        self._handlers.setdefault(msg_type, []).append(handler)
+    def on_frame(self, kind: type[F], handler: Callable[[F], None]) -> None:
+        """Call ``handler`` with every frame of class ``kind``, in registration order. A frame no
+        one asked for (an UnknownFrame: a newer server's msgType) is ignored."""
+        self._handlers.setdefault(kind, []).append(handler)
 
-    def before_frame(self, hook: Callable[[Envelope], None]) -> None:
+    def before_frame(self, hook: Callable[[ServerFrame], None]) -> None:
         """Call ``hook`` with every frame before its handlers."""
         self._before_frame.append(hook)
 
@@ -182,8 +185,8 @@ class ChatSession(QObject):
         for room_id in sorted(followed):
             self.watch(room_id)
 
-    def _on_frame(self, frame: Envelope) -> None:
+    def _on_frame(self, frame: ServerFrame) -> None:
         for hook in self._before_frame:
             hook(frame)
-        for handler in self._handlers.get(frame.msg_type, ()):
-            handler(frame.data)
+        for handler in self._handlers.get(type(frame), ()):
+            handler(frame)

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PySide6.QtCore import QDate, QLocale, QPoint, QSettings, Qt, QUrl
@@ -22,8 +21,8 @@ from gochat.desktop.chat.delegates import MessageDelegate
 from gochat.desktop.chat.models import MemberListModel, MessageListModel
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.rooms.model import RoomListModel, RoomRole
-from gochat.desktop.state import Kind, Status, Timeline, User
-from gochat.protocol import MESSAGE_MAX
+from gochat.desktop.state import Kind, Status, Timeline
+from gochat.protocol import MESSAGE_MAX, Message, User
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from gochat.server.store import models
@@ -46,21 +45,24 @@ ME = User(1, "me")
 YOU = User(2, "amira")
 
 
-def wire(message_id: int, when: datetime, text: str, author: User = YOU) -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "roomId": 1,
-        "author": {"id": author.id, "username": author.username},
-        "content": text,
-        "createdAt": when.astimezone(UTC).isoformat(),
-    }
+def wire(message_id: int, when: datetime, text: str, author: User = YOU) -> Message:
+    """A message as the server sends it, decoded as the desktop decodes it."""
+    return Message.from_wire(
+        {
+            "id": message_id,
+            "roomId": 1,
+            "author": {"id": author.id, "username": author.username},
+            "content": text,
+            "createdAt": when.astimezone(UTC).isoformat(),
+        }
+    )
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute)).astimezone()
 
 
-def window_over(qtbot: QtBot, messages: list[dict[str, Any]], settings: QSettings | None = None) -> ChatWindow:
+def window_over(qtbot: QtBot, messages: list[Message], settings: QSettings | None = None) -> ChatWindow:
     """A chat window over a timeline built directly (no server), loaded and shown."""
     timeline = Timeline(me=ME)
     model = MessageListModel(timeline)

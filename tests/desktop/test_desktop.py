@@ -399,7 +399,7 @@ def test_room_search_filters_as_you_type_and_new_room_validates(
 def test_a_failed_message_is_marked_and_retried_by_a_click(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
 ) -> None:
-    from gochat.protocol import Envelope, MsgType
+    from gochat.protocol import ErrorFrame
 
     alice = make_desktop()
     log_in(qtbot, alice, server, unique_name("alice"))
@@ -411,8 +411,8 @@ def test_a_failed_message_is_marked_and_retried_by_a_click(
     opened.entered = False
     say(qtbot, chat, "try me")
     [pending] = opened.timeline.pending
-    error = {"code": "unavailable", "message": "The message could not be stored.", "clientMsgId": pending.client_msg_id}
-    alice.session._on_frame(Envelope(MsgType.ERROR, error))
+    error = ErrorFrame("unavailable", "The message could not be stored.", client_msg_id=pending.client_msg_id)
+    alice.session._on_frame(error)
     assert opened.timeline.pending[0].status is Status.FAILED
     screenshot(chat, "failed-message")
     opened.entered = True

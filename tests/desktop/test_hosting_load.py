@@ -20,7 +20,8 @@ from pytestqt.qtbot import QtBot
 from gochat.desktop.app import create_application
 from gochat.desktop.rooms.model import Index, RoomListModel
 from gochat.desktop.rooms.window import RoomListWindow
-from gochat.desktop.state import Room, UnreadCounts, User
+from gochat.desktop.state import UnreadCounts
+from gochat.protocol import Room, User
 from gochat.server.embedded import free_port
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, create_room, open_room, texts
 from tests.desktop.test_hosting import open_host_dialog, start_hosting

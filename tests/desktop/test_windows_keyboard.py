@@ -26,7 +26,8 @@ from gochat.desktop.app import DesktopApp, create_application
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.rooms.model import RoomListModel, RoomRole
 from gochat.desktop.rooms.window import RoomListWindow
-from gochat.desktop.state import Room, UnreadCounts, User
+from gochat.desktop.state import UnreadCounts
+from gochat.protocol import Room, User
 from gochat.server.embedded import free_port
 from gochat.server.runner import ServerThread
 from tests.desktop.conftest import SCREENSHOTS

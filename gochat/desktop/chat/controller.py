@@ -9,7 +9,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -17,8 +16,24 @@ from gochat.desktop.api import ApiError
 from gochat.desktop.chat.models import MemberListModel, MessageListModel
 from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.session import ChatSession
-from gochat.desktop.state import Change, Item, LinkState, Outbox, Removed, Room, Status, Timeline, User
-from gochat.protocol import EnterRoom, Envelope, LeaveRoom, MsgType, SendMessage, SyncRoom, validate_content
+from gochat.desktop.state import Change, Item, LinkState, Outbox, Removed, Status, Timeline
+from gochat.protocol import (
+    Ack,
+    EnterRoom,
+    ErrorFrame,
+    LeaveRoom,
+    Message,
+    MessagePosted,
+    Presence,
+    Room,
+    RoomState,
+    SendMessage,
+    ServerFrame,
+    SyncPage,
+    SyncRoom,
+    User,
+    validate_content,
+)
 from gochat.protocol import ValidationError as InputError
 
 log = logging.getLogger(__name__)
@@ -48,7 +63,7 @@ class OpenRoom:
         self.members = MemberListModel()
         self.entered = False
         self.loading_older = False
-        self.incoming: list[dict[str, Any]] = []  # live messages not yet shown (see LIVE_BATCH_MS)
+        self.incoming: list[Message] = []  # live messages not yet shown (see LIVE_BATCH_MS)
         # Members missing when the room was re-entered after a reconnect, and until when they may
         # come back without a word (a server restart drops everyone for a moment).
         self.away: dict[int, tuple[User, float]] = {}
@@ -93,13 +108,12 @@ class ChatController(QObject):
         self._away_check.setSingleShot(True)
         self._away_check.timeout.connect(self._say_who_stayed_away)
         session.before_frame(self._before_frame)
-        session.on_frame(MsgType.ROOM_STATE, self._room_state)
-        session.on_frame(MsgType.SYNC, self._sync)
-        session.on_frame(MsgType.SEND, self._message)
-        session.on_frame(MsgType.ACK, self._ack)
-        session.on_frame(MsgType.ENTER, lambda data: self._presence(data, True))
-        session.on_frame(MsgType.LEAVE, lambda data: self._presence(data, False))
-        session.on_frame(MsgType.ERROR, self._error)
+        session.on_frame(RoomState, self._room_state)
+        session.on_frame(SyncPage, self._sync)
+        session.on_frame(MessagePosted, self._message)
+        session.on_frame(Ack, self._ack)
+        session.on_frame(Presence, self._presence)
+        session.on_frame(ErrorFrame, self._error)
         session.on_reconnect(self._resume)
         session.follows(self._rooms_to_follow)
         session.linkChanged.connect(self._link_changed)
@@ -314,15 +328,15 @@ class ChatController(QObject):
             # Resume after the last message shown; with none yet, ask for the newest page.
             await self.session.send_frame(EnterRoom(room_id, after_id=opened.timeline.last_id or None))
 
-    def _before_frame(self, frame: Envelope) -> None:
-        if frame.msg_type != MsgType.SEND and self._live_batch.isActive():
+    def _before_frame(self, frame: ServerFrame) -> None:
+        if not isinstance(frame, MessagePosted) and self._live_batch.isActive():
             # Anything else (presence, acks, history) comes after the messages already here.
             self._live_batch.stop()
             self._show_incoming()
 
-    def _room_state(self, data: dict[str, Any]) -> None:
-        room_id = int(data["roomId"])
-        if data.get("watching"):
+    def _room_state(self, frame: RoomState) -> None:
+        room_id = frame.room_id
+        if frame.watching:
             self._send_unsent(room_id)
             return
         opened = self._open.get(room_id)
@@ -330,18 +344,17 @@ class ChatController(QObject):
             return
         timeline = opened.timeline
         first_entry = not opened.entered and not timeline.confirmed
-        members = [User.from_wire(u) for u in data.get("members", [])]
+        members = list(frame.members or ())
         if not first_entry:
             self._members_changed_while_away(opened, members)
         opened.members.reset(members)
-        changes = timeline.add_history(data.get("messages", []), data.get("hasOlder") if first_entry else None)
+        changes = timeline.add_history(frame.messages or (), frame.has_older if first_entry else None)
         opened.messages.apply(changes)
-        last_read = data.get("lastReadId")
-        if first_entry and isinstance(last_read, int):
-            opened.messages.apply(timeline.mark_unread_after(last_read))
+        if first_entry and frame.last_read_id is not None:
+            opened.messages.apply(timeline.mark_unread_after(frame.last_read_id))
         self.rooms.set_online(room_id, len(members))
         opened.entered = True
-        if data.get("hasNewer"):
+        if frame.has_newer:
             self.session.spawn(self.session.send_frame(SyncRoom(room_id, timeline.last_id)))
         self._send_unsent(room_id)
         self._read_shown(room_id)
@@ -381,23 +394,23 @@ class ChatController(QObject):
                     opened.messages.apply(opened.timeline.add_system(f"{user.username} left"))
         self._arm_away_check()
 
-    def _sync(self, data: dict[str, Any]) -> None:
-        opened = self._open.get(int(data["roomId"]))
+    def _sync(self, frame: SyncPage) -> None:
+        opened = self._open.get(frame.room_id)
         if opened is None:
             return
-        opened.messages.apply(opened.timeline.add_history(data.get("messages", [])))
-        if data.get("hasNewer"):
+        opened.messages.apply(opened.timeline.add_history(frame.messages))
+        if frame.has_newer:
             self.session.spawn(self.session.send_frame(SyncRoom(opened.room.id, opened.timeline.last_id)))
         self._read_shown(opened.room.id)
 
-    def _message(self, data: dict[str, Any]) -> None:
-        room_id = int(data["roomId"])
-        opened = self._open.get(room_id)
+    def _message(self, frame: MessagePosted) -> None:
+        message = frame.message
+        opened = self._open.get(message.room_id)
         if opened is None:
             # A room the user follows with its window closed: counted and notified at once.
-            self._arrived(room_id, data)
+            self._arrived(message)
             return
-        opened.incoming.append(data)
+        opened.incoming.append(message)
         if not self._live_batch.isActive():
             self._live_batch.start()
 
@@ -409,34 +422,33 @@ class ChatController(QObject):
             if not batch:
                 continue
             changes: list[Change] = []
-            for data in batch:
-                added = opened.timeline.add_message(data)
+            for message in batch:
+                added = opened.timeline.add_message(message)
                 if added:
                     changes.extend(added)
-                    self._arrived(room_id, data)
+                    self._arrived(message)
             opened.messages.apply(changes)
             self._read_shown(room_id)
 
-    def _arrived(self, room_id: int, data: dict[str, Any]) -> None:
-        self.rooms.arrived(room_id, data, seen=room_id in self._visible)
+    def _arrived(self, message: Message) -> None:
+        self.rooms.arrived(message, seen=message.room_id in self._visible)
 
-    def _ack(self, data: dict[str, Any]) -> None:
-        message = data.get("message") or {}
-        client_msg_id = data.get("clientMsgId")
-        if not isinstance(client_msg_id, str):
+    def _ack(self, frame: Ack) -> None:
+        client_msg_id = frame.client_msg_id
+        if client_msg_id is None:
             return
-        opened = self._open.get(int(message.get("roomId", 0)))
+        opened = self._open.get(frame.message.room_id)
         if opened is not None:
-            opened.messages.apply(opened.timeline.acknowledge(client_msg_id, message))
+            opened.messages.apply(opened.timeline.acknowledge(client_msg_id, frame.message))
         else:
             self.outbox.remove(client_msg_id)
         self._save_outbox()
 
-    def _presence(self, data: dict[str, Any], entered: bool) -> None:
-        opened = self._open.get(int(data["roomId"]))
-        if opened is None or data.get("user") is None:
+    def _presence(self, frame: Presence) -> None:
+        opened = self._open.get(frame.room_id)
+        if opened is None:
             return
-        user = User.from_wire(data["user"])
+        user, entered = frame.user, frame.entered
         if self.session.me is not None and user.id == self.session.me.id:
             return  # our own leave reply, or another of our devices
         listed = any(member.id == user.id for member in opened.members.members())
@@ -450,9 +462,9 @@ class ChatController(QObject):
             opened.members.remove(user)
         opened.messages.apply(opened.timeline.add_system(f"{user.username} {'entered' if entered else 'left'}"))
 
-    def _error(self, data: dict[str, Any]) -> None:
-        client_msg_id = data.get("clientMsgId")
-        if isinstance(client_msg_id, str):
+    def _error(self, frame: ErrorFrame) -> None:
+        client_msg_id = frame.client_msg_id
+        if client_msg_id is not None:
             found = self.outbox.find(client_msg_id)
             if found is not None:
                 opened = self._open.get(found[0])
@@ -462,4 +474,4 @@ class ChatController(QObject):
                     self.outbox.set_status(client_msg_id, Status.FAILED)
                 self._save_outbox()
                 return
-        self.session.errorShown.emit(str(data.get("message", "The server refused a request.")))
+        self.session.errorShown.emit(frame.message or "The server refused a request.")

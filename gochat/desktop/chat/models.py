@@ -17,7 +17,8 @@ from PySide6.QtCore import (
     QTime,
 )
 
-from gochat.desktop.state import Change, Inserted, Item, Removed, Timeline, Updated, User
+from gochat.desktop.state import Change, Inserted, Item, Removed, Timeline, Updated
+from gochat.protocol import User
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 

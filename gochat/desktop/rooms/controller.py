@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gochat.desktop.api import ApiError
 from gochat.desktop.rooms.model import RoomListModel
 from gochat.desktop.session import ChatSession
-from gochat.desktop.state import Room, UnreadCounts, User
-from gochat.protocol import MsgType, validate_room_name
+from gochat.desktop.state import UnreadCounts
+from gochat.protocol import Message, Presence, ReadMoved, Room, RoomCreated, RoomState, validate_room_name
 from gochat.protocol import ValidationError as InputError
 
 log = logging.getLogger(__name__)
@@ -49,11 +48,12 @@ class RoomsController(QObject):
         self._read_report.setSingleShot(True)
         self._read_report.setInterval(READ_REPORT_MS)
         self._read_report.timeout.connect(self._report_reads)
-        session.on_frame(MsgType.ROOM_STATE, lambda data: self._reading(int(data["roomId"]), data))
-        session.on_frame(MsgType.READ, lambda data: self._reading(int(data["roomId"]), data))
-        session.on_frame(MsgType.ENTER, self._presence)
-        session.on_frame(MsgType.LEAVE, self._presence)
-        session.on_frame(MsgType.ROOM_CREATED, lambda data: self.model.upsert(Room.from_wire(data)))
+        session.on_frame(
+            RoomState, lambda f: self._reading(f.room_id, f.last_read_id, f.unread, counted_upto=f.last_message_id)
+        )
+        session.on_frame(ReadMoved, lambda f: self._reading(f.room_id, f.last_read_id, f.unread))
+        session.on_frame(Presence, lambda f: self.model.set_online(f.room_id, f.online))
+        session.on_frame(RoomCreated, lambda f: self.model.upsert(f.room))
         session.on_reconnect(self.refresh)
         session.follows(self._rooms_with_marker)
         session.closed.connect(self._forget)
@@ -115,20 +115,19 @@ class RoomsController(QObject):
 
     # -- unread counts -------------------------------------------------------------------
 
-    def arrived(self, room_id: int, message: dict[str, Any], *, seen: bool) -> None:
+    def arrived(self, message: Message, *, seen: bool) -> None:
         """A new message: unread count and notification, unless the user sees it (``seen``: its
         window is on screen) or wrote it."""
-        author = User.from_wire(message["author"])
-        me = self.session.me
+        room_id, author, me = message.room_id, message.author, self.session.me
         mine = me is not None and author.id == me.id
-        if not self.unread.arrived(room_id, int(message["id"]), seen=seen, mine=mine):
+        if not self.unread.arrived(room_id, message.id, seen=seen, mine=mine):
             return
         self.model.unread_changed(room_id)
         if room_id in self.muted:
             return
         room = self.room(room_id)
         name = room.name if room is not None else f"room {room_id}"
-        self.notify.emit(room_id, int(message["id"]), f"{author.username} in {name}", str(message["content"]))
+        self.notify.emit(room_id, message.id, f"{author.username} in {name}", message.content)
 
     def read_upto(self, room_id: int, newest: int) -> None:
         """The user has seen the room up to ``newest``: the count goes, the server hears soon."""
@@ -157,25 +156,13 @@ class RoomsController(QObject):
 
     # -- frames ----------------------------------------------------------------------------
 
-    def _reading(self, room_id: int, data: dict[str, Any]) -> None:
-        """The server's count for a room (ROOM_STATE, READ: read on another device, or our
-        marker was made); a room with a marker is followed."""
-        last_read = data.get("lastReadId")
-        if "unread" not in data:
-            return
-        counted = data.get("lastMessageId")
-        self.unread.reset(
-            room_id,
-            None if last_read is None else int(last_read),
-            int(data["unread"]),
-            None if counted is None else int(counted),
-        )
+    def _reading(self, room_id: int, last_read: int | None, unread: int, counted_upto: int | None = None) -> None:
+        """The server's count for a room (ROOM_STATE; READ: read on another device, or our marker
+        was made); a room with a marker is followed."""
+        self.unread.reset(room_id, last_read, unread, counted_upto)
         self.model.unread_changed(room_id)
         if last_read is not None and self.session.online:
             self.session.watch(room_id)
-
-    def _presence(self, data: dict[str, Any]) -> None:
-        self.model.set_online(int(data["roomId"]), int(data.get("online", 0)))
 
     def _rooms_with_marker(self) -> set[int]:
         """The user's rooms: those with a read marker."""

@@ -8,7 +8,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
-from gochat.desktop.state import Room, UnreadCounts
+from gochat.desktop.state import UnreadCounts
+from gochat.protocol import Room
 
 RoomRole = Qt.ItemDataRole.UserRole + 2
 MutedRole = Qt.ItemDataRole.UserRole + 3
