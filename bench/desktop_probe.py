@@ -36,8 +36,9 @@ from PySide6.QtWidgets import QListView
 
 from bench.desktop import LOAD_PREFIX, PREFIX
 from gochat.desktop.app import DesktopApp, create_application
-from gochat.desktop.models import MessageListModel, RoomListModel, RoomRole
-from gochat.desktop.windows.chat import ChatWindow
+from gochat.desktop.chat.models import MessageListModel
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel, RoomRole
 
 T = TypeVar("T")
 
@@ -170,7 +171,7 @@ async def log_in(desktop: DesktopApp, server: str, username: str, password: str,
     window.username.setText(username)
     window.password.setText(password)
     QTest.mouseClick(window.login_button, Qt.MouseButton.LeftButton)
-    await until(lambda: desktop.session.rooms.row_of(room_id) is not None, 60, "the room list")
+    await until(lambda: desktop.rooms.model.row_of(room_id) is not None, 60, "the room list")
     await until(lambda: desktop.session.link_state.value == "online", 60, "the live connection")
 
 
@@ -193,15 +194,15 @@ async def open_room(desktop: DesktopApp, room_id: int, newest_id: int) -> tuple[
         window.view.viewport().installEventFilter(watch)
         watches.append(watch)
 
-    desktop.session.roomOpened.connect(hook)
-    desktop.session.roomEntered.connect(lambda _rid: entered_at.append(time.perf_counter()))
+    desktop.chat.roomOpened.connect(hook)
+    desktop.chat.roomEntered.connect(lambda _rid: entered_at.append(time.perf_counter()))
     point = rooms.table.visualRect(index).center()
     # A person's double-click, as the desktop tests make it: the first click selects the row.
     QTest.mouseClick(rooms.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
     started = time.perf_counter()
     QTest.mouseDClick(rooms.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
     await until(lambda: bool(watches) and watches[0].painted_at is not None, 60, "the newest page to be painted")
-    desktop.session.roomOpened.disconnect(hook)
+    desktop.chat.roomOpened.disconnect(hook)
     watch = watches[0]
     window = desktop.chat_windows[room_id]
     window.view.viewport().removeEventFilter(watch)
@@ -257,11 +258,11 @@ class PageCounter:
 async def scroll_back(desktop: DesktopApp, window: ChatWindow, target: int) -> dict[str, Any]:
     """Scroll to the top again and again, as a reader going back in time, until ``target`` older
     messages have loaded; then return to the bottom (what dragging the scroll bar there does)."""
-    opened = desktop.session.opened(window.room_id)
+    opened = desktop.chat.opened(window.room_id)
     assert opened is not None
     bar = window.view.verticalScrollBar()
     counter = PageCounter()
-    desktop.session.olderLoaded.connect(counter.loaded)
+    desktop.chat.olderLoaded.connect(counter.loaded)
     await asyncio.sleep(SETTLE_SECONDS)
     before, blocks_before = rss_bytes(), sys.getallocatedblocks()
     rows_before = window.messages_model.rowCount()

@@ -37,9 +37,9 @@ from PySide6.QtWidgets import QListView
 from bench.desktop import LOAD_PREFIX
 from bench.desktop_probe import percentile, report, run_in_app, until
 from gochat.desktop.app import DesktopApp
-from gochat.desktop.models import MessageListModel
-from gochat.desktop.state import HostOptions
-from gochat.desktop.windows.chat import ChatWindow
+from gochat.desktop.chat.models import MessageListModel
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.hosting.options import HostOptions
 from gochat.server.embedded import free_port
 
 Times = tuple[float, float]  # a message's commit time and send time (time.time())
@@ -218,8 +218,8 @@ async def register(desktop: DesktopApp, server: str, username: str, password: st
 async def open_room(desktop: DesktopApp, room_id: int) -> ChatWindow:
     """What double-clicking the room in the list does; returns once the room's state arrived."""
     entered: list[int] = []
-    desktop.session.roomEntered.connect(entered.append)
-    await until(lambda: desktop.session.rooms.row_of(room_id) is not None, 60, "the room in the list")
+    desktop.chat.roomEntered.connect(entered.append)
+    await until(lambda: desktop.rooms.model.row_of(room_id) is not None, 60, "the room in the list")
     desktop.rooms_window.openRequested.emit(room_id)
     await until(lambda: room_id in entered, 60, "the room's state")
     return desktop.chat_windows[room_id]
@@ -252,10 +252,10 @@ async def probe(desktop: DesktopApp, args: argparse.Namespace, folder: str) -> N
         address = args.server
     await register(desktop, address, args.username, args.password)
     if args.host:
-        room = await desktop.session.create_room(args.room)
+        room = await desktop.rooms.create_room(args.room)
         assert room is not None
         for n in range(args.rooms - 1):  # the rest of the room list
-            await desktop.session.create_room(f"{args.room} {n + 2}")
+            await desktop.rooms.create_room(f"{args.room} {n + 2}")
         room_id = room.id
         report("hosting", address=address, room_id=room_id)
     else:

@@ -904,28 +904,3 @@ def ack_frame(message_json: str, duplicate: bool, client_msg_id: str | None, req
 
 def error_frame(error: ProtocolError) -> str:
     return encode_server_frame(ErrorFrame.of(error))
-
-
-# ---------------------------------------------------------------------------
-# The bare envelope, for tools and tests that look at the wire itself.
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    msg_type: int
-    data: dict[str, Any]
-    request_id: str | None = None
-
-
-def decode_envelope(text: str | bytes) -> Envelope:
-    """A server frame's envelope without interpreting its data."""
-    envelope = json.loads(text)
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("msgType"), int):
-        raise _frame_error("The server sent a frame without a msgType.")
-    data = envelope.get("data")
-    request_id = envelope.get("requestId")
-    return Envelope(
-        msg_type=envelope["msgType"],
-        data=data if isinstance(data, dict) else {},
-        request_id=request_id if isinstance(request_id, str) else None,
-    )

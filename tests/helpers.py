@@ -9,15 +9,38 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from gochat.protocol import Envelope, MsgType, decode_envelope
+from gochat.protocol import MsgType
 
 PASSWORD = "correct horse 42"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A server frame as it is on the wire: its msgType, its data as plain JSON, its requestId.
+    These tests check the wire itself, so they read frames without the protocol's classes."""
+
+    msg_type: int
+    data: dict[str, Any]
+    request_id: str | None = None
+
+
+def decode_envelope(text: str | bytes) -> Envelope:
+    envelope = json.loads(text)
+    assert isinstance(envelope, dict), text
+    assert isinstance(envelope.get("msgType"), int), text
+    data = envelope.get("data")
+    assert isinstance(data, dict), text
+    request_id = envelope.get("requestId")
+    return Envelope(envelope["msgType"], data, request_id if isinstance(request_id, str) else None)
+
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 

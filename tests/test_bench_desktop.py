@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gochat.desktop.session import KEEP_ROWS
+from gochat.desktop.chat.controller import KEEP_ROWS
 from tests.helpers import run_bench
 
 OTHER_SECTIONS = "fanout,ingest,mariadb,latency,connections,hosting"

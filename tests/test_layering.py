@@ -32,9 +32,26 @@ def test_server_never_imports_qt_or_the_desktop() -> None:
         assert not bad, (path, bad)
 
 
+FEATURES = ("account", "rooms", "chat", "hosting", "discovery")
+
+
+def widget_modules() -> list[Path]:
+    """Everything of the desktop that draws: the shared window parts, and each feature's
+    modules but its controller (the one QObject that may talk to the network layer)."""
+    desktop = ROOT / "desktop"
+    found = modules(desktop / "windows")
+    for feature in FEATURES:
+        found += [path for path in modules(desktop / feature) if path.name != "controller.py"]
+    return found
+
+
+def test_every_feature_has_its_controller() -> None:
+    for feature in FEATURES:
+        assert (ROOT / "desktop" / feature / "controller.py").is_file(), feature
+
+
 def test_windows_never_touch_the_network() -> None:
     network = (
-        "gochat.desktop.hosting",
         "gochat.discovery",
         "zeroconf",
         "httpx",
@@ -43,19 +60,32 @@ def test_windows_never_touch_the_network() -> None:
         "gochat.desktop.connection",
         "gochat.desktop.session",
         "gochat.server",
+        *(f"gochat.desktop.{feature}.controller" for feature in FEATURES),
     )
-    for path in modules(ROOT / "desktop" / "windows"):
+    for path in widget_modules():
         bad = {n for n in imports_of(path) if n.startswith(network)}
         assert not bad, (path, bad)
 
 
+def test_features_do_not_reach_into_each_others_controllers() -> None:
+    """A feature's controller may use the session and, for the chat, the room list's; no other."""
+    allowed = {"chat": {"gochat.desktop.rooms.controller"}}
+    for feature in FEATURES:
+        for path in modules(ROOT / "desktop" / feature):
+            others = {
+                n
+                for n in imports_of(path)
+                if n.startswith("gochat.desktop.")
+                and n.endswith(".controller")
+                and not n.startswith(f"gochat.desktop.{feature}.")
+            }
+            assert others <= allowed.get(feature, set()), (path, others)
+
+
 def test_pure_client_state_has_no_qt_and_no_io() -> None:
-    bad = {
-        n
-        for n in imports_of(ROOT / "desktop" / "state.py")
-        if n.startswith(("PySide6", "httpx", "websockets", "asyncio"))
-    }
-    assert not bad
+    for path in (ROOT / "desktop" / "state.py", ROOT / "desktop" / "hosting" / "options.py"):
+        bad = {n for n in imports_of(path) if n.startswith(("PySide6", "httpx", "websockets", "asyncio"))}
+        assert not bad, (path, bad)
 
 
 def test_client_network_layer_has_no_qt() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from gochat.desktop.state import Room, User
+from gochat.protocol import Message, Room, User
 
 DEFAULT_PORT = 8080  # a bare host ("192.168.1.5"): the port gochat serves on by default
 SCHEME_PORTS = {"http": 80, "https": 443}  # a scheme without a port means the scheme's own port
@@ -282,12 +282,12 @@ class RestApi:
     async def create_room(self, name: str) -> Room:
         return Room.from_wire(await self._call("create_room", "POST", "/api/rooms", json={"name": name}))
 
-    async def history(self, room_id: int, *, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    async def history(self, room_id: int, *, before: int | None = None, limit: int = 50) -> list[Message]:
         params: dict[str, int] = {"limit": limit}
         if before is not None:
             params["before"] = before
-        page: list[dict[str, Any]] = await self._call("history", "GET", f"/api/rooms/{room_id}/messages", params=params)
-        return page
+        page = await self._call("history", "GET", f"/api/rooms/{room_id}/messages", params=params)
+        return [Message.from_wire(message) for message in page]
 
     async def mark_read(self, room_id: int, last_read_id: int) -> None:
         """Move the read marker forward (the server keeps it, so counts follow the user)."""

@@ -1,4 +1,5 @@
-"""The desktop app: builds the session and the windows and wires them together."""
+"""The desktop app: builds the session, the feature controllers and the windows, and wires
+them together (it reads no widget's fields and talks to no server itself)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ from pathlib import Path
 import platformdirs
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from gochat.desktop.hosting import DiscoveryController, HostingController
+from gochat.desktop.account.controller import AccountController
+from gochat.desktop.account.login_window import LoginWindow
+from gochat.desktop.chat.controller import ChatController
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.discovery.controller import DiscoveryController
+from gochat.desktop.hosting.controller import HostingController, HostingStatus
+from gochat.desktop.hosting.window import HostDialog
 from gochat.desktop.notifications import Notifier
 from gochat.desktop.resources import app_icon, stylesheet
+from gochat.desktop.rooms.controller import RoomsController
+from gochat.desktop.rooms.window import RoomListWindow
 from gochat.desktop.session import ChatSession
 from gochat.desktop.startup import check_platform, parse_arguments
-from gochat.desktop.state import ServerEntry, User
-from gochat.desktop.windows.chat import ChatWindow
-from gochat.desktop.windows.host import HostDialog
-from gochat.desktop.windows.login import LoginWindow
+from gochat.desktop.state import ServerEntry
 from gochat.desktop.windows.placement import (
     CLOSE_SHORTCUT,
     FIND_SHORTCUT,
@@ -35,16 +40,16 @@ from gochat.desktop.windows.placement import (
     action_button,
     add_shortcut,
 )
-from gochat.desktop.windows.rooms import RoomListWindow
+from gochat.protocol import User
 
 
 class _RoomWindowWatcher(QObject):
-    """Tells the session whether each chat window is on screen (shown and not minimised): what
+    """Tells the chat controller whether each chat window is on screen (shown and not minimised): what
     a visible window shows counts as read, focused or not."""
 
-    def __init__(self, session: ChatSession, parent: QObject | None = None) -> None:
+    def __init__(self, chat: ChatController, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._session = session
+        self._chat = chat
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if isinstance(watched, ChatWindow) and event.type() in (
@@ -61,7 +66,7 @@ class _RoomWindowWatcher(QObject):
             visible = window.isVisible() and not window.isMinimized()
         except RuntimeError:  # the window is gone already
             return
-        self._session.set_room_visible(window.room_id, visible)
+        self._chat.set_room_visible(window.room_id, visible)
 
 
 def default_data_dir() -> Path:
@@ -78,50 +83,58 @@ class DesktopApp(QObject):
     def __init__(self, settings: QSettings | None = None, data_dir: Path | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("gochat", "gochat")
+        # The connection, and one controller per feature over it (in this order: a frame's
+        # handlers run in the order the controllers registered them, the room list's first).
         self.session = ChatSession(self)
-        self.session.data_dir = data_dir or default_data_dir()
+        self.account = AccountController(self.session, self)
+        self.rooms = RoomsController(self.session, self)
+        self.chat = ChatController(self.session, self.rooms, self)
+        self.chat.data_dir = data_dir or default_data_dir()
+        self.hosting = HostingController(self.session, self)
+        self.discovery = DiscoveryController(self)
+        self.account.loggedIn.connect(lambda _user, _server: self.chat.load_outbox())
+        self.account.after_login(self.rooms.refresh)
+
         self.notifier = Notifier(self)
         self.notifier.activated.connect(self.open_room_at)
-        self._window_watcher = _RoomWindowWatcher(self.session, self)
+        self._window_watcher = _RoomWindowWatcher(self.chat, self)
         self.login_window = LoginWindow(self.settings)
-        self.rooms_window = RoomListWindow(self.session.rooms)
+        self.rooms_window = RoomListWindow(self.rooms.model)
         self.chat_windows: dict[int, ChatWindow] = {}
-        self.hosting = HostingController(self)
-        self.discovery = DiscoveryController(self)
         self.host_dialog: HostDialog | None = None
         # Asks the user a yes/no question; tests replace it to answer without a modal box.
         self.confirm: Callable[[str], bool] = self._ask
-        self._hosting_timer = QTimer(self)
-        self._hosting_timer.setInterval(1000)
-        self._hosting_timer.timeout.connect(self._refresh_hosting)
 
-        s = self.session
-        self.login_window.submitted.connect(self._login)
-        self.login_window.cancelRequested.connect(s.cancel_login)
-        s.busyChanged.connect(self.login_window.set_busy)
-        s.loginFailed.connect(self.login_window.show_error)
-        s.loggedIn.connect(self._logged_in)
-        s.loggedOut.connect(self._logged_out)
+        s, account, rooms, chat = self.session, self.account, self.rooms, self.chat
         s.linkChanged.connect(self._link_changed)
-        s.roomCreateFailed.connect(self.rooms_window.show_create_error)
-        s.roomCreated.connect(lambda _room: self.rooms_window.room_created())
-        s.roomOpened.connect(self._show_chat)
-        s.roomEntered.connect(self._room_entered)
-        s.olderLoaded.connect(self._older_loaded)
-        s.notify.connect(self._notify)
         s.errorShown.connect(lambda message: self.rooms_window.statusBar().showMessage(message, 8000))
-        self.rooms_window.openRequested.connect(s.open_room)
+        self.login_window.submitted.connect(self._login)
+        self.login_window.cancelRequested.connect(account.cancel_login)
+        account.busyChanged.connect(self.login_window.set_busy)
+        account.loginFailed.connect(self.login_window.show_error)
+        account.loggedIn.connect(self._logged_in)
+        account.loggedOut.connect(self._logged_out)
+        rooms.roomCreateFailed.connect(self.rooms_window.show_create_error)
+        rooms.roomCreated.connect(lambda _room: self.rooms_window.room_created())
+        rooms.notify.connect(self._notify)
+        chat.roomOpened.connect(self._show_chat)
+        chat.roomEntered.connect(self._room_entered)
+        chat.olderLoaded.connect(self._older_loaded)
+        self.rooms_window.openRequested.connect(chat.open_room)
         self.rooms_window.muteRequested.connect(self.set_room_muted)
-        self.rooms_window.createRequested.connect(lambda name: s.spawn(s.create_room(name)))
-        self.rooms_window.logoutRequested.connect(lambda: s.spawn(s.logout()))
+        self.rooms_window.createRequested.connect(lambda name: s.spawn(rooms.create_room(name)))
+        self.rooms_window.logoutRequested.connect(lambda: s.spawn(account.logout()))
 
         self.login_window.hostRequested.connect(self._open_host_dialog)
+        self.login_window.ownServerLoginRequested.connect(account.login_to_own_server)
+        account.accountNotFound.connect(self._offer_account)
         self.login_window.browseToggled.connect(self._browse)
         self.discovery.changed.connect(
             lambda found: self.login_window.set_found([ServerEntry(f.name, f.address) for f in found])
         )
         self.hosting.started.connect(self._hosting_started)
         self.hosting.startFailed.connect(self._hosting_start_failed)
+        self.hosting.statusChanged.connect(self._hosting_status)
         self.hosting.failed.connect(self._hosting_failed)
         self.hosting.stopped.connect(self._hosting_stopped)
         self.rooms_window.hosting.stopRequested.connect(self._stop_hosting_asked)
@@ -131,12 +144,12 @@ class DesktopApp(QObject):
         self.login_window.show()
 
     def _login(self, server: str, username: str, password: str, register: bool) -> None:
-        self.session.spawn(self.session.login(server, username, password, register=register))
+        self.session.spawn(self.account.login(server, username, password, register=register))
 
     def _logged_in(self, user: User, server: str) -> None:
         self.rooms_window.set_identity(user.username, server)
         self._account_logged_in(user.username, server)
-        self.session.set_muted_rooms(self._muted_rooms())
+        self.rooms.set_muted_rooms(self._muted_rooms())
         self.rooms_window.show()
         self.login_window.hide()
         self.login_window.remember()
@@ -167,17 +180,17 @@ class DesktopApp(QObject):
     def _show_chat(self, room_id: int) -> None:
         window = self.chat_windows.get(room_id)
         if window is None:
-            opened = self.session.opened(room_id)
+            opened = self.chat.opened(room_id)
             if opened is None:
                 return
             window = ChatWindow(room_id, opened.room.name, opened.messages, opened.members, self.settings)
             window.set_loading(not opened.entered)
             window.banner.show_link(self.session.link_state.value, "")
-            s = self.session
-            window.sendRequested.connect(s.send)
-            window.olderRequested.connect(lambda rid: s.spawn(s.load_older(rid)))
-            window.atNewest.connect(s.forget_older)
-            window.retryRequested.connect(lambda rid, cid: s.spawn(s.retry(rid, cid)))
+            s, chat = self.session, self.chat
+            window.sendRequested.connect(chat.send)
+            window.olderRequested.connect(lambda rid: s.spawn(chat.load_older(rid)))
+            window.atNewest.connect(chat.forget_older)
+            window.retryRequested.connect(lambda rid, cid: s.spawn(chat.retry(rid, cid)))
             window.closed.connect(self._chat_closed)
             window.installEventFilter(self._window_watcher)
             self.chat_windows[room_id] = window
@@ -199,7 +212,7 @@ class DesktopApp(QObject):
 
     def _chat_closed(self, room_id: int) -> None:
         if self.chat_windows.pop(room_id, None) is not None:
-            self.session.close_room(room_id)
+            self.chat.close_room(room_id)
             self._remember_open_rooms()
 
     # -- muted rooms, kept per account in the settings ------------------------------------
@@ -213,8 +226,8 @@ class DesktopApp(QObject):
 
     def set_room_muted(self, room_id: int, muted: bool) -> None:
         """Mute or unmute a room's notifications (its unread count still shows)."""
-        self.session.set_muted(room_id, muted)
-        self.settings.setValue(self._account_setting("muted"), ",".join(str(r) for r in sorted(self.session.muted)))
+        self.rooms.set_muted(room_id, muted)
+        self.settings.setValue(self._account_setting("muted"), ",".join(str(r) for r in sorted(self.rooms.muted)))
 
     def _notify(self, room_id: int, message_id: int, title: str, text: str) -> None:
         window: QWidget = self.chat_windows.get(room_id) or self.rooms_window
@@ -224,22 +237,20 @@ class DesktopApp(QObject):
         """A notification was clicked: its room, opened at its message."""
         if self.session.me is None:
             return
-        self.session.open_room(room_id)
+        self.chat.open_room(room_id)
         window = self.chat_windows.get(room_id)
         if window is not None:
             window.show_message(message_id)
 
     # -- hosting ---------------------------------------------------------------------
 
-    def _open_host_dialog(self) -> None:
-        server = self.hosting.server
-        if self.hosting.hosting and server is not None:
+    def _open_host_dialog(self, username: str) -> None:
+        if self.hosting.hosting and self.hosting.server is not None:
             # Hosting already (logged out of it, say): say where, rather than offer a second start.
             self._say_still_hosting()
             return
         if self.host_dialog is None:
-            user = self.login_window.username.text().strip()
-            self.host_dialog = HostDialog(f"{user}'s gochat" if user else "gochat", self.login_window)
+            self.host_dialog = HostDialog(f"{username}'s gochat" if username else "gochat", self.login_window)
             self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
             self._manage_dialog(self.host_dialog)
         self.host_dialog.set_busy(False)
@@ -250,53 +261,32 @@ class DesktopApp(QObject):
     def _hosting_started(self, address: str) -> None:
         if self.host_dialog is not None:
             self.host_dialog.accept()
-        login = self.login_window
-        login.server.setText(address)
-        login.clear_errors()
         storage = self.hosting.storage_description()
         self.rooms_window.hosting.show_storage(storage)
-        self._hosting_timer.start()
-        login.show_info(f"Your server is running: register or log in to it.\n{storage}")
-        # Not on the Host button: "Tab, alice, Tab, password" must not go into the Server field.
-        login.focus_next_field()
-        username, password = login.username.text().strip(), login.password.text()
-        if username and password:
-            # Left in the fields from an earlier login: try them, without a word if the new
-            # server does not know them. Creating the account is the person's call.
-            task = self.session.spawn(self.session.login(address, username, password, quiet_statuses=frozenset({401})))
-            task.add_done_callback(lambda done: self._host_login_finished(done, address, username, password))
+        # Credentials left in the form are tried on the new server (ownServerLoginRequested),
+        # without a word if it does not know them: creating the account is the person's call.
+        self.login_window.show_own_server(address, f"Your server is running: register or log in to it.\n{storage}")
 
-    def _host_login_finished(self, task: asyncio.Task[bool], address: str, username: str, password: str) -> None:
-        """After the quiet login to our own server: if it does not know the account, ask.
-        A done callback, not the coroutine: a modal question inside a running task would run
-        other tasks inside it."""
-        if task.cancelled() or task.exception() is not None or task.result():
-            return
-        failure = self.session.last_login_failure
-        if failure is None or failure[2] != 401:
-            return  # said already, beside the field at fault
+    def _offer_account(self, address: str, username: str, password: str) -> None:
+        """Our own server does not know the account left in the form: ask before creating it."""
         if self.confirm(f"Create the account {username} on your server?"):
-            self.session.spawn(self.session.register_and_login(address, username, password))
+            self.session.spawn(self.account.register_and_login(address, username, password))
             return
-        self.login_window.show_info(
+        self.login_window.ask_for_username(
             f"Your server is running at {address}. No account was created: log in or register when you are ready."
             f"\n{self.hosting.storage_description()}"
         )
-        self.login_window.username.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.login_window.username.selectAll()
 
     def _say_still_hosting(self) -> None:
         """The login window, while this app hosts: where the server is, what to do with it."""
         server = self.hosting.server
         if server is None:
             return
-        login = self.login_window
-        login.server.setText(server.address)
-        login.show_info(
+        self.login_window.show_still_hosting(
+            server.address,
             f"Your server is running at {server.address}: log in or register to it. "
-            f"(Stop hosting from the room list, or quit.)\n{self.hosting.storage_description()}"
+            f"(Stop hosting from the room list, or quit.)\n{self.hosting.storage_description()}",
         )
-        login.focus_next_field()
 
     def _hosting_start_failed(self, message: str, free_port: int) -> None:
         if self.host_dialog is not None:
@@ -306,33 +296,16 @@ class DesktopApp(QObject):
         self.rooms_window.hosting.show_failure(message)
         self.login_window.show_error("server", message)
 
-    def _refresh_hosting(self) -> None:
-        hosting = self.hosting
-        if hosting.server is None or hosting.options is None:
+    def _hosting_status(self, status: HostingStatus | None) -> None:
+        if status is None:
             self.rooms_window.hosting.hide()
             return
         self.rooms_window.hosting.show_status(
-            hosting.options.name,
-            hosting.server.address,
-            hosting.addresses_for_others(),
-            self._others_connected(),
-            hosting.uptime(),
+            status.name, status.address, status.addresses_for_others, status.others_connected, status.uptime
         )
 
-    def _on_own_server(self) -> bool:
-        server = self.hosting.server
-        return self.session.me is not None and server is not None and self.session.server == server.address
-
-    def _others_connected(self) -> int:
-        """People connected to our server other than the host: what the hosting panel shows and
-        what stopping or quitting asks about (the same number in both places)."""
-        people = self.hosting.connected_people()
-        if self._on_own_server() and self.session.me is not None:
-            people.discard(self.session.me.id)
-        return len(people)
-
     def _stop_hosting_asked(self) -> None:
-        others = self._others_connected()
+        others = self.hosting.others_connected()
         if others and not self.confirm(
             f"{others} {'person is' if others == 1 else 'people are'} connected. Stop hosting and disconnect them?"
         ):
@@ -340,19 +313,18 @@ class DesktopApp(QObject):
         self.session.spawn(self.stop_hosting())
 
     async def stop_hosting(self) -> None:
-        if self._on_own_server():
-            await self.session.logout()
+        if self.hosting.on_own_server():
+            await self.account.logout()
             # The person's own doing: information, not an error.
             self.login_window.show_info("You stopped hosting.")
         await self.hosting.stop()
 
     def _hosting_stopped(self) -> None:
-        self._hosting_timer.stop()
         self.rooms_window.hosting.hide()
         self.rooms_window.hosting.show_storage("")
 
     def _may_quit(self) -> bool:
-        others = self._others_connected() if self.hosting.hosting else 0
+        others = self.hosting.others_connected() if self.hosting.hosting else 0
         return not others or self.confirm(
             f"You are hosting and {others} {'person is' if others == 1 else 'people are'} connected. "
             "Quit and disconnect them?"
@@ -380,7 +352,7 @@ class DesktopApp(QObject):
         # others connected), and takes the chat windows with it.
         self.rooms_window.close_guard = self._room_list_closing
         self.login_window.close_guard = self._login_window_closing
-        self.session.rooms.modelReset.connect(self._reopen_rooms)
+        self.rooms.model.modelReset.connect(self._reopen_rooms)
         header = self.rooms_window.table.horizontalHeader()
         column = int(str(self.settings.value("roomList/sortColumn", -1)))
         descending = str(self.settings.value("roomList/sortOrder", "ascending")) == "descending"
@@ -411,11 +383,10 @@ class DesktopApp(QObject):
         quitting, logging out) and is there again when the room opens, also after a restart."""
         draft = str(self.settings.value(key, ""))
         if draft:
-            window.input.setPlainText(draft)
-            window.input.moveCursor(QTextCursor.MoveOperation.End)
+            window.set_draft(draft)
 
         def keep(_room_id: int) -> None:
-            text = window.input.toPlainText()
+            text = window.draft()
             if text.strip():
                 self.settings.setValue(key, text)
             else:
@@ -489,8 +460,8 @@ class DesktopApp(QObject):
             return
         wanted, self._rooms_to_reopen = self._rooms_to_reopen, []
         for room_id in wanted:
-            if self.session.rooms.row_of(room_id) is not None:
-                self.session.open_room(room_id)
+            if self.rooms.room(room_id) is not None:
+                self.chat.open_room(room_id)
         self._remember_open_rooms()
 
     def _remember_open_rooms(self) -> None:
@@ -508,9 +479,8 @@ class DesktopApp(QObject):
             self.discovery.stop()
 
     async def shutdown(self) -> None:
-        self._hosting_timer.stop()
         self.discovery.stop()
-        await self.session.shutdown()
+        await self.account.shutdown()
         await self.hosting.stop()
         self.notifier.close()
 

@@ -4,6 +4,7 @@ It keeps one connection to /ws up while the user is logged in: when the connecti
 it says so, waits (exponential backoff with jitter, 0.5 s doubling to 10 s) and connects
 again, then calls ``on_connected`` so the session can re-enter its rooms, fetch what it
 missed and resend what was pending. A 401 or a 4001 close means the login is gone: it stops.
+Each frame is decoded here, once, into its protocol class (``decode_server_frame``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from gochat.desktop.state import LinkState
-from gochat.protocol import CloseCode, Envelope, decode_envelope
+from gochat.protocol import CloseCode, ProtocolError, ServerFrame, decode_server_frame
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class LiveConnection:
         base_url: str,
         token: str,
         *,
-        on_frame: Callable[[Envelope], None],
+        on_frame: Callable[[ServerFrame], None],
         on_state: Callable[[LinkState, str], None],
         on_connected: Callable[[], Awaitable[None]],
         first_delay: float = 0.5,
@@ -102,7 +103,13 @@ class LiveConnection:
                     self._set_state(LinkState.ONLINE, "")
                     await self._on_connected()
                     async for raw in ws:
-                        self._on_frame(decode_envelope(raw))
+                        try:
+                            frame = decode_server_frame(raw)
+                        except ProtocolError as error:
+                            # A frame that breaks its type's shape: dropped, the connection kept.
+                            log.warning("the server sent a bad frame: %s", error.message)
+                            continue
+                        self._on_frame(frame)
                     close_code = ws.close_code
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:

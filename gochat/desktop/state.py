@@ -10,10 +10,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+
+from gochat.protocol import Message, User
 
 
 class Status(Enum):
@@ -37,46 +40,6 @@ class Kind(Enum):
     UNREAD_LINE = "unread line"  # "New messages": where the user left off, when the room opened
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    username: str
-
-    @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> User:
-        return cls(int(data["id"]), str(data["username"]))
-
-
-@dataclass(frozen=True, slots=True)
-class Room:
-    id: int
-    name: str
-    creator: User
-    created_at: datetime
-    online: int = 0
-    # The user's read marker (None: they never entered the room) and unread count, as the
-    # server last said.
-    last_read_id: int | None = None
-    unread: int = 0
-
-    @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> Room:
-        last_read = data.get("lastReadId")
-        return cls(
-            id=int(data["id"]),
-            name=str(data["name"]),
-            creator=User.from_wire(data["creator"]),
-            created_at=parse_time(data["createdAt"]),
-            online=int(data.get("online", 0)),
-            last_read_id=None if last_read is None else int(last_read),
-            unread=int(data.get("unread", 0)),
-        )
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -98,17 +61,16 @@ class Item:
     mine: bool = False
 
 
-def message_item(data: dict[str, Any], me: User | None) -> Item:
-    author = User.from_wire(data["author"])
+def message_item(message: Message, me: User | None) -> Item:
     return Item(
         kind=Kind.MESSAGE,
-        text=str(data["content"]),
-        created_at=parse_time(data["createdAt"]),
-        key=(int(data["id"]), 0),
-        message_id=int(data["id"]),
-        author=author,
-        client_msg_id=data.get("clientMsgId"),
-        mine=me is not None and author.id == me.id,
+        text=message.content,
+        created_at=message.created_at,
+        key=(message.id, 0),
+        message_id=message.id,
+        author=message.author,
+        client_msg_id=message.client_msg_id,
+        mine=me is not None and message.author.id == me.id,
     )
 
 
@@ -190,9 +152,9 @@ class Timeline:
         row = bisect.bisect_left(self.confirmed, (message_id, 0), key=lambda i: i.key)
         return row < len(self.confirmed) and self.confirmed[row].key == (message_id, 0)
 
-    def add_message(self, data: dict[str, Any]) -> list[Change]:
+    def add_message(self, message: Message) -> list[Change]:
         """A message from the server (live, history or resume): placed by id, once."""
-        item = message_item(data, self.me)
+        item = message_item(message, self.me)
         assert item.message_id is not None
         if self._has_id(item.message_id):
             return []
@@ -208,13 +170,13 @@ class Timeline:
         changes.append(Inserted(row, 1))
         return changes
 
-    def add_history(self, messages: list[dict[str, Any]], has_older: bool | None = None) -> list[Change]:
+    def add_history(self, messages: Iterable[Message], has_older: bool | None = None) -> list[Change]:
         """A page of messages (any order relative to what is shown); returns one change each."""
         if has_older is not None:
             self.has_older = has_older
         changes: list[Change] = []
-        for data in messages:
-            changes.extend(self.add_message(data))
+        for message in messages:
+            changes.extend(self.add_message(message))
         return changes
 
     def drop_older(self, keep: int) -> list[Change]:
@@ -262,7 +224,7 @@ class Timeline:
                 return index
         return None
 
-    def acknowledge(self, client_msg_id: str, message: dict[str, Any]) -> list[Change]:
+    def acknowledge(self, client_msg_id: str, message: Message) -> list[Change]:
         """The server committed a pending message (the broadcast may have come first)."""
         return self.add_message(message) if self._pending_row(client_msg_id) is not None else []
 
@@ -407,22 +369,6 @@ class Outbox:
                 continue
             status = Status.FAILED if entry.get("failed") else Status.PENDING
             self.room(room_id).append(pending_item(text, me, client_msg_id, created_at, status))
-
-
-DEFAULT_HOST_PORT = 8080
-
-
-@dataclass(frozen=True, slots=True)
-class HostOptions:
-    """What the host dialog asks for."""
-
-    name: str
-    port: int = DEFAULT_HOST_PORT
-    let_others_join: bool = False
-    announce: bool = False
-    database_url: str = ""  # empty: SQLite in the user's data directory
-    redis_url: str = ""
-    redis_prefix: str = ""  # empty: the server's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,18 +88,17 @@ async def probe(args: argparse.Namespace, report: dict[str, Any]) -> None:
     # The room list is loaded three times: by the login, by the live connection once it is up,
     # and by this probe; the probe quits after all three, with nothing on its way.
     loads: list[bool] = []
-    desktop.session.rooms.modelReset.connect(lambda: loads.append(True))
+    desktop.rooms.model.modelReset.connect(lambda: loads.append(True))
     login.server.setText(args.address)
     login.username.setText(args.user)
     login.password.setText(PASSWORD)
     (login.register_button if args.register else login.login_button).click()
     rooms = desktop.rooms_window
     await until(shown(rooms), "the room list")
-    session = desktop.session
-    await session.refresh_rooms()  # the list as the login loaded it: rooms open at the last quit reopen now
-    by_name = {room.name: room.id for room in session.rooms.rooms()}
+    await desktop.rooms.refresh()  # the list as the login loaded it: rooms open at the last quit reopen now
+    by_name = {room.name: room.id for room in desktop.rooms.model.rooms()}
     if args.room not in by_name:
-        created = await session.create_room(args.room)
+        created = await desktop.rooms.create_room(args.room)
         assert created is not None
         by_name[args.room] = created.id
     room_id = by_name[args.room]

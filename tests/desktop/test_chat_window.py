@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PySide6.QtCore import QDate, QLocale, QPoint, QSettings, Qt, QUrl
@@ -17,11 +16,12 @@ from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 from sqlalchemy import Table, insert
 
-from gochat.desktop.delegates import MessageDelegate
-from gochat.desktop.models import MemberListModel, MessageListModel, RoomListModel, RoomRole
-from gochat.desktop.state import Kind, Status, Timeline, User
-from gochat.desktop.windows.chat import ChatWindow
-from gochat.protocol import MESSAGE_MAX
+from gochat.desktop.chat.delegates import MessageDelegate
+from gochat.desktop.chat.models import MemberListModel, MessageListModel
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel, RoomRole
+from gochat.desktop.state import Kind, Status, Timeline
+from gochat.protocol import MESSAGE_MAX, Message, User
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from gochat.server.store import models
@@ -45,21 +45,24 @@ ME = User(1, "me")
 YOU = User(2, "amira")
 
 
-def wire(message_id: int, when: datetime, text: str, author: User = YOU) -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "roomId": 1,
-        "author": {"id": author.id, "username": author.username},
-        "content": text,
-        "createdAt": when.astimezone(UTC).isoformat(),
-    }
+def wire(message_id: int, when: datetime, text: str, author: User = YOU) -> Message:
+    """A message as the server sends it, decoded as the desktop decodes it."""
+    return Message.from_wire(
+        {
+            "id": message_id,
+            "roomId": 1,
+            "author": {"id": author.id, "username": author.username},
+            "content": text,
+            "createdAt": when.astimezone(UTC).isoformat(),
+        }
+    )
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute)).astimezone()
 
 
-def window_over(qtbot: QtBot, messages: list[dict[str, Any]], settings: QSettings | None = None) -> ChatWindow:
+def window_over(qtbot: QtBot, messages: list[Message], settings: QSettings | None = None) -> ChatWindow:
     """A chat window over a timeline built directly (no server), loaded and shown."""
     timeline = Timeline(me=ME)
     model = MessageListModel(timeline)
@@ -208,7 +211,7 @@ def test_bubbles_show_line_breaks_spaces_tabs_long_urls_and_right_to_left_text_l
         three = view.visualRect(window.messages_model.index(row_of(window, THREE_LINES)))
         assert three.height() - one.height() >= 2 * line_h - 1, (one, three)
 
-        from gochat.desktop.bubbletext import cursor_x, tab_stop  # new in this change
+        from gochat.desktop.chat.bubbletext import cursor_x, tab_stop  # new in this change
 
         delegate = delegate_of(window)
         laid = delegate.geometry(
@@ -308,8 +311,8 @@ def test_day_separators_before_each_local_day_today_yesterday_and_full_date_on_h
 ) -> None:
     desktop = make_desktop()
     log_in(qtbot, desktop, three_day_room, "user0", register=False)
-    qtbot.waitUntil(lambda: len(desktop.session.rooms.rooms()) == 1, timeout=WAIT)
-    chat = open_room(qtbot, desktop, desktop.session.rooms.rooms()[0].name)
+    qtbot.waitUntil(lambda: len(desktop.rooms.model.rooms()) == 1, timeout=WAIT)
+    chat = open_room(qtbot, desktop, desktop.rooms.model.rooms()[0].name)
     qtbot.waitUntil(lambda: len(texts(chat)) == 6, timeout=WAIT)
     chat.resize(700, 900)
     QApplication.processEvents()
@@ -353,7 +356,7 @@ WITH_LINKS = "Docs: https://doc.qt.io/qt-6/ and www.example.com."
 
 def char_point(window: ChatWindow, row: int, position: int) -> QPoint:
     """Where a character of a one-line message of mine is drawn (its left edge, mid-line)."""
-    from gochat.desktop.delegates import PADDING
+    from gochat.desktop.chat.delegates import PADDING
 
     item = window.messages_model.item(row)
     bubble = delegate_of(window).geometry(row_option(window, row), window.messages_model.index(row)).bubble
@@ -515,7 +518,7 @@ def test_minimum_size_fits_bubbles_member_list_keeps_a_sensible_remembered_width
     qtbot.waitUntil(lambda: len(texts(b_chat)) == 5, timeout=WAIT)
 
     # A message of alice's that failed, with the long footer, for the narrow window.
-    opened = alice.session.opened(a_chat.room_id)
+    opened = alice.chat.opened(a_chat.room_id)
     assert opened is not None
     opened.entered = False
     say(qtbot, a_chat, "not sent, and a long footer")
@@ -663,7 +666,7 @@ def test_own_messages_and_presence_lines_do_not_count_as_new(qtbot: QtBot) -> No
 
 
 def test_links_are_found_as_people_paste_them_and_everything_else_stays_text() -> None:
-    from gochat.desktop.links import find_links
+    from gochat.desktop.chat.links import find_links
 
     def found(text: str) -> list[tuple[str, str]]:
         return [(text[link.start : link.end], link.url) for link in find_links(text)]

@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
-from gochat.desktop.delegates import MessageDelegate
-from gochat.desktop.models import RoomListModel, RoomRole
+from gochat.desktop.chat.delegates import MessageDelegate
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel, RoomRole
 from gochat.desktop.state import Item, Kind, Status
-from gochat.desktop.windows.chat import ChatWindow
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from tests.helpers import PASSWORD, unique_name
@@ -61,7 +61,7 @@ def open_room(qtbot: QtBot, desktop: DesktopApp, name: str) -> ChatWindow:
 
 
 def entered(desktop: DesktopApp, room_id: int) -> bool:
-    opened = desktop.session.opened(room_id)
+    opened = desktop.chat.opened(room_id)
     return opened is not None and opened.entered
 
 
@@ -246,18 +246,18 @@ def test_background_room_counts_unread_and_notifies(
     room_id = b_chat.room_id
     # Bob's window is open but not on screen.
     b_chat.showMinimized()
-    qtbot.waitUntil(lambda: not bob.session.is_visible(room_id), timeout=WAIT)
+    qtbot.waitUntil(lambda: not bob.chat.is_visible(room_id), timeout=WAIT)
     say(qtbot, a_chat, "are you there?")
-    qtbot.waitUntil(lambda: bob.session.rooms.unread(room_id) == 1, timeout=WAIT)
-    row = bob.session.rooms.row_of(room_id)
-    assert bob.session.rooms.index(row, RoomListModel.UNREAD).data() == "1"  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: bob.rooms.model.unread(room_id) == 1, timeout=WAIT)
+    row = bob.rooms.model.row_of(room_id)
+    assert bob.rooms.model.index(row, RoomListModel.UNREAD).data() == "1"  # type: ignore[arg-type]
     assert [n.text for n in bob.notifier.shown] == ["are you there?"]
     assert alice_name in bob.notifier.shown[0].title
     screenshot(bob.rooms_window, "unread")
     # Looking at the room clears it; Alice's own message never counted for her.
     b_chat.showNormal()
-    qtbot.waitUntil(lambda: bob.session.rooms.unread(room_id) == 0, timeout=WAIT)
-    assert alice.session.rooms.unread(room_id) == 0
+    qtbot.waitUntil(lambda: bob.rooms.model.unread(room_id) == 0, timeout=WAIT)
+    assert alice.rooms.model.unread(room_id) == 0
     assert alice.notifier.shown == []
 
 
@@ -399,20 +399,20 @@ def test_room_search_filters_as_you_type_and_new_room_validates(
 def test_a_failed_message_is_marked_and_retried_by_a_click(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
 ) -> None:
-    from gochat.protocol import Envelope, MsgType
+    from gochat.protocol import ErrorFrame
 
     alice = make_desktop()
     log_in(qtbot, alice, server, unique_name("alice"))
     create_room(qtbot, alice, "flaky")
     chat = open_room(qtbot, alice, "flaky")
-    opened = alice.session.opened(chat.room_id)
+    opened = alice.chat.opened(chat.room_id)
     assert opened is not None
     # Typed while the connection is not in the room, then refused by the server.
     opened.entered = False
     say(qtbot, chat, "try me")
     [pending] = opened.timeline.pending
-    error = {"code": "unavailable", "message": "The message could not be stored.", "clientMsgId": pending.client_msg_id}
-    alice.session._on_frame(Envelope(MsgType.ERROR, error))
+    error = ErrorFrame("unavailable", "The message could not be stored.", client_msg_id=pending.client_msg_id)
+    alice.session._on_frame(error)
     assert opened.timeline.pending[0].status is Status.FAILED
     screenshot(chat, "failed-message")
     opened.entered = True

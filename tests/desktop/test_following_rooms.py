@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
-from gochat.desktop.models import RoomListModel
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel
 from gochat.desktop.state import Kind, Status
-from gochat.desktop.windows.chat import ChatWindow
 from gochat.protocol import MsgType
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
@@ -76,7 +76,7 @@ def quit_app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, desktop: DesktopApp
 
 
 def unread_shown(desktop: DesktopApp, room_id: int) -> str:
-    rooms = desktop.session.rooms
+    rooms = desktop.rooms.model
     row = rooms.row_of(room_id)
     assert row is not None
     return str(rooms.index(row, RoomListModel.UNREAD).data())
@@ -119,11 +119,11 @@ def test_a_message_typed_offline_is_delivered_once_after_its_window_closed(
     say(qtbot, a_chat, "typed while offline")
     assert [(i.text, i.status) for i in items(a_chat)][-1] == ("typed while offline", Status.PENDING)
     close_chat(qtbot, alice, a_chat)
-    assert [i.text for i in alice.session.outbox.room(room_id)] == ["typed while offline"]
+    assert [i.text for i in alice.chat.outbox.room(room_id)] == ["typed while offline"]
 
     restartable.start()
     qtbot.waitUntil(lambda: texts(b_chat) == ["typed while offline"], timeout=30000)
-    qtbot.waitUntil(lambda: len(alice.session.outbox) == 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(alice.chat.outbox) == 0, timeout=WAIT)
     # Reopened, the window shows it once, as sent.
     a_again = open_room(qtbot, alice, "outbox")
     qtbot.waitUntil(lambda: all_sent(a_again, 1), timeout=WAIT)
@@ -154,7 +154,7 @@ def test_unsent_messages_survive_quitting_the_app(
     chat = open_room(qtbot, second_run, "patience")
     qtbot.waitUntil(lambda: all_sent(chat, 2), timeout=30000)
     assert texts(chat) == ["written on the train", "and a second one"]
-    assert second_run.session.outbox.rooms_with_messages() == []
+    assert second_run.chat.outbox.rooms_with_messages() == []
     # Stored once each.
     history = qloop.create_task(_history(restartable.url, name, room_id))
     qtbot.waitUntil(history.done, timeout=WAIT)
@@ -184,10 +184,10 @@ def test_unread_counts_are_right_from_login_and_follow_closed_windows(
     log_in(qtbot, bob, restartable.thread, bob_name)
     b_chat = open_room(qtbot, bob, "news")  # the room is bob's from now on
     room_id = b_chat.room_id
-    other_id = next(r.id for r in bob.session.rooms.rooms() if r.name == "never entered")
+    other_id = next(r.id for r in bob.rooms.model.rooms() if r.name == "never entered")
     close_chat(qtbot, bob, b_chat)
     # Bob quits; five messages arrive while he is away.
-    quitting = qloop.create_task(bob.session.logout())
+    quitting = qloop.create_task(bob.account.logout())
     qtbot.waitUntil(quitting.done, timeout=WAIT)
     post(qtbot, qloop, restartable.url, alice_name, room_id, *(f"news {i}" for i in range(5)))
     post(qtbot, qloop, restartable.url, alice_name, other_id, "elsewhere")
@@ -228,7 +228,7 @@ def test_unread_counts_are_right_from_login_and_follow_closed_windows(
     post(qtbot, qloop, restartable.url, alice_name, room_id, "while the room list has focus")
     qtbot.waitUntil(lambda: "while the room list has focus" in texts(chat), timeout=WAIT)
     assert unread_shown(bob, room_id) == ""
-    assert bob.session.unread.get(room_id) == 0
+    assert bob.rooms.unread.get(room_id) == 0
 
 
 async def _until_unread(url: str, username: str, room_id: int, count: int) -> None:
@@ -289,7 +289,7 @@ def test_closed_rooms_notify_muted_ones_only_count_and_a_click_opens_the_message
     [mute] = [action for action in menu.actions() if action.text() == "Mute notifications"]
     assert not mute.isChecked()
     mute.trigger()
-    assert bob.session.muted == {hushed_id}
+    assert bob.rooms.muted == {hushed_id}
 
     post(qtbot, qloop, restartable.url, alice_name, hushed_id, "shh")
     post(qtbot, qloop, restartable.url, alice_name, loud_id, *(f"filler {i}" for i in range(60)), "look here")
@@ -369,7 +369,7 @@ def test_a_reconnect_adds_no_presence_lines_and_who_stays_away_has_left(
     assert lines(chat) == [f"{bob_name} entered"]  # back within the grace: never gone
 
     # This time bob stays away: once the grace is over, he has left.
-    alice.session.rejoin_grace = 0.3
+    alice.chat.rejoin_grace = 0.3
     restart_server()
     qtbot.waitUntil(again.done, timeout=WAIT)
     again.result()
@@ -382,7 +382,7 @@ def lines(window: ChatWindow) -> list[str]:
 
 
 def entered(desktop: DesktopApp, window: ChatWindow) -> bool:
-    opened = desktop.session.opened(window.room_id)
+    opened = desktop.chat.opened(window.room_id)
     return opened is not None and opened.entered and desktop.session.link_state.value == "online"
 
 
@@ -405,7 +405,7 @@ def test_a_draft_left_in_a_closing_window_and_mutes_come_back_after_a_restart(
 
     second = make_desktop("alice")
     log_in(qtbot, second, restartable.thread, name, register=False)
-    assert second.session.muted == {room_id}
+    assert second.rooms.muted == {room_id}
     reopened = open_room(qtbot, second, "drafts")
     assert reopened.input.toPlainText() == "half a thought, finished"
     # Sent, the draft is gone for good.
@@ -449,7 +449,7 @@ def test_unsent_messages_never_go_to_another_server_at_the_same_address(
         qtbot.waitUntil(lambda: dave.session.link_state.value == "online", timeout=WAIT)
         assert dave.session.me is not None
         assert dave.session.me.id == 1
-        assert len(dave.session.outbox) == 0  # what was typed for the other server stays with it
+        assert len(dave.chat.outbox) == 0  # what was typed for the other server stays with it
         assert lobby_id not in dave.chat_windows  # its rooms do not reopen here either
         stored = qloop.create_task(_contents(elsewhere.url, mallory_token, lobby_id))
         qtbot.waitUntil(stored.done, timeout=WAIT)
@@ -494,7 +494,7 @@ def test_the_room_list_online_count_stays_live_for_rooms_followed_while_closed(
     close_chat(qtbot, bob, chat)
 
     def online_shown() -> str:
-        rooms = bob.session.rooms
+        rooms = bob.rooms.model
         row = rooms.row_of(room_id)
         assert row is not None
         return str(rooms.index(row, RoomListModel.ONLINE).data())

@@ -9,8 +9,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
-from gochat.desktop.session import HISTORY_PAGE, KEEP_ROWS
-from gochat.desktop.windows.chat import ChatWindow
+from gochat.desktop.chat.controller import HISTORY_PAGE, KEEP_ROWS
+from gochat.desktop.chat.window import ChatWindow
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, log_in, open_room
@@ -37,7 +37,7 @@ def scroll_to_top(qtbot: QtBot, desktop: DesktopApp, window: ChatWindow) -> int:
     """Scroll to the top as a reader would; returns how many messages the page it brought added."""
     before = len(ids(window))
     bar = window.view.verticalScrollBar()
-    with qtbot.waitSignal(desktop.session.olderLoaded, timeout=WAIT):
+    with qtbot.waitSignal(desktop.chat.olderLoaded, timeout=WAIT):
         bar.setValue(0)
     added = len(ids(window)) - before
     if added:
@@ -57,9 +57,9 @@ def test_back_at_the_newest_older_rows_go_and_scrolling_up_brings_them_back_with
 ) -> None:
     desktop = make_desktop()
     log_in(qtbot, desktop, long_room, "user0", register=False)
-    qtbot.waitUntil(lambda: len(desktop.session.rooms.rooms()) == 1, timeout=WAIT)
-    chat = open_room(qtbot, desktop, desktop.session.rooms.rooms()[0].name)
-    opened = desktop.session.opened(chat.room_id)
+    qtbot.waitUntil(lambda: len(desktop.rooms.model.rooms()) == 1, timeout=WAIT)
+    chat = open_room(qtbot, desktop, desktop.rooms.model.rooms()[0].name)
+    opened = desktop.chat.opened(chat.room_id)
     assert opened is not None
     qtbot.waitUntil(lambda: ids(chat) == list(range(MESSAGES - HISTORY_PAGE + 1, MESSAGES + 1)), timeout=WAIT)
     qtbot.waitUntil(lambda: newest_in_view(chat), timeout=WAIT)

@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 from websockets.exceptions import ConnectionClosed
 
 from gochat.desktop.app import DesktopApp
-from gochat.desktop.windows.host import HostDialog
+from gochat.desktop.hosting.window import HostDialog
 from gochat.discovery import lan_ipv4_addresses
 from gochat.server.embedded import free_port
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, all_sent, create_room, open_room, say, texts

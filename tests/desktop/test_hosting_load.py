@@ -18,9 +18,10 @@ from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import create_application
-from gochat.desktop.models import Index, RoomListModel
-from gochat.desktop.state import Room, UnreadCounts, User
-from gochat.desktop.windows.rooms import RoomListWindow
+from gochat.desktop.rooms.model import Index, RoomListModel
+from gochat.desktop.rooms.window import RoomListWindow
+from gochat.desktop.state import UnreadCounts
+from gochat.protocol import Room, User
 from gochat.server.embedded import free_port
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, create_room, open_room, texts
 from tests.desktop.test_hosting import open_host_dialog, start_hosting
@@ -78,13 +79,13 @@ def test_the_hosting_app_keeps_up_with_its_busy_room_whatever_the_room_list_hold
     task = qloop.create_task(_make_rooms(url, OTHER_ROOMS))
     qtbot.waitUntil(task.done, timeout=60000)
     sender = task.result()
-    rooms = host.session.rooms
+    rooms = host.rooms.model
     qtbot.waitUntil(lambda: rooms.rowCount() == OTHER_ROOMS + 1, timeout=WAIT)
     chat = open_room(qtbot, host, "busy")
     # The host looks at the room list with the chat window open but minimised, so each message
     # raises the room's unread count there: the path that fell behind.
     chat.showMinimized()
-    qtbot.waitUntil(lambda: not host.session.is_visible(chat.room_id), timeout=WAIT)
+    qtbot.waitUntil(lambda: not host.chat.is_visible(chat.room_id), timeout=WAIT)
     host.rooms_window.activateWindow()
 
     measuring = MeasuringDelegate()
@@ -112,7 +113,7 @@ FITTED = (RoomListModel.CREATOR, RoomListModel.CREATED, RoomListModel.ONLINE, Ro
 
 
 def test_room_list_columns_still_fit_their_contents(qtbot: QtBot, screenshot: Shot) -> None:
-    from gochat.desktop.windows.rooms import FITTED_CHARS
+    from gochat.desktop.rooms.window import FITTED_CHARS
 
     create_application([])  # the app's style and fonts
     unread = UnreadCounts()

@@ -22,12 +22,12 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QGroupBox, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
+from gochat.desktop.account.login_window import FIRST_START_LINE, OR_TYPE_LINE, RETURNING_LINE, LoginWindow
 from gochat.desktop.api import ApiError, parse_address
 from gochat.desktop.app import DesktopApp, question_box
+from gochat.desktop.hosting.window import HostDialog
 from gochat.desktop.resources import stylesheet
 from gochat.desktop.state import ServerEntry
-from gochat.desktop.windows.host import HostDialog
-from gochat.desktop.windows.login import FIRST_START_LINE, OR_TYPE_LINE, RETURNING_LINE, LoginWindow
 from gochat.server.config import Settings, masked_url
 from gochat.server.embedded import describe_storage, free_port
 from gochat.server.runner import ServerThread
@@ -126,7 +126,7 @@ def test_hosting_with_typed_credentials_asks_before_creating_the_account(
     questions: list[str] = []
     host.confirm = answer(questions, True, screenshot)
     shown: list[tuple[str, str]] = []
-    host.session.loginFailed.connect(lambda field, message: shown.append((field, message)))
+    host.account.loginFailed.connect(lambda field, message: shown.append((field, message)))
 
     host_from_login(qtbot, host, "小明的 gochat 🚀")
     qtbot.waitUntil(host.rooms_window.isVisible, timeout=START)
@@ -150,7 +150,7 @@ def test_hosting_declined_account_stays_on_the_login_window_with_a_neutral_note(
     questions: list[str] = []
     host.confirm = answer(questions, False)
     shown: list[tuple[str, str]] = []
-    host.session.loginFailed.connect(lambda field, message: shown.append((field, message)))
+    host.account.loginFailed.connect(lambda field, message: shown.append((field, message)))
 
     host_from_login(qtbot, host)
     qtbot.waitUntil(lambda: questions != [], timeout=START)
@@ -328,7 +328,7 @@ def test_an_impossible_address_is_refused_in_the_window_before_connecting(
     desktop = make_desktop()
     login = desktop.login_window
     busy: list[bool] = []
-    desktop.session.busyChanged.connect(busy.append)
+    desktop.account.busyChanged.connect(busy.append)
     login.username.setText("alice")
     login.password.setText(PASSWORD)
     for number, typed in enumerate(["not a server address!", "http://", "host:99999", "ftp://x"]):
@@ -436,13 +436,13 @@ def test_a_server_that_never_answers_times_out_saying_what_it_waited_for(
 ) -> None:
     """Before: "Connecting…" for 10 s, then "… did not answer in time."."""
     desktop = make_desktop()
-    desktop.session.request_timeout = 0.5
+    desktop.account.request_timeout = 0.5
     login = desktop.login_window
     login.server.setText(silent_server)
     login.username.setText("alice")
     login.password.setText(PASSWORD)
     busy: list[bool] = []
-    desktop.session.busyChanged.connect(busy.append)
+    desktop.account.busyChanged.connect(busy.append)
     qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
     expected = f"{silent_server} accepted the connection but did not answer within 0.5 s."
     qtbot.waitUntil(lambda: login.errors["server"].text() == expected, timeout=5000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex
 from pytestqt.qtbot import QtBot
 
-from gochat.desktop.models import MessageListModel, merge_insertions
+from gochat.desktop.chat.models import MessageListModel, merge_insertions
 from gochat.desktop.state import Inserted, Removed, Timeline, Updated
 from tests.desktop.test_state import ME, wire
 

@@ -5,25 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gochat.desktop.state import (
-    Inserted,
-    Kind,
-    Outbox,
-    Removed,
-    Status,
-    Timeline,
-    UnreadCounts,
-    Updated,
-    User,
-)
+from gochat.desktop.state import Inserted, Kind, Outbox, Removed, Status, Timeline, UnreadCounts, Updated
+from gochat.protocol import Message, User
 
 ME = User(1, "me")
 YOU = User(2, "you")
 
 
-def wire(
-    message_id: int, author: User = YOU, text: str | None = None, client_msg_id: str | None = None
-) -> dict[str, Any]:
+def wire(message_id: int, author: User = YOU, text: str | None = None, client_msg_id: str | None = None) -> Message:
+    """A message as the server sends it, decoded as the desktop decodes it."""
     data: dict[str, Any] = {
         "id": message_id,
         "roomId": 9,
@@ -33,7 +23,7 @@ def wire(
     }
     if client_msg_id is not None:
         data["clientMsgId"] = client_msg_id
-    return data
+    return Message.from_wire(data)
 
 
 def test_messages_are_kept_in_id_order_once() -> None:

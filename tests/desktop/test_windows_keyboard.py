@@ -23,10 +23,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp, create_application
-from gochat.desktop.models import RoomListModel, RoomRole
-from gochat.desktop.state import Room, UnreadCounts, User
-from gochat.desktop.windows.chat import ChatWindow
-from gochat.desktop.windows.rooms import RoomListWindow
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel, RoomRole
+from gochat.desktop.rooms.window import RoomListWindow
+from gochat.desktop.state import UnreadCounts
+from gochat.protocol import Room, User
 from gochat.server.embedded import free_port
 from gochat.server.runner import ServerThread
 from tests.desktop.conftest import SCREENSHOTS
@@ -395,7 +396,7 @@ def shut_down(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, desktop: DesktopAp
 
 
 def room_id(desktop: DesktopApp, name: str) -> int:
-    rooms = desktop.session.rooms
+    rooms = desktop.rooms.model
     return next(room.id for room in rooms.rooms() if room.name == name)
 
 

@@ -27,9 +27,9 @@ from PySide6.QtCore import QPoint, QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
 from gochat.desktop.app import DesktopApp, create_application
-from gochat.desktop.models import RoomListModel, RoomRole
+from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.rooms.model import RoomListModel, RoomRole
 from gochat.desktop.state import Kind, Status
-from gochat.desktop.windows.chat import ChatWindow
 
 USER, PASSWORD, ROOM = "alice", "correct horse 42", "xcb 房间 ☕"
 MULTILINE = ["line one", "line two", "第三行 😀"]
@@ -191,7 +191,7 @@ class Scenario:
         # The server comes back: the app reconnects by itself and sends what was pending.
         self.start_server()
         await self.server_up()
-        await until(lambda: len(desktop.session.outbox) == 0, "the pending message to be delivered", 60)
+        await until(lambda: len(desktop.chat.outbox) == 0, "the pending message to be delivered", 60)
 
         # Reopen the room: everything once, sent.
         row = rooms.visible_room_names().index(ROOM)
@@ -202,8 +202,8 @@ class Scenario:
         expected = ["\n".join(MULTILINE), OFFLINE]
         await until(lambda: sent(chat) == expected, "both messages, once each, in the reopened window")
         self.shot("6-delivered-once")
-        assert desktop.session._api is not None
-        token = desktop.session._api.token
+        assert desktop.session.api is not None
+        token = desktop.session.api.token
         assert token is not None
         assert self.stored(token, room_id) == expected, self.stored(token, room_id)
 
@@ -225,7 +225,7 @@ def sent(window: ChatWindow) -> list[str]:
 
 
 def entered(desktop: DesktopApp, room_id: int) -> bool:
-    opened = desktop.session.opened(room_id)
+    opened = desktop.chat.opened(room_id)
     return opened is not None and opened.entered
 
 

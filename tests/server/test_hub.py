@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from gochat.protocol import MsgType, decode_envelope
+from gochat.protocol import MsgType
 from gochat.server.hub import RoomHub
 from gochat.server.records import UserRecord
+from tests.helpers import decode_envelope
 from tests.server.memory import MemoryConnection
 
 ALICE = UserRecord(1, "alice")

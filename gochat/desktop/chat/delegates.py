@@ -15,9 +15,9 @@ from PySide6.QtCore import QDate, QLocale, QModelIndex, QPersistentModelIndex, Q
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from gochat.desktop.bubbletext import BubbleText, tab_stop
-from gochat.desktop.links import Link
-from gochat.desktop.models import ItemRole, MessageListModel
+from gochat.desktop.chat.bubbletext import BubbleText, tab_stop
+from gochat.desktop.chat.links import Link
+from gochat.desktop.chat.models import ItemRole, MessageListModel
 from gochat.desktop.state import Item, Kind, Status
 
 MARGIN = 10  # around each row

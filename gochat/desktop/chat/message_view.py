@@ -23,10 +23,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QMenu, QStyleOptionViewItem, QWidget
 
-from gochat.desktop.bubbletext import word_at
-from gochat.desktop.delegates import MessageDelegate
-from gochat.desktop.links import Link, find_links
-from gochat.desktop.models import MessageListModel
+from gochat.desktop.chat.bubbletext import word_at
+from gochat.desktop.chat.delegates import MessageDelegate
+from gochat.desktop.chat.links import Link, find_links
+from gochat.desktop.chat.models import MessageListModel
 from gochat.desktop.state import Item, Kind
 
 # While dragging a selection past the top or bottom edge, scroll this often, this far per

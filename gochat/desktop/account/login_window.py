@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import ServerEntry
+from gochat.desktop.windows.labels import error_label, info_label
 from gochat.desktop.windows.placement import fit_height_to_content
 
 SERVER_EXAMPLE = "192.168.1.5:8080"
@@ -34,29 +35,22 @@ RETURNING_LINE = "Chat rooms on your own server."
 OR_TYPE_LINE = "Or type the address of a server someone gave you:"
 
 
-def error_label() -> QLabel:
-    label = QLabel()
-    label.setProperty("role", "error")
-    label.setWordWrap(True)
-    label.hide()
-    return label
-
-
-def info_label() -> QLabel:
-    """A notice that is information, not a complaint (styled apart from errors in style.qss)."""
-    label = QLabel()
-    label.setProperty("role", "info")
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.hide()
-    return label
-
-
 class LoginWindow(QWidget):
-    """Asks for credentials. It only emits signals; the session does the talking."""
+    """Asks for credentials. It only emits signals; the controllers do the talking.
 
-    submitted = Signal(str, str, str, bool)  # server, username, password, register first
-    hostRequested = Signal()  # noqa: N815
+    Signals:
+        submitted(server: str, username: str, password: str, register: bool): Log in (or
+            Register: ``register`` True) with what the form holds.
+        hostRequested(username: str): "Host on this computer", with the name typed so far.
+        ownServerLoginRequested(server: str, username: str, password: str): the user's own
+            server started (``show_own_server``) with a name and password left in the form.
+        browseToggled(on: bool): "Find servers on my network" on or off.
+        cancelRequested(): stop connecting.
+    """
+
+    submitted = Signal(str, str, str, bool)
+    hostRequested = Signal(str)  # noqa: N815
+    ownServerLoginRequested = Signal(str, str, str)  # noqa: N815
     browseToggled = Signal(bool)  # noqa: N815
     cancelRequested = Signal()  # noqa: N815 - stop connecting
 
@@ -190,7 +184,7 @@ class LoginWindow(QWidget):
             self.password.setFocus(Qt.FocusReason.OtherFocusReason)
         elif self.first_start:
             self.server.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.host_button.clicked.connect(self.hostRequested)
+        self.host_button.clicked.connect(lambda: self.hostRequested.emit(self.username.text().strip()))
         self.find_button.toggled.connect(self._toggle_browse)
         self.found.itemClicked.connect(self._pick_server)
         self.cancel_button.clicked.connect(self.cancelRequested)
@@ -302,6 +296,30 @@ class LoginWindow(QWidget):
         field = self.password if self.username.text().strip() else self.username
         self.activateWindow()
         field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def show_own_server(self, address: str, notice: str) -> None:
+        """The user's own server started: the form points at it, and says so. Credentials left
+        in the form (from an earlier login) are offered to it (ownServerLoginRequested)."""
+        self.server.setText(address)
+        self.clear_errors()
+        self.show_info(notice)
+        # Not on the Host button: "Tab, alice, Tab, password" must not go into the Server field.
+        self.focus_next_field()
+        username, password = self.username.text().strip(), self.password.text()
+        if username and password:
+            self.ownServerLoginRequested.emit(address, username, password)
+
+    def show_still_hosting(self, address: str, notice: str) -> None:
+        """Back at the login while this app hosts: the form points at that server."""
+        self.server.setText(address)
+        self.show_info(notice)
+        self.focus_next_field()
+
+    def ask_for_username(self, notice: str) -> None:
+        """No account was made: say so, and select the name to type another."""
+        self.show_info(notice)
+        self.username.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.username.selectAll()
 
     def set_busy(self, busy: bool) -> None:
         if busy and not self.busy.isVisible():

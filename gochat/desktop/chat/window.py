@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QResizeEvent, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSlider,
@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gochat.desktop.bubbletext import tab_stop
-from gochat.desktop.models import ItemRole, MemberListModel, MessageListModel
+from gochat.desktop.chat.bubbletext import tab_stop
+from gochat.desktop.chat.message_view import MessageView
+from gochat.desktop.chat.models import ItemRole, MemberListModel, MessageListModel
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import Item, Kind, Status
-from gochat.desktop.windows.message_view import MessageView
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import MESSAGE_MAX, ValidationError, validate_content
 
@@ -386,6 +386,15 @@ class ChatWindow(QWidget):
             QAbstractSlider.SliderAction.SliderPageStepSub if up else QAbstractSlider.SliderAction.SliderPageStepAdd
         )
         self.view.verticalScrollBar().triggerAction(action)
+
+    def draft(self) -> str:
+        """What is typed and not sent."""
+        return self.input.toPlainText()
+
+    def set_draft(self, text: str) -> None:
+        """Put back what was typed (and not sent) when the room was last open; the cursor at its end."""
+        self.input.setPlainText(text)
+        self.input.moveCursor(QTextCursor.MoveOperation.End)
 
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)

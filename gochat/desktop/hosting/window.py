@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gochat.desktop.hosting.options import DEFAULT_HOST_PORT, HostOptions
 from gochat.desktop.resources import app_icon
-from gochat.desktop.state import DEFAULT_HOST_PORT, HostOptions
-from gochat.desktop.windows.login import error_label
+from gochat.desktop.windows.labels import error_label
 from gochat.desktop.windows.placement import fit_height_to_content
 
 

@@ -34,7 +34,7 @@ from PySide6.QtGui import (
     QTextOption,
 )
 
-from gochat.desktop.links import Link, find_links, link_at
+from gochat.desktop.chat.links import Link, find_links, link_at
 
 # Where one paragraph ends and the next begins (the composer gives "\n"; pasted or
 # other clients' text may carry "\r\n", "\r" or U+2029).

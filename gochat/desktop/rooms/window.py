@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gochat.desktop.models import MutedRole, RoomListModel, RoomRole
+from gochat.desktop.hosting.window import HostingPanel
 from gochat.desktop.resources import app_icon
-from gochat.desktop.state import Room
-from gochat.desktop.windows.host import HostingPanel
-from gochat.desktop.windows.login import error_label
+from gochat.desktop.rooms.model import MutedRole, RoomListModel, RoomRole
+from gochat.desktop.windows.labels import error_label
 from gochat.desktop.windows.status import ConnectionBanner
+from gochat.protocol import Room
 
 # The room list's columns other than the name fit their contents up to this many characters.
 FITTED_CHARS = 24

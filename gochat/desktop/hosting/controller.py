@@ -1,30 +1,65 @@
-"""Hosting from the desktop, and finding servers on the LAN: QObjects over EmbeddedServer and
-the zeroconf browser. No widgets; windows call these and listen to their signals."""
+"""HostingController: the server this app runs for others (EmbeddedServer), its start and stop,
+and its status. No widgets; the host dialog and the room list's hosting panel call it and
+listen to its signals."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from gochat.desktop.state import HostOptions
-from gochat.discovery import FoundServer, ServerBrowser
+from gochat.desktop.hosting.options import HostOptions
+from gochat.desktop.session import ChatSession
 from gochat.server.embedded import EmbeddedServer, PortInUse
 from gochat.server.runner import ServerStartError
 
+# How often the hosting panel's figures (people connected, uptime) are brought up to date.
+STATUS_INTERVAL_MS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class HostingStatus:
+    """What the hosting panel shows."""
+
+    name: str
+    address: str  # this computer's
+    addresses_for_others: list[str]
+    others_connected: int  # people connected other than the host
+    uptime: float  # seconds
+
 
 class HostingController(QObject):
-    started = Signal(str)  # this computer's address, e.g. 127.0.0.1:8080
-    startFailed = Signal(str, int)  # message, a free port to offer (0 when the port was not the problem)  # noqa: N815
-    stopped = Signal()
-    failed = Signal(str)  # the running server died: what happened
+    """The embedded server: at most one, started with the host dialog's ``HostOptions``.
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    Signals:
+        started(address: str): the server runs; ``address`` is this computer's, e.g.
+            "127.0.0.1:8080".
+        startFailed(message: str, free_port: int): it did not start; ``free_port`` is a port to
+            offer instead (0 when the port was not the problem).
+        statusChanged(status: HostingStatus | None): every second while hosting; None once the
+            server is gone (stopping).
+        failed(message: str): the running server died: what happened.
+        stopped(): hosting stopped (everyone disconnected, every write committed).
+    """
+
+    started = Signal(str)
+    startFailed = Signal(str, int)  # noqa: N815 - Qt naming
+    statusChanged = Signal(object)  # noqa: N815
+    failed = Signal(str)
+    stopped = Signal()
+
+    def __init__(self, session: ChatSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # Who is logged in where: the host on their own server is not one of "the others".
+        self.session = session
         self.server: EmbeddedServer | None = None
         self.options: HostOptions | None = None
         self._starting = False
         self._stopping: asyncio.Future[None] | None = None
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(STATUS_INTERVAL_MS)
+        self._status_timer.timeout.connect(self._report_status)
 
     @property
     def hosting(self) -> bool:
@@ -57,6 +92,7 @@ class HostingController(QObject):
         finally:
             self._starting = False
         self.server, self.options = server, options
+        self._status_timer.start()
         self.started.emit(server.address)
         return True
 
@@ -74,6 +110,7 @@ class HostingController(QObject):
         finally:
             if self._stopping is stopping and stopping.done():
                 self._stopping = None
+                self._status_timer.stop()
                 self.stopped.emit()
 
     def connected_count(self) -> int:
@@ -92,33 +129,27 @@ class HostingController(QObject):
     def uptime(self) -> float:
         return self.server.uptime if self.server is not None else 0.0
 
+    def on_own_server(self) -> bool:
+        """The user is logged in to the server this app hosts."""
+        server = self.server
+        return self.session.me is not None and server is not None and self.session.server == server.address
 
-class DiscoveryController(QObject):
-    """Live list of gochat servers announced on the network, while the user wants it."""
+    def others_connected(self) -> int:
+        """People connected to our server other than the host: what the hosting panel shows and
+        what stopping or quitting asks about (the same number in both places)."""
+        people = self.connected_people()
+        if self.on_own_server() and self.session.me is not None:
+            people.discard(self.session.me.id)
+        return len(people)
 
-    changed = Signal(list)  # list[FoundServer]
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._browser: ServerBrowser | None = None
-        self.servers: list[FoundServer] = []
-        self.changed.connect(self._remember)
-
-    @property
-    def browsing(self) -> bool:
-        return self._browser is not None
-
-    def start(self) -> None:
-        if self._browser is None:
-            # zeroconf calls back on its own threads; the signal queues it to the UI thread.
-            self._browser = ServerBrowser(self.changed.emit)
-            self._browser.start()
-
-    def stop(self) -> None:
-        if self._browser is not None:
-            browser, self._browser = self._browser, None
-            browser.close()
-        self.changed.emit([])
-
-    def _remember(self, servers: list[FoundServer]) -> None:
-        self.servers = servers
+    def _report_status(self) -> None:
+        server, options = self.server, self.options
+        if server is None or options is None:
+            self._status_timer.stop()
+            self.statusChanged.emit(None)
+            return
+        self.statusChanged.emit(
+            HostingStatus(
+                options.name, server.address, self.addresses_for_others(), self.others_connected(), self.uptime()
+            )
+        )

@@ -1,0 +1,477 @@
+"""ChatController: the open chat rooms: each one's timeline and members, sending, the outbox
+of what is not yet acknowledged, reading and history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from gochat.desktop.api import ApiError
+from gochat.desktop.chat.models import MemberListModel, MessageListModel
+from gochat.desktop.rooms.controller import RoomsController
+from gochat.desktop.session import ChatSession
+from gochat.desktop.state import Change, Item, LinkState, Outbox, Removed, Status, Timeline
+from gochat.protocol import (
+    Ack,
+    EnterRoom,
+    ErrorFrame,
+    LeaveRoom,
+    Message,
+    MessagePosted,
+    Presence,
+    Room,
+    RoomState,
+    SendMessage,
+    ServerFrame,
+    SyncPage,
+    SyncRoom,
+    User,
+    validate_content,
+)
+from gochat.protocol import ValidationError as InputError
+
+log = logging.getLogger(__name__)
+
+HISTORY_PAGE = 50
+# Back at the newest messages, a chat window keeps this many rows and forgets older ones (they
+# load again on scrolling up), once it holds KEEP_ROWS + TRIM_SLACK: trimming in steps, not on
+# every new message.
+KEEP_ROWS = 200
+TRIM_SLACK = 100
+# Live messages that arrive within this many milliseconds of each other join the view together:
+# one insertion (one relayout, one repaint) for a run of frames, not one per message.
+LIVE_BATCH_MS = 16
+# Someone missing after a reconnect who is back within this long was never gone: no "left" and
+# "entered" pair for a blip of the connection or a server restart.
+REJOIN_GRACE_SECONDS = 30.0
+
+
+class OpenRoom:
+    """An open chat window's data: its timeline and models, and whether it entered the room on
+    the current connection."""
+
+    def __init__(self, room: Room, me: User, pending: list[Item]) -> None:
+        self.room = room
+        self.timeline = Timeline(me=me, pending=pending)
+        self.messages = MessageListModel(self.timeline)
+        self.members = MemberListModel()
+        self.entered = False
+        self.loading_older = False
+        self.incoming: list[Message] = []  # live messages not yet shown (see LIVE_BATCH_MS)
+        # Members missing when the room was re-entered after a reconnect, and until when they may
+        # come back without a word (a server restart drops everyone for a moment).
+        self.away: dict[int, tuple[User, float]] = {}
+
+
+class ChatController(QObject):
+    """The rooms open in windows, and the account's outbox (kept on disk between runs, in
+    ``data_dir``, per server and user): chat windows call its methods and show its models.
+
+    Signals:
+        roomOpened(room_id: int): a room was opened, or opened again: its window should show.
+        roomEntered(room_id: int): the room's state arrived (members, newest messages): its
+            window has loaded.
+        olderLoaded(room_id: int, rows: int): a page of older messages was asked for; ``rows``
+            were added at the top (0 when nothing came: the window may ask again later).
+    """
+
+    roomOpened = Signal(int)  # noqa: N815 - Qt naming
+    roomEntered = Signal(int)  # noqa: N815
+    olderLoaded = Signal(int, int)  # noqa: N815
+
+    def __init__(self, session: ChatSession, rooms: RoomsController, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.rooms = rooms
+        self._open: dict[int, OpenRoom] = {}
+        # What the user typed and the server has not acknowledged: the account's, not a window's.
+        self.outbox = Outbox()
+        # Where the outbox is kept between runs (a file per server and user); None: memory only.
+        self.data_dir: Path | None = None
+        self._outbox_path: Path | None = None
+        # Rooms whose window is on screen: what arrives there is read.
+        self._visible: set[int] = set()
+        # Messages already sent on the current connection.
+        self._sent_on_link: set[str] = set()
+        self._live_batch = QTimer(self)
+        self._live_batch.setSingleShot(True)
+        self._live_batch.setInterval(LIVE_BATCH_MS)
+        self._live_batch.timeout.connect(self._show_incoming)
+        self.rejoin_grace = REJOIN_GRACE_SECONDS
+        self._away_check = QTimer(self)
+        self._away_check.setSingleShot(True)
+        self._away_check.timeout.connect(self._say_who_stayed_away)
+        session.before_frame(self._before_frame)
+        session.on_frame(RoomState, self._room_state)
+        session.on_frame(SyncPage, self._sync)
+        session.on_frame(MessagePosted, self._message)
+        session.on_frame(Ack, self._ack)
+        session.on_frame(Presence, self._presence)
+        session.on_frame(ErrorFrame, self._error)
+        session.on_reconnect(self._resume)
+        session.follows(self._rooms_to_follow)
+        session.linkChanged.connect(self._link_changed)
+        session.closing.connect(self._forget_windows)
+        session.closed.connect(self._forget_account)
+
+    # -- keeping the outbox between runs -------------------------------------------------
+
+    def load_outbox(self) -> None:
+        """Logged in: what this account left unsent (at an earlier run) is back."""
+        me = self.session.me
+        path = self._outbox_path = self._outbox_file()
+        if me is None or path is None or not path.is_file():
+            return
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("could not read the unsent messages in %s: %s", path, error)
+            return
+        if isinstance(saved, list):
+            self.outbox.load(saved, me)
+
+    def _outbox_file(self) -> Path | None:
+        me, server = self.session.me, self.session.server
+        if self.data_dir is None or me is None or not server:
+            return None
+        account = hashlib.sha256(f"{server}\n{self.session.server_id}\n{me.id}".encode()).hexdigest()[:24]
+        return self.data_dir / f"outbox-{account}.json"
+
+    def _save_outbox(self) -> None:
+        """Write what is unsent, so quitting (or a crash) while offline loses nothing typed."""
+        path = self._outbox_path
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not len(self.outbox):
+                path.unlink(missing_ok=True)
+                return
+            partial = path.with_suffix(".tmp")
+            partial.write_text(json.dumps(self.outbox.to_json(), ensure_ascii=False), encoding="utf-8")
+            os.replace(partial, path)
+        except OSError as error:
+            log.warning("could not keep the unsent messages in %s: %s", path, error)
+
+    def _forget_windows(self) -> None:
+        for room_id in list(self._open):
+            self._forget_window(room_id)
+
+    def _forget_account(self) -> None:
+        self._save_outbox()  # unsent messages wait on disk for this account's next login
+        self._outbox_path = None
+        self.outbox = Outbox()
+        self._visible.clear()
+
+    # -- open rooms ----------------------------------------------------------------------
+
+    def open_room(self, room_id: int) -> OpenRoom | None:
+        """Open (or bring back) a room: its window shows the newest history at once."""
+        me = self.session.me
+        if me is None:
+            return None
+        if room_id in self._open:
+            self.roomOpened.emit(room_id)
+            return self._open[room_id]
+        room = self.rooms.room(room_id)
+        if room is None:
+            return None
+        opened = OpenRoom(room, me, self.outbox.room(room_id))
+        self._open[room_id] = opened
+        self.roomOpened.emit(room_id)
+        self.session.spawn(self.session.send_frame(EnterRoom(room_id)))
+        return opened
+
+    def opened(self, room_id: int) -> OpenRoom | None:
+        return self._open.get(room_id)
+
+    def close_room(self, room_id: int) -> None:
+        """The window closed: presence ends; the room stays followed (watched) and what was typed
+        for it stays in the outbox."""
+        if self._forget_window(room_id):
+            self.session.spawn(self.session.send_frame(LeaveRoom(room_id)))
+
+    def _forget_window(self, room_id: int) -> bool:
+        opened = self._open.pop(room_id, None)
+        self._visible.discard(room_id)
+        if opened is None:
+            return False
+        # The window (and its model) may outlive this moment; from now on the outbox changes
+        # without it, so it keeps a copy of its own and never sees rows vanish unannounced.
+        opened.timeline.pending = list(opened.timeline.pending)
+        return True
+
+    def is_visible(self, room_id: int) -> bool:
+        return room_id in self._visible
+
+    def set_room_visible(self, room_id: int, visible: bool) -> None:
+        """Whether the room's window is on screen: what it shows then counts as read."""
+        if visible:
+            self._visible.add(room_id)
+            self._read_shown(room_id)
+        else:
+            self._visible.discard(room_id)
+
+    def _read_shown(self, room_id: int) -> None:
+        """A visible window shows its newest message: read up to it (the server hears soon)."""
+        opened = self._open.get(room_id)
+        if opened is None or room_id not in self._visible:
+            return
+        self.rooms.read_upto(room_id, opened.timeline.last_id)
+
+    async def load_older(self, room_id: int) -> int:
+        """Load the page before the oldest message shown. olderLoaded always follows (with 0 when
+        nothing came), so the window may ask again later: after an error, or after trimming
+        made older messages loadable again."""
+        added = 0
+        try:
+            added = await self._load_older(room_id)
+        finally:
+            self.olderLoaded.emit(room_id, added)
+        return added
+
+    async def _load_older(self, room_id: int) -> int:
+        opened = self._open.get(room_id)
+        if opened is None or self.session.api is None or opened.loading_older or not opened.timeline.has_older:
+            return 0
+        oldest = opened.timeline.oldest_id
+        opened.loading_older = True
+        try:
+            page = await self.session.api.history(room_id, before=oldest, limit=HISTORY_PAGE)
+        except ApiError as error:
+            self.session.errorShown.emit(error.message)
+            return 0
+        finally:
+            opened.loading_older = False
+        if self._open.get(room_id) is not opened or opened.timeline.oldest_id != oldest:
+            return 0  # closed, or trimmed meanwhile: the page no longer borders what is shown
+        changes = opened.timeline.add_history(page, has_older=len(page) == HISTORY_PAGE)
+        opened.messages.apply(changes)
+        return len(changes)
+
+    def forget_older(self, room_id: int) -> int:
+        """The window shows the newest messages: keep KEEP_ROWS rows, dropping older ones (their
+        Items, model rows and measurements), so an open chat costs the same after reading far
+        back, or after hours of live traffic, as after opening. Returns the rows dropped."""
+        opened = self._open.get(room_id)
+        if opened is None or opened.loading_older or len(opened.timeline.confirmed) <= KEEP_ROWS + TRIM_SLACK:
+            return 0
+        changes = opened.timeline.drop_older(KEEP_ROWS)
+        opened.messages.apply(changes)
+        return sum(change.count for change in changes if isinstance(change, Removed))
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send(self, room_id: int, text: str) -> str | None:
+        """Show the message at once as pending; it goes out now, or after the next reconnect
+        (window open or not)."""
+        opened = self._open.get(room_id)
+        if opened is None:
+            return None
+        try:
+            validate_content(text)
+        except InputError as error:
+            self.session.errorShown.emit(error.message)
+            return None
+        item, changes = opened.timeline.add_pending(text)
+        opened.messages.apply(changes)
+        self._save_outbox()
+        assert item.client_msg_id is not None
+        if opened.entered or self.session.watching(room_id):
+            self._send_message(room_id, item)
+        return item.client_msg_id
+
+    async def retry(self, room_id: int, client_msg_id: str) -> None:
+        opened = self._open.get(room_id)
+        if opened is None:
+            return
+        opened.messages.apply(opened.timeline.mark_pending(client_msg_id))
+        self._save_outbox()
+        for item in opened.timeline.pending:
+            if item.client_msg_id == client_msg_id and (opened.entered or self.session.watching(room_id)):
+                self._sent_on_link.discard(client_msg_id)
+                self._send_message(room_id, item)
+
+    def _send_message(self, room_id: int, item: Item) -> None:
+        assert item.client_msg_id is not None
+        self._sent_on_link.add(item.client_msg_id)
+        self.session.spawn(self.session.send_frame(SendMessage(room_id, item.text, item.client_msg_id)))
+
+    def _send_unsent(self, room_id: int) -> None:
+        """What was typed for the room while offline goes now, each once per connection (the
+        server also de-duplicates by clientMsgId)."""
+        for item in self.outbox.room(room_id):
+            if item.status is Status.PENDING and item.client_msg_id not in self._sent_on_link:
+                self._send_message(room_id, item)
+
+    def _rooms_to_follow(self) -> set[int]:
+        """Rooms with messages waiting to be sent, and the open ones."""
+        return set(self.outbox.rooms_with_messages()) | set(self._open)
+
+    # -- the live connection -----------------------------------------------------------
+
+    def _link_changed(self, state: str, _detail: str) -> None:
+        if state != LinkState.ONLINE.value:
+            for opened in self._open.values():
+                opened.entered = False
+
+    async def _resume(self) -> None:
+        """(Re)connected: re-enter every open room, asking only for what was missed."""
+        self._sent_on_link.clear()
+        for room_id, opened in list(self._open.items()):
+            # Resume after the last message shown; with none yet, ask for the newest page.
+            await self.session.send_frame(EnterRoom(room_id, after_id=opened.timeline.last_id or None))
+
+    def _before_frame(self, frame: ServerFrame) -> None:
+        if not isinstance(frame, MessagePosted) and self._live_batch.isActive():
+            # Anything else (presence, acks, history) comes after the messages already here.
+            self._live_batch.stop()
+            self._show_incoming()
+
+    def _room_state(self, frame: RoomState) -> None:
+        room_id = frame.room_id
+        if frame.watching:
+            self._send_unsent(room_id)
+            return
+        opened = self._open.get(room_id)
+        if opened is None:
+            return
+        timeline = opened.timeline
+        first_entry = not opened.entered and not timeline.confirmed
+        members = list(frame.members or ())
+        if not first_entry:
+            self._members_changed_while_away(opened, members)
+        opened.members.reset(members)
+        changes = timeline.add_history(frame.messages or (), frame.has_older if first_entry else None)
+        opened.messages.apply(changes)
+        if first_entry and frame.last_read_id is not None:
+            opened.messages.apply(timeline.mark_unread_after(frame.last_read_id))
+        self.rooms.set_online(room_id, len(members))
+        opened.entered = True
+        if frame.has_newer:
+            self.session.spawn(self.session.send_frame(SyncRoom(room_id, timeline.last_id)))
+        self._send_unsent(room_id)
+        self._read_shown(room_id)
+        self.roomEntered.emit(room_id)
+
+    def _members_changed_while_away(self, opened: OpenRoom, members: list[User]) -> None:
+        """Re-entering after a reconnect: those who came meanwhile entered; those missing may be
+        reconnecting too, so their "left" waits REJOIN_GRACE_SECONDS and is never said if they
+        come back by then (the server announced nothing to a connection that was gone)."""
+        before = {user.id: user for user in opened.members.members()}
+        now = {user.id: user for user in members}
+        me = self.session.me.id if self.session.me is not None else None
+        deadline = time.monotonic() + self.rejoin_grace
+        for user_id, user in before.items():
+            if user_id not in now and user_id != me:
+                opened.away[user_id] = (user, deadline)
+        for user_id, user in now.items():
+            if user_id not in before and user_id != me and opened.away.pop(user_id, None) is None:
+                opened.messages.apply(opened.timeline.add_system(f"{user.username} entered"))
+        self._arm_away_check()
+
+    def _arm_away_check(self) -> None:
+        """Wake up when the first grace after a reconnect is over (or not at all: none left)."""
+        deadlines = [deadline for opened in self._open.values() for _user, deadline in opened.away.values()]
+        if not deadlines:
+            self._away_check.stop()
+            return
+        self._away_check.start(max(0, int((min(deadlines) - time.monotonic()) * 1000)) + 1)
+
+    def _say_who_stayed_away(self) -> None:
+        """The grace after a reconnect is over: whoever has not come back has left."""
+        now = time.monotonic()
+        for opened in self._open.values():
+            for user_id, (user, deadline) in list(opened.away.items()):
+                if deadline <= now:
+                    del opened.away[user_id]
+                    opened.messages.apply(opened.timeline.add_system(f"{user.username} left"))
+        self._arm_away_check()
+
+    def _sync(self, frame: SyncPage) -> None:
+        opened = self._open.get(frame.room_id)
+        if opened is None:
+            return
+        opened.messages.apply(opened.timeline.add_history(frame.messages))
+        if frame.has_newer:
+            self.session.spawn(self.session.send_frame(SyncRoom(opened.room.id, opened.timeline.last_id)))
+        self._read_shown(opened.room.id)
+
+    def _message(self, frame: MessagePosted) -> None:
+        message = frame.message
+        opened = self._open.get(message.room_id)
+        if opened is None:
+            # A room the user follows with its window closed: counted and notified at once.
+            self._arrived(message)
+            return
+        opened.incoming.append(message)
+        if not self._live_batch.isActive():
+            self._live_batch.start()
+
+    def _show_incoming(self) -> None:
+        """Put the live messages that arrived since the last time into their timelines, each
+        room's run announced as one insertion."""
+        for room_id, opened in list(self._open.items()):
+            batch, opened.incoming = opened.incoming, []
+            if not batch:
+                continue
+            changes: list[Change] = []
+            for message in batch:
+                added = opened.timeline.add_message(message)
+                if added:
+                    changes.extend(added)
+                    self._arrived(message)
+            opened.messages.apply(changes)
+            self._read_shown(room_id)
+
+    def _arrived(self, message: Message) -> None:
+        self.rooms.arrived(message, seen=message.room_id in self._visible)
+
+    def _ack(self, frame: Ack) -> None:
+        client_msg_id = frame.client_msg_id
+        if client_msg_id is None:
+            return
+        opened = self._open.get(frame.message.room_id)
+        if opened is not None:
+            opened.messages.apply(opened.timeline.acknowledge(client_msg_id, frame.message))
+        else:
+            self.outbox.remove(client_msg_id)
+        self._save_outbox()
+
+    def _presence(self, frame: Presence) -> None:
+        opened = self._open.get(frame.room_id)
+        if opened is None:
+            return
+        user, entered = frame.user, frame.entered
+        if self.session.me is not None and user.id == self.session.me.id:
+            return  # our own leave reply, or another of our devices
+        listed = any(member.id == user.id for member in opened.members.members())
+        if entered == listed:
+            return  # nothing changed for this window (already listed, or never seen here)
+        if entered:
+            opened.members.add(user)
+            if opened.away.pop(user.id, None) is not None:
+                return  # back after a reconnect: never gone, as far as anyone here could tell
+        else:
+            opened.members.remove(user)
+        opened.messages.apply(opened.timeline.add_system(f"{user.username} {'entered' if entered else 'left'}"))
+
+    def _error(self, frame: ErrorFrame) -> None:
+        client_msg_id = frame.client_msg_id
+        if client_msg_id is not None:
+            found = self.outbox.find(client_msg_id)
+            if found is not None:
+                opened = self._open.get(found[0])
+                if opened is not None:
+                    opened.messages.apply(opened.timeline.mark_failed(client_msg_id))
+                else:
+                    self.outbox.set_status(client_msg_id, Status.FAILED)
+                self._save_outbox()
+                return
+        self.session.errorShown.emit(frame.message or "The server refused a request.")
