@@ -1,5 +1,5 @@
 """Shared fixtures: real MariaDB / Redis per test, a real server on a free port, and a
-guard that fails any test during which something logged an error."""
+guard that fails any test during which something logged a warning or an error."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import pytest
 import redis
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gochat.server import auth
 from gochat.server.config import DEFAULT_REDIS_PREFIX, Settings
 from gochat.server.runner import ServerThread
 
@@ -30,28 +32,92 @@ def service_unavailable(what: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
-class _ErrorRecords(logging.Handler):
+class _LoudRecords(logging.Handler):
+    """Every record at WARNING or above, from any logger, on any thread."""
+
     def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
+        super().__init__(level=logging.WARNING)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
 
+def _noise(record: logging.LogRecord) -> bool:
+    """Records that say how loaded this machine is, not how the code behaves.
+
+    asyncio's debug mode (PYTHONASYNCIODEBUG=1) warns when one step of a task ran longer than
+    0.1 s (logger "asyncio", or qasync's own on the Qt loop); on two cores shared by other jobs
+    any step may, so it cannot fail a test.
+    """
+    if not (record.name == "asyncio" or record.name.startswith("qasync")):
+        return False
+    message = record.getMessage()
+    return message.startswith("Executing <") and message.endswith(" seconds")
+
+
+def _expected(record: logging.LogRecord, markers: list[pytest.Mark]) -> pytest.Mark | None:
+    for mark in markers:
+        level = logging.getLevelName(mark.kwargs.get("level", "WARNING"))
+        logger = mark.kwargs.get("logger")
+        text = mark.kwargs.get("text")
+        if record.levelno != level:
+            continue
+        if logger is not None and record.name != logger and not record.name.startswith(f"{logger}."):
+            continue
+        if text is not None and text not in record.getMessage():
+            continue
+        return mark
+    return None
+
+
 @pytest.fixture(autouse=True)
-def fail_on_logged_errors(request: pytest.FixtureRequest) -> Iterator[_ErrorRecords]:
-    """An exception inside a server task or handler is logged at ERROR: make it fail the test."""
-    handler = _ErrorRecords()
+def fail_on_logged_warnings(request: pytest.FixtureRequest) -> Iterator[_LoudRecords]:
+    """A WARNING or worse logged during a test fails it (qutebrowser's logfail), unless the
+    test declares it: ``@pytest.mark.expect_log(level="WARNING", logger="gochat.x", text="...")``
+    (each such marker must then be matched by at least one record; ``required=False`` for a
+    record that may or may not come), or ``@pytest.mark.allow_logged_errors`` for a test that
+    provokes failures the server rightly logs at ERROR or WARNING."""
+    handler = _LoudRecords()
     root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield handler
     finally:
         root.removeHandler(handler)
-    if request.node.get_closest_marker("allow_logged_errors") is None and handler.records:
-        lines = "\n".join(f"{r.name}: {r.getMessage()}" for r in handler.records)
-        pytest.fail(f"errors were logged during the test:\n{lines}")
+    if request.node.get_closest_marker("allow_logged_errors") is not None:
+        return
+    markers = list(request.node.iter_markers("expect_log"))
+    matched: set[int] = set()
+    unexpected: list[logging.LogRecord] = []
+    for record in handler.records:
+        if _noise(record):
+            continue
+        mark = _expected(record, markers)
+        if mark is None:
+            unexpected.append(record)
+        else:
+            matched.add(id(mark))
+    if unexpected:
+        lines = "\n".join(f"{r.levelname} {r.name}: {r.getMessage()}" for r in unexpected)
+        pytest.fail(f"unexpected warnings or errors were logged during the test:\n{lines}")
+    missing = [m.kwargs for m in markers if id(m) not in matched and m.kwargs.get("required", True)]
+    if missing:
+        pytest.fail(f"expected log records did not come: {missing}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost for the tests of this process: the recommended cost (kept in
+    production, and checked in tests/server/test_auth.py) takes ~0.2 s per hash here, and every
+    register and login pays one. Servers the tests start as separate processes keep the real cost."""
+    saved = auth._hasher, auth._DUMMY_HASH
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth._DUMMY_HASH = auth._hasher.hash("gochat-no-such-user")
+    try:
+        yield
+    finally:
+        auth._hasher, auth._DUMMY_HASH = saved
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -135,3 +136,18 @@ async def chat_client(base_url: str, token: str, *, via: str = "header") -> Asyn
     else:
         async with connect(f"{ws_url(base_url)}?token={token}", max_size=None) as ws:
             yield ChatClient(ws)
+
+
+# Every wait in the tests is multiplied by this (websockets' MS): GOCHAT_TEST_TIMEOUT_FACTOR=3
+# on a slow or loaded machine. It never shortens a wait below what the test names.
+TIMEOUT_FACTOR = max(float(os.environ.get("GOCHAT_TEST_TIMEOUT_FACTOR", "1")), 1.0)
+
+
+def scaled(seconds: float) -> float:
+    """A timeout in seconds, scaled for this machine."""
+    return seconds * TIMEOUT_FACTOR
+
+
+def scaled_ms(milliseconds: int) -> int:
+    """A timeout in milliseconds (Qt's, qtbot's), scaled for this machine."""
+    return int(milliseconds * TIMEOUT_FACTOR)

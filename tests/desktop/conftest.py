@@ -22,6 +22,7 @@ from pytestqt.qtbot import QtBot
 from gochat.desktop.app import DesktopApp, create_application
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
+from tests.desktop.servers import stop_server
 from tests.desktop.xdisplay import x_display  # noqa: F401 - a fixture for the tests of this folder
 
 SCREENSHOTS = Path(
@@ -75,13 +76,13 @@ def qloop(qapp: QApplication, _shared_qloop: asyncio.AbstractEventLoop) -> Itera
 
 
 @pytest.fixture
-def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
+def server(sqlite_settings: Settings, qloop: asyncio.AbstractEventLoop) -> Iterator[ServerThread]:
     """The desktop tests' server: SQLite and the in-process cache (the server's own tests cover
-    MariaDB and Redis)."""
+    MariaDB and Redis). Stopped while the desktop apps still answer its close."""
     thread = ServerThread(sqlite_settings)
     thread.start()
     yield thread
-    thread.stop()
+    stop_server(thread)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from gochat.desktop.windows.chat import ChatWindow
 from gochat.protocol import MsgType
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
+from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import (
     WAIT,
     MakeDesktop,
@@ -50,7 +51,7 @@ class RestartableServer:
         return self.thread.url
 
     def stop(self) -> None:
-        self.thread.stop()
+        stop_server(self.thread)
 
     def start(self) -> None:
         self.thread = ServerThread(self.settings)
