@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
 from argon2 import PasswordHasher
@@ -17,12 +18,24 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gochat.server import auth
+from gochat.server.app import create_app
 from gochat.server.config import DEFAULT_REDIS_PREFIX, Settings
 from gochat.server.runner import ServerThread
+from tests.helpers import scaled
 
 REQUIRE_SERVICES = os.environ.get("GOCHAT_REQUIRE_SERVICES") == "1"
 MARIADB_ADMIN_URL = os.environ.get("GOCHAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("GOCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-timeout's limit per test (pyproject's ``timeout``) scales with the waits, unless
+    the command line or PYTEST_TIMEOUT names one."""
+    if config.getoption("timeout", None) is None and "PYTEST_TIMEOUT" not in os.environ:
+        limit = config.getini("timeout")
+        if limit:
+            config.option.timeout = scaled(float(limit))
 
 
 def service_unavailable(what: str, exc: BaseException) -> None:
@@ -184,9 +197,18 @@ def redis_target() -> Iterator[RedisTarget]:
 BACKENDS = ["sqlite+memory", "mariadb+redis"]
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``settings`` is SQLite + the in-process cache, the fastest; a test where the backend
+    matters (storage, caching, collation, a representative round trip) is marked
+    ``@pytest.mark.backends`` and runs on MariaDB + Redis too."""
+    if "settings" in metafunc.fixturenames:
+        backends = BACKENDS if metafunc.definition.get_closest_marker("backends") else BACKENDS[:1]
+        metafunc.parametrize("settings", backends, indirect=True)
+
+
+@pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Settings:
-    """Server settings on each backend: SQLite + in-process cache always; MariaDB + Redis too."""
+    """Server settings on the backend the test is parametrized with (see pytest_generate_tests)."""
     if request.param == "sqlite+memory":
         return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
     target: RedisTarget = request.getfixturevalue("redis_target")
@@ -220,6 +242,18 @@ def server(settings: Settings) -> Iterator[ServerThread]:
     """A real server on each backend."""
     with running_server(settings) as thread:
         yield thread
+
+
+@asynccontextmanager
+async def in_process_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The REST API of the one app factory, served in-process (httpx's ASGITransport) with its
+    lifespan run around it: the same storage, cache, services and error handling as a real
+    server, without a socket or a server thread."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gochat.test", timeout=scaled(10)) as client:
+            yield client
 
 
 @pytest.fixture

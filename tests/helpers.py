@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,8 @@ class ChatClient:
         await self.ws.send(json.dumps(envelope, ensure_ascii=False))
 
     async def next(self, timeout: float = 10.0) -> ServerFrame:
-        """The next frame off the socket (ignoring ``skipped``)."""
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        """The next frame off the socket (ignoring ``skipped``); ``timeout`` is scaled."""
+        raw = await asyncio.wait_for(self.ws.recv(), scaled(timeout))
         return decode_server_frame(raw)
 
     async def expect(
@@ -97,7 +98,7 @@ class ChatClient:
         for index, frame in enumerate(self.skipped):
             if wanted(frame):
                 return self.skipped.pop(index)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(scaled(timeout)):
             while True:
                 frame = await self.next(timeout)
                 if wanted(frame):
@@ -151,3 +152,24 @@ def scaled(seconds: float) -> float:
 def scaled_ms(milliseconds: int) -> int:
     """A timeout in milliseconds (Qt's, qtbot's), scaled for this machine."""
     return int(milliseconds * TIMEOUT_FACTOR)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll ``condition`` (another process or thread's state, which has no event to wait on)
+    until it holds; fail after ``timeout`` seconds, scaled."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come within {scaled(timeout):.1f} s")
+        time.sleep(0.02)
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "the condition"
+) -> None:
+    """``wait_until`` for a condition that must be awaited (a request to a server)."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come within {scaled(timeout):.1f} s")
+        await asyncio.sleep(0.02)

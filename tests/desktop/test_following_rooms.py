@@ -34,7 +34,7 @@ from tests.desktop.test_desktop import (
     say,
     texts,
 )
-from tests.helpers import PASSWORD, auth, chat_client, login, register_and_login, unique_name
+from tests.helpers import PASSWORD, auth, chat_client, login, register_and_login, scaled, unique_name
 
 
 class RestartableServer:
@@ -236,7 +236,7 @@ async def _until_unread(url: str, username: str, room_id: int, count: int) -> No
     """Poll the server until it counts ``count`` unread messages for the user in the room."""
     async with httpx.AsyncClient(base_url=url) as api:
         token = await login(api, username)
-        async with asyncio.timeout(WAIT / 1000):
+        async with asyncio.timeout(scaled(WAIT / 1000)):
             while True:
                 rooms = (await api.get("/api/rooms", headers=auth(token))).json()
                 if next(room["unread"] for room in rooms if room["id"] == room_id) == count:

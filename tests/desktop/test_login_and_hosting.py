@@ -735,6 +735,8 @@ def test_a_bad_mysql_url_is_said_in_the_dialog_and_logged_in_one_line_without_tr
     assert not dialog.error.isVisible()
 
 
+# The TLS hello the client sends first is not HTTP: uvicorn rightly says so.
+@pytest.mark.expect_log(logger="uvicorn.error", text="Invalid HTTP request received.")
 def test_https_to_a_plain_gochat_server_says_what_to_type_instead(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
 ) -> None:

@@ -20,7 +20,7 @@ from gochat.protocol import MsgType
 from gochat.server.config import Settings, settings_from_args
 from gochat.server.embedded import free_port
 from gochat.server.runner import describe
-from tests.helpers import chat_client, create_room, register_and_login
+from tests.helpers import chat_client, create_room, register_and_login, scaled
 
 
 def start_server(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -105,7 +105,7 @@ def test_sigterm_closes_with_1001_and_loses_no_acknowledged_message(
     async def chat_until_closed() -> tuple[dict[str, int], list[int]]:
         acknowledged: dict[str, int] = {}
         close_codes: list[int] = []
-        async with httpx.AsyncClient(base_url=url, timeout=10) as api:
+        async with httpx.AsyncClient(base_url=url, timeout=scaled(10)) as api:
             tokens = [(await register_and_login(api))[0] for _ in range(3)]
             room = await create_room(api, tokens[0])
 
@@ -127,7 +127,7 @@ def test_sigterm_closes_with_1001_and_loses_no_acknowledged_message(
                 sending = asyncio.create_task(send_forever())
                 try:
                     while True:
-                        frame = await c.next(timeout=30)
+                        frame = await c.next(timeout=scaled(30))
                         if frame.msg_type == MsgType.ACK:
                             acknowledged[frame.data["clientMsgId"]] = frame.data["message"]["id"]
                 except ConnectionClosed as closed:

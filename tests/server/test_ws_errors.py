@@ -12,12 +12,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gochat.protocol import MAX_FRAME_BYTES, MsgType
 from gochat.server.runner import ServerThread
-from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login
+from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login, scaled
 
 
 @pytest.fixture
 async def api(sqlite_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=scaled(10)) as client:
         yield client
 
 
