@@ -173,14 +173,14 @@ def test_a_taken_port_is_a_clear_error(headless: tuple[subprocess.Popen[str], st
         ([], {"GOCHAT_LOG_LEVEL": "chatty"}, "GOCHAT_LOG_LEVEL"),
     ],
 )
-def test_bad_settings_are_usage_errors_not_tracebacks(argv: list[str], env: dict[str, str], expected: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gochat.server", *argv],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert expected in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_settings_are_usage_errors_not_tracebacks(
+    argv: list[str], env: dict[str, str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: the server's main() reads its settings first, with exactly this call; a process
+    # exiting 2 with one line and no traceback is held by test_a_taken_port_is_a_clear_error.
+    with pytest.raises(SystemExit) as exited:
+        settings_from_args(argv, {**os.environ, **env})
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert expected in stderr
+    assert "Traceback" not in stderr
