@@ -112,6 +112,15 @@ def server(sqlite_settings: Settings, qloop: asyncio.AbstractEventLoop) -> Itera
     stop_server(thread)
 
 
+@pytest.fixture
+def sqlite_server(sqlite_settings: Settings, qloop: asyncio.AbstractEventLoop) -> Iterator[ServerThread]:
+    """The root conftest's ``sqlite_server``, stopped while the desktop apps still answer its close."""
+    thread = ServerThread(sqlite_settings)
+    thread.start()
+    yield thread
+    stop_server(thread)
+
+
 @pytest.fixture(autouse=True)
 def own_user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a desktop test starts keeps its data and settings in the test's folder, never in

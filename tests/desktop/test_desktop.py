@@ -360,6 +360,21 @@ def test_server_restart_mid_chat_loses_and_doubles_nothing(
         stop_server(server)
 
 
+def test_a_room_list_that_cannot_be_refreshed_says_why(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop
+) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    errors: list[str] = []
+    alice.session.errorShown.connect(errors.append)
+    stop_server(server)
+    refreshing = qloop.create_task(alice.session.refresh_rooms())
+    qtbot.waitUntil(refreshing.done, timeout=WAIT)
+    refreshing.result()
+    assert errors
+    assert address(server) in errors[-1]
+
+
 def _same_port(settings: Settings, port: int | None) -> Settings:
     assert port is not None
     return Settings(host=settings.host, port=port, database_url=settings.database_url)
