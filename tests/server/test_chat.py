@@ -214,6 +214,10 @@ async def test_messages_sent_while_entering_arrive_once_and_in_order(
             seen.append((await b.expect(MsgType.SEND)).data["content"])
         assert seen == [f"c{i}" for i in range(40)]
         await b.silent(0.3)
+        # The sender's ACKs, read: a client that leaves frames unread waits out its library's
+        # close timeout (10 s) on leaving.
+        for i in range(40):
+            await a.expect(MsgType.ACK, lambda f, i=i: f.data.get("clientMsgId") == f"c{i}")  # type: ignore[misc]
 
 
 async def test_identity_comes_from_the_token_not_the_frame(server: ServerThread, api: httpx.AsyncClient) -> None:
