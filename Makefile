@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run server test lint typecheck clean bench desktop-deps
+.PHONY: run server test coverage lint typecheck clean bench desktop-deps
 
 # What Qt's X11 (xcb) platform needs on Debian/Ubuntu; the app names any that is missing.
 DESKTOP_APT_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
@@ -42,8 +42,13 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vulture $(VULTURE_PATHS)
 
+# GOCHAT_TEST_TIMEOUT_FACTOR=3 make test on a slow machine: every wait in the tests is scaled.
 test: lint
 	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest
+
+# The tests under coverage.py (slower than `make test`): line coverage of the package.
+coverage: $(VENV)/.installed-test
+	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest --cov=gochat --cov-report=term
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,26 +1,41 @@
 """Shared fixtures: real MariaDB / Redis per test, a real server on a free port, and a
-guard that fails any test during which something logged an error."""
+guard that fails any test during which something logged a warning or an error."""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gochat.server import auth
+from gochat.server.app import create_app
 from gochat.server.config import DEFAULT_REDIS_PREFIX, Settings
 from gochat.server.runner import ServerThread
+from tests.helpers import scaled
 
 REQUIRE_SERVICES = os.environ.get("GOCHAT_REQUIRE_SERVICES") == "1"
 MARIADB_ADMIN_URL = os.environ.get("GOCHAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("GOCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-timeout's limit per test (pyproject's ``timeout``) scales with the waits, unless
+    the command line or PYTEST_TIMEOUT names one."""
+    if config.getoption("timeout", None) is None and "PYTEST_TIMEOUT" not in os.environ:
+        limit = config.getini("timeout")
+        if limit:
+            config.option.timeout = scaled(float(limit))
 
 
 def service_unavailable(what: str, exc: BaseException) -> None:
@@ -30,28 +45,92 @@ def service_unavailable(what: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
-class _ErrorRecords(logging.Handler):
+class _LoudRecords(logging.Handler):
+    """Every record at WARNING or above, from any logger, on any thread."""
+
     def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
+        super().__init__(level=logging.WARNING)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
 
+def _noise(record: logging.LogRecord) -> bool:
+    """Records that say how loaded this machine is, not how the code behaves.
+
+    asyncio's debug mode (PYTHONASYNCIODEBUG=1) warns when one step of a task ran longer than
+    0.1 s (logger "asyncio", or qasync's own on the Qt loop); on two cores shared by other jobs
+    any step may, so it cannot fail a test.
+    """
+    if not (record.name == "asyncio" or record.name.startswith("qasync")):
+        return False
+    message = record.getMessage()
+    return message.startswith("Executing <") and message.endswith(" seconds")
+
+
+def _expected(record: logging.LogRecord, markers: list[pytest.Mark]) -> pytest.Mark | None:
+    for mark in markers:
+        level = logging.getLevelName(mark.kwargs.get("level", "WARNING"))
+        logger = mark.kwargs.get("logger")
+        text = mark.kwargs.get("text")
+        if record.levelno != level:
+            continue
+        if logger is not None and record.name != logger and not record.name.startswith(f"{logger}."):
+            continue
+        if text is not None and text not in record.getMessage():
+            continue
+        return mark
+    return None
+
+
 @pytest.fixture(autouse=True)
-def fail_on_logged_errors(request: pytest.FixtureRequest) -> Iterator[_ErrorRecords]:
-    """An exception inside a server task or handler is logged at ERROR: make it fail the test."""
-    handler = _ErrorRecords()
+def fail_on_logged_warnings(request: pytest.FixtureRequest) -> Iterator[_LoudRecords]:
+    """A WARNING or worse logged during a test fails it (qutebrowser's logfail), unless the
+    test declares it: ``@pytest.mark.expect_log(level="WARNING", logger="gochat.x", text="...")``
+    (each such marker must then be matched by at least one record; ``required=False`` for a
+    record that may or may not come), or ``@pytest.mark.allow_logged_errors`` for a test that
+    provokes failures the server rightly logs at ERROR or WARNING."""
+    handler = _LoudRecords()
     root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield handler
     finally:
         root.removeHandler(handler)
-    if request.node.get_closest_marker("allow_logged_errors") is None and handler.records:
-        lines = "\n".join(f"{r.name}: {r.getMessage()}" for r in handler.records)
-        pytest.fail(f"errors were logged during the test:\n{lines}")
+    if request.node.get_closest_marker("allow_logged_errors") is not None:
+        return
+    markers = list(request.node.iter_markers("expect_log"))
+    matched: set[int] = set()
+    unexpected: list[logging.LogRecord] = []
+    for record in handler.records:
+        if _noise(record):
+            continue
+        mark = _expected(record, markers)
+        if mark is None:
+            unexpected.append(record)
+        else:
+            matched.add(id(mark))
+    if unexpected:
+        lines = "\n".join(f"{r.levelname} {r.name}: {r.getMessage()}" for r in unexpected)
+        pytest.fail(f"unexpected warnings or errors were logged during the test:\n{lines}")
+    missing = [m.kwargs for m in markers if id(m) not in matched and m.kwargs.get("required", True)]
+    if missing:
+        pytest.fail(f"expected log records did not come: {missing}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost for the tests of this process: the recommended cost (kept in
+    production, and checked in tests/server/test_auth.py) takes ~0.2 s per hash here, and every
+    register and login pays one. Servers the tests start as separate processes keep the real cost."""
+    saved = auth._hasher, auth._DUMMY_HASH
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth._DUMMY_HASH = auth._hasher.hash("gochat-no-such-user")
+    try:
+        yield
+    finally:
+        auth._hasher, auth._DUMMY_HASH = saved
 
 
 @pytest.fixture
@@ -118,9 +197,18 @@ def redis_target() -> Iterator[RedisTarget]:
 BACKENDS = ["sqlite+memory", "mariadb+redis"]
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``settings`` is SQLite + the in-process cache, the fastest; a test where the backend
+    matters (storage, caching, collation, a representative round trip) is marked
+    ``@pytest.mark.backends`` and runs on MariaDB + Redis too."""
+    if "settings" in metafunc.fixturenames:
+        backends = BACKENDS if metafunc.definition.get_closest_marker("backends") else BACKENDS[:1]
+        metafunc.parametrize("settings", backends, indirect=True)
+
+
+@pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Settings:
-    """Server settings on each backend: SQLite + in-process cache always; MariaDB + Redis too."""
+    """Server settings on the backend the test is parametrized with (see pytest_generate_tests)."""
     if request.param == "sqlite+memory":
         return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
     target: RedisTarget = request.getfixturevalue("redis_target")
@@ -154,6 +242,18 @@ def server(settings: Settings) -> Iterator[ServerThread]:
     """A real server on each backend."""
     with running_server(settings) as thread:
         yield thread
+
+
+@asynccontextmanager
+async def in_process_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The REST API of the one app factory, served in-process (httpx's ASGITransport) with its
+    lifespan run around it: the same storage, cache, services and error handling as a real
+    server, without a socket or a server thread."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gochat.test", timeout=scaled(10)) as client:
+            yield client
 
 
 @pytest.fixture

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +106,8 @@ class ChatClient:
         await self.ws.send(json.dumps(envelope, ensure_ascii=False))
 
     async def next(self, timeout: float = 10.0) -> Envelope:
-        """The next frame off the socket (ignoring ``skipped``)."""
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        """The next frame off the socket (ignoring ``skipped``); ``timeout`` is scaled."""
+        raw = await asyncio.wait_for(self.ws.recv(), scaled(timeout))
         return decode_envelope(raw)
 
     async def expect(
@@ -122,7 +124,7 @@ class ChatClient:
         for index, frame in enumerate(self.skipped):
             if wanted(frame):
                 return self.skipped.pop(index)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(scaled(timeout)):
             while True:
                 frame = await self.next(timeout)
                 if wanted(frame):
@@ -161,3 +163,39 @@ async def chat_client(base_url: str, token: str, *, via: str = "header") -> Asyn
     else:
         async with connect(f"{ws_url(base_url)}?token={token}", max_size=None) as ws:
             yield ChatClient(ws)
+
+
+# Every wait in the tests is multiplied by this (websockets' MS): GOCHAT_TEST_TIMEOUT_FACTOR=3
+# on a slow or loaded machine. It never shortens a wait below what the test names.
+TIMEOUT_FACTOR = max(float(os.environ.get("GOCHAT_TEST_TIMEOUT_FACTOR", "1")), 1.0)
+
+
+def scaled(seconds: float) -> float:
+    """A timeout in seconds, scaled for this machine."""
+    return seconds * TIMEOUT_FACTOR
+
+
+def scaled_ms(milliseconds: int) -> int:
+    """A timeout in milliseconds (Qt's, qtbot's), scaled for this machine."""
+    return int(milliseconds * TIMEOUT_FACTOR)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll ``condition`` (another process or thread's state, which has no event to wait on)
+    until it holds; fail after ``timeout`` seconds, scaled."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come within {scaled(timeout):.1f} s")
+        time.sleep(0.02)
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "the condition"
+) -> None:
+    """``wait_until`` for a condition that must be awaited (a request to a server)."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come within {scaled(timeout):.1f} s")
+        await asyncio.sleep(0.02)

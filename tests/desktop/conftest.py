@@ -22,11 +22,39 @@ from pytestqt.qtbot import QtBot
 from gochat.desktop.app import DesktopApp, create_application
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
+from tests.desktop.servers import stop_server
 from tests.desktop.xdisplay import x_display  # noqa: F401 - a fixture for the tests of this folder
+from tests.helpers import TIMEOUT_FACTOR, scaled_ms
 
 SCREENSHOTS = Path(
     os.environ.get("GOCHAT_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots")
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def scaled_qtbot_waits() -> Iterator[None]:
+    """Every qtbot wait (waitUntil, waitSignal, waitSignals, waitExposed...) is scaled by
+    GOCHAT_TEST_TIMEOUT_FACTOR, whatever timeout the test names."""
+    if TIMEOUT_FACTOR == 1:
+        yield
+        return
+    saved = {name: getattr(QtBot, name) for name in ("waitUntil", "waitSignal", "waitSignals", "waitCallback")}
+
+    def scaling(method: Callable[..., Any], default: int) -> Callable[..., Any]:
+        def wait(self: QtBot, *args: Any, timeout: int | None = default, **kwargs: Any) -> Any:
+            return method(
+                self, *args, timeout=timeout if timeout is None or timeout <= 0 else scaled_ms(timeout), **kwargs
+            )
+
+        return wait
+
+    for name, method in saved.items():
+        setattr(QtBot, name, scaling(method, 5000))
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(QtBot, name, method)
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +103,22 @@ def qloop(qapp: QApplication, _shared_qloop: asyncio.AbstractEventLoop) -> Itera
 
 
 @pytest.fixture
-def server(sqlite_settings: Settings) -> Iterator[ServerThread]:
+def server(sqlite_settings: Settings, qloop: asyncio.AbstractEventLoop) -> Iterator[ServerThread]:
     """The desktop tests' server: SQLite and the in-process cache (the server's own tests cover
-    MariaDB and Redis)."""
+    MariaDB and Redis). Stopped while the desktop apps still answer its close."""
     thread = ServerThread(sqlite_settings)
     thread.start()
     yield thread
-    thread.stop()
+    stop_server(thread)
+
+
+@pytest.fixture
+def sqlite_server(sqlite_settings: Settings, qloop: asyncio.AbstractEventLoop) -> Iterator[ServerThread]:
+    """The root conftest's ``sqlite_server``, stopped while the desktop apps still answer its close."""
+    thread = ServerThread(sqlite_settings)
+    thread.start()
+    yield thread
+    stop_server(thread)
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from gochat.server.store import models
 from gochat.server.store.database import Database
+from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import (
     WAIT,
     MakeDesktop,
@@ -303,7 +304,7 @@ def three_day_room(sqlite_settings: Settings) -> Iterator[ServerThread]:
     thread = ServerThread(sqlite_settings)
     thread.start()
     yield thread
-    thread.stop()
+    stop_server(thread)
 
 
 def test_day_separators_before_each_local_day_today_yesterday_and_full_date_on_hover(

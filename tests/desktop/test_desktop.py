@@ -18,6 +18,7 @@ from gochat.desktop.rooms.model import RoomListModel, RoomRole
 from gochat.desktop.state import Item, Kind, Status
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
+from tests.desktop.servers import stop_server
 from tests.helpers import PASSWORD, unique_name
 
 Shot = Callable[[QWidget, str], Path]
@@ -332,7 +333,7 @@ def test_server_restart_mid_chat_loses_and_doubles_nothing(
         say(qtbot, a_chat, "before")
         qtbot.waitUntil(lambda: texts(b_chat) == ["before"], timeout=WAIT)
 
-        server.stop()
+        stop_server(server)
         qtbot.waitUntil(a_chat.banner.isVisible, timeout=WAIT)
         qtbot.waitUntil(bob.rooms_window.banner.isVisible, timeout=WAIT)
         say(qtbot, a_chat, "while down 1")
@@ -356,7 +357,22 @@ def test_server_restart_mid_chat_loses_and_doubles_nothing(
             qtbot.waitUntil(lambda w=window: texts(w) == [*expected, "after"], timeout=WAIT)  # type: ignore[misc]
         screenshot(a_chat, "reconnected")
     finally:
-        server.stop()
+        stop_server(server)
+
+
+def test_a_room_list_that_cannot_be_refreshed_says_why(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop
+) -> None:
+    alice = make_desktop()
+    log_in(qtbot, alice, server, unique_name("alice"))
+    errors: list[str] = []
+    alice.session.errorShown.connect(errors.append)
+    stop_server(server)
+    refreshing = qloop.create_task(alice.session.refresh_rooms())
+    qtbot.waitUntil(refreshing.done, timeout=WAIT)
+    refreshing.result()
+    assert errors
+    assert address(server) in errors[-1]
 
 
 def _same_port(settings: Settings, port: int | None) -> Settings:

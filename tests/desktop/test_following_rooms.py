@@ -21,6 +21,7 @@ from gochat.desktop.state import Kind, Status
 from gochat.protocol import MsgType
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
+from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import (
     WAIT,
     MakeDesktop,
@@ -33,7 +34,7 @@ from tests.desktop.test_desktop import (
     say,
     texts,
 )
-from tests.helpers import PASSWORD, auth, chat_client, login, register_and_login, unique_name
+from tests.helpers import PASSWORD, auth, chat_client, login, register_and_login, scaled, unique_name
 
 
 class RestartableServer:
@@ -50,7 +51,7 @@ class RestartableServer:
         return self.thread.url
 
     def stop(self) -> None:
-        self.thread.stop()
+        stop_server(self.thread)
 
     def start(self) -> None:
         self.thread = ServerThread(self.settings)
@@ -235,7 +236,7 @@ async def _until_unread(url: str, username: str, room_id: int, count: int) -> No
     """Poll the server until it counts ``count`` unread messages for the user in the room."""
     async with httpx.AsyncClient(base_url=url) as api:
         token = await login(api, username)
-        async with asyncio.timeout(WAIT / 1000):
+        async with asyncio.timeout(scaled(WAIT / 1000)):
             while True:
                 rooms = (await api.get("/api/rooms", headers=auth(token))).json()
                 if next(room["unread"] for room in rooms if room["id"] == room_id) == count:

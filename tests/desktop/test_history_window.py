@@ -13,6 +13,7 @@ from gochat.desktop.chat.controller import HISTORY_PAGE, KEEP_ROWS
 from gochat.desktop.chat.window import ChatWindow
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
+from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, log_in, open_room
 from tests.helpers import PASSWORD
 from tests.seed import seed_room
@@ -26,7 +27,7 @@ def long_room(sqlite_settings: Settings) -> Iterator[ServerThread]:
     thread = ServerThread(sqlite_settings)
     thread.start()
     yield thread
-    thread.stop()
+    stop_server(thread)
 
 
 def ids(window: ChatWindow) -> list[int]:

@@ -33,7 +33,7 @@ from gochat.server.embedded import describe_storage, free_port
 from gochat.server.runner import ServerThread
 from tests.conftest import RedisTarget
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot
-from tests.helpers import PASSWORD, unique_name
+from tests.helpers import PASSWORD, scaled, unique_name
 
 START = 30000  # starting a hosted server opens storage: give it time on a busy machine
 
@@ -452,6 +452,47 @@ def test_a_server_that_never_answers_times_out_saying_what_it_waited_for(
     screenshot(login, "timed-out")
 
 
+@pytest.fixture
+def hang_up_server() -> Iterator[str]:
+    """A server that reads each request and closes the connection without a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the listener was closed: the test is over
+                return
+            with connection:
+                connection.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(scaled(10))
+
+
+def test_a_server_that_hangs_up_without_answering_is_named_as_not_gochat(
+    qtbot: QtBot, make_desktop: MakeDesktop, hang_up_server: str
+) -> None:
+    desktop = make_desktop()
+    login = desktop.login_window
+    login.server.setText(hang_up_server)
+    login.username.setText("alice")
+    login.password.setText(PASSWORD)
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    expected = f"That is not a gochat server: {hang_up_server} closed the connection without an answer."
+    qtbot.waitUntil(lambda: login.errors["server"].text() == expected, timeout=WAIT)
+    assert login.login_button.isEnabled()
+    assert desktop.session.me is None
+
+
 def test_cancel_while_connecting_gives_the_form_back_with_what_was_typed(
     qtbot: QtBot, make_desktop: MakeDesktop, silent_server: str, sqlite_server: ServerThread, screenshot: Shot
 ) -> None:
@@ -736,6 +777,8 @@ def test_a_bad_mysql_url_is_said_in_the_dialog_and_logged_in_one_line_without_tr
     assert not dialog.error.isVisible()
 
 
+# The TLS hello the client sends first is not HTTP: uvicorn rightly says so.
+@pytest.mark.expect_log(logger="uvicorn.error", text="Invalid HTTP request received.")
 def test_https_to_a_plain_gochat_server_says_what_to_type_instead(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
 ) -> None:

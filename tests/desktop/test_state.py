@@ -130,6 +130,7 @@ def test_the_outbox_keeps_pending_messages_for_the_account_and_survives_a_restar
     assert restarted.rooms_with_messages() == []
     restarted.load([{"roomId": "x"}, {"nonsense": 1}], ME)  # damaged entries are skipped
     assert len(restarted) == 0
+    assert restarted.remove("c1") is False  # nothing left to remove, nothing removed
 
 
 def test_the_new_messages_line_goes_where_the_user_left_off() -> None:

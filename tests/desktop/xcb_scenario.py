@@ -34,7 +34,8 @@ from gochat.desktop.state import Kind, Status
 USER, PASSWORD, ROOM = "alice", "correct horse 42", "xcb 房间 ☕"
 MULTILINE = ["line one", "line two", "第三行 😀"]
 OFFLINE = "written while the server was away"
-WAIT = 30.0
+# GOCHAT_TEST_TIMEOUT_FACTOR reaches this process through its environment (tests/helpers.py).
+WAIT = 30.0 * max(float(os.environ.get("GOCHAT_TEST_TIMEOUT_FACTOR", "1")), 1.0)
 
 
 class Scenario:

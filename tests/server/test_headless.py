@@ -20,7 +20,7 @@ from gochat.protocol import MsgType
 from gochat.server.config import Settings, settings_from_args
 from gochat.server.embedded import free_port
 from gochat.server.runner import describe
-from tests.helpers import chat_client, create_room, register_and_login
+from tests.helpers import chat_client, create_room, register_and_login, scaled
 
 
 def start_server(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -105,7 +105,7 @@ def test_sigterm_closes_with_1001_and_loses_no_acknowledged_message(
     async def chat_until_closed() -> tuple[dict[str, int], list[int]]:
         acknowledged: dict[str, int] = {}
         close_codes: list[int] = []
-        async with httpx.AsyncClient(base_url=url, timeout=10) as api:
+        async with httpx.AsyncClient(base_url=url, timeout=scaled(10)) as api:
             tokens = [(await register_and_login(api))[0] for _ in range(3)]
             room = await create_room(api, tokens[0])
 
@@ -127,7 +127,7 @@ def test_sigterm_closes_with_1001_and_loses_no_acknowledged_message(
                 sending = asyncio.create_task(send_forever())
                 try:
                     while True:
-                        frame = await c.next(timeout=30)
+                        frame = await c.next(timeout=scaled(30))
                         if frame.msg_type == MsgType.ACK:
                             acknowledged[frame.data["clientMsgId"]] = frame.data["message"]["id"]
                 except ConnectionClosed as closed:
@@ -173,14 +173,14 @@ def test_a_taken_port_is_a_clear_error(headless: tuple[subprocess.Popen[str], st
         ([], {"GOCHAT_LOG_LEVEL": "chatty"}, "GOCHAT_LOG_LEVEL"),
     ],
 )
-def test_bad_settings_are_usage_errors_not_tracebacks(argv: list[str], env: dict[str, str], expected: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gochat.server", *argv],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert expected in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_settings_are_usage_errors_not_tracebacks(
+    argv: list[str], env: dict[str, str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: the server's main() reads its settings first, with exactly this call; a process
+    # exiting 2 with one line and no traceback is held by test_a_taken_port_is_a_clear_error.
+    with pytest.raises(SystemExit) as exited:
+        settings_from_args(argv, {**os.environ, **env})
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert expected in stderr
+    assert "Traceback" not in stderr

@@ -14,12 +14,12 @@ import pytest
 from gochat.protocol import MsgType
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
-from tests.helpers import auth, chat_client, create_room, register_and_login
+from tests.helpers import auth, chat_client, create_room, register_and_login, scaled
 
 
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
         yield client
 
 
@@ -42,6 +42,7 @@ async def post(server: ServerThread, token: str, room_id: int, *texts: str) -> l
         return [(await c.say(room_id, text)).data["message"]["id"] for text in texts]
 
 
+@pytest.mark.backends
 async def test_counts_follow_the_marker(server: ServerThread, api: httpx.AsyncClient) -> None:
     alice, _ = await register_and_login(api)
     bob, _ = await register_and_login(api)
@@ -116,6 +117,7 @@ async def test_first_enter_makes_the_room_yours_with_nothing_unread(
         await laptop.silent()
 
 
+@pytest.mark.backends
 async def test_counts_survive_a_restart(settings: Settings, api: httpx.AsyncClient, server: ServerThread) -> None:
     alice, _ = await register_and_login(api)
     bob, _ = await register_and_login(api)
@@ -126,7 +128,7 @@ async def test_counts_survive_a_restart(settings: Settings, api: httpx.AsyncClie
     again = ServerThread(dataclasses.replace(settings, port=server.port))
     again.start()
     try:
-        async with httpx.AsyncClient(base_url=again.url, timeout=10) as fresh:
+        async with httpx.AsyncClient(base_url=again.url, timeout=scaled(10)) as fresh:
             mine = await room_as(fresh, bob, room["id"])
     finally:
         again.stop()
@@ -138,7 +140,7 @@ def test_health_names_the_database_so_clients_tell_servers_apart(sqlite_settings
         thread = ServerThread(settings)
         thread.start()
         try:
-            health = httpx.get(f"{thread.url}/api/health", timeout=10).json()
+            health = httpx.get(f"{thread.url}/api/health", timeout=scaled(10)).json()
         finally:
             thread.stop()
         assert isinstance(health["databaseId"], str)

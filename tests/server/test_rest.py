@@ -1,4 +1,6 @@
-"""The REST API against a real server: statuses, readable errors, validation, auth."""
+"""The REST API: statuses, readable errors, validation, auth. In-process (httpx's
+ASGITransport on the app factory); HTTP over a real socket is covered where a real server
+runs (test_chat.py, test_headless.py, the desktop tests)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
-from tests.helpers import PASSWORD, auth, create_room, register_and_login, unique_name
+from tests.conftest import in_process_api
+from tests.helpers import PASSWORD, auth, chat_client, create_room, register_and_login, scaled, unique_name
 
 
 @pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process_api(settings) as client:
         yield client
 
 
@@ -25,6 +29,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert body["message"]
 
 
+@pytest.mark.backends
 async def test_username_is_unique_ignoring_case(api: httpx.AsyncClient) -> None:
     name = unique_name("Ärger")
     assert (await api.post("/api/register", json={"username": name, "password": PASSWORD})).status_code == 201
@@ -56,6 +61,7 @@ async def test_register_rejects_invalid_input_with_422(api: httpx.AsyncClient, u
     assert_error(response, 422, "validation")
 
 
+@pytest.mark.backends
 async def test_text_that_is_not_unicode_gets_422_not_500(api: httpx.AsyncClient) -> None:
     """JSON may carry a lone surrogate (\\ud800), which no database can store."""
     body = b'{"username": "ab\\ud800cd", "password": "correct horse 42"}'
@@ -67,6 +73,7 @@ async def test_text_that_is_not_unicode_gets_422_not_500(api: httpx.AsyncClient)
     assert_error(response, 422, "validation")
 
 
+@pytest.mark.backends
 async def test_register_accepts_names_in_any_script(api: httpx.AsyncClient) -> None:
     for name in ("张伟_01", "Ελένη-7", "नमस्ते", "a" * 32, "abc"):
         response = await api.post("/api/register", json={"username": name, "password": "x" * 8})
@@ -112,6 +119,7 @@ async def test_every_endpoint_but_register_login_health_needs_a_token(api: httpx
     assert (await api.get("/api/health")).status_code == 200
 
 
+@pytest.mark.backends
 async def test_rooms_create_list_search_and_validate(api: httpx.AsyncClient) -> None:
     token, me = await register_and_login(api)
     tag = unique_name("")
@@ -132,9 +140,14 @@ async def test_rooms_create_list_search_and_validate(api: httpx.AsyncClient) -> 
     assert (await api.get(f"/api/rooms/{room['id']}", headers=auth(token))).json() == room
 
 
-async def test_history_paging_limits_and_unknown_rooms(server: ServerThread, api: httpx.AsyncClient) -> None:
-    from tests.helpers import chat_client
+@pytest.mark.backends
+async def test_history_paging_limits_and_unknown_rooms(server: ServerThread) -> None:
+    # Messages go in through a WebSocket: this one runs against a real server.
+    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as api:
+        await _history_paging_limits_and_unknown_rooms(server, api)
 
+
+async def _history_paging_limits_and_unknown_rooms(server: ServerThread, api: httpx.AsyncClient) -> None:
     token, _ = await register_and_login(api)
     room = await create_room(api, token)
     async with chat_client(server.url, token) as c:
@@ -160,6 +173,7 @@ async def test_history_paging_limits_and_unknown_rooms(server: ServerThread, api
     assert_error(await api.get("/api/rooms/abc/messages", headers=auth(token)), 422, "validation")
 
 
+@pytest.mark.backends
 async def test_me_logout_and_health(api: httpx.AsyncClient) -> None:
     token, me = await register_and_login(api)
     assert (await api.get("/api/me", headers=auth(token))).json() == me

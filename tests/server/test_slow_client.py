@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from gochat.server.embedded import free_port
-from tests.helpers import auth, chat_client, create_room, register_and_login, ws_url
+from tests.helpers import auth, chat_client, create_room, register_and_login, scaled, ws_url
 from tests.server.test_headless import start_server, wait_until_healthy
 
 # Above the writer's largest batch (1000), which a reading client may receive all at once;
@@ -54,7 +54,7 @@ def server_url(tmp_path: Path) -> Iterator[str]:
 
 async def read_until_closed(ws: ClientConnection) -> None:
     while True:
-        await asyncio.wait_for(ws.recv(), 30)
+        await asyncio.wait_for(ws.recv(), scaled(30))
 
 
 async def enter(ws: ClientConnection, room_id: int) -> None:
@@ -64,7 +64,7 @@ async def enter(ws: ClientConnection, room_id: int) -> None:
 
 
 async def test_a_client_that_stops_reading_is_cut_off_and_the_room_is_not(server_url: str) -> None:
-    async with httpx.AsyncClient(base_url=server_url, timeout=30) as api:
+    async with httpx.AsyncClient(base_url=server_url, timeout=scaled(30)) as api:
         sender_token, _ = await register_and_login(api)
         slow_token, _ = await register_and_login(api)
         fast_tokens = [(await register_and_login(api))[0] for _ in range(3)]
@@ -86,7 +86,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_room_is_not(server
             await enter(ws, room["id"])
             ready.release()
             while len(ids) < MESSAGES:
-                found = MESSAGE_ID.match(str(await asyncio.wait_for(ws.recv(), 60)))
+                found = MESSAGE_ID.match(str(await asyncio.wait_for(ws.recv(), scaled(60))))
                 if found:
                     ids.append(int(found.group(1)))
         return ids
@@ -100,7 +100,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_room_is_not(server
         async def count_acks() -> int:
             acks = 0
             while acks < MESSAGES:
-                if str(await asyncio.wait_for(sender.recv(), 60)).startswith('{"msgType":4'):
+                if str(await asyncio.wait_for(sender.recv(), scaled(60))).startswith('{"msgType":4'):
                     acks += 1
             return acks
 
@@ -146,7 +146,7 @@ async def test_a_client_that_sends_faster_than_it_reads_is_slowed_down_not_cut_o
     count = 600
     try:
         wait_until_healthy(url, process)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+        async with httpx.AsyncClient(base_url=url, timeout=scaled(30)) as api:
             token, _ = await register_and_login(api)
             room = await create_room(api, token)
         raw = socket.socket()
@@ -167,7 +167,7 @@ async def test_a_client_that_sends_faster_than_it_reads_is_slowed_down_not_cut_o
             await asyncio.sleep(3)  # not reading meanwhile: far more than 100 frames are owed to us
             acked: list[int] = []
             while len(acked) < count:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                frame = json.loads(await asyncio.wait_for(ws.recv(), scaled(30)))
                 assert frame["msgType"] in (2, 4), frame
                 if frame["msgType"] == 4:
                     acked.append(frame["data"]["message"]["id"])

@@ -14,6 +14,9 @@ from gochat.server.store import queries
 from gochat.server.store.database import Database
 from gochat.server.store.writer import Committed, MessageWriter
 
+# The storage layer itself: every backend.
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Database]:

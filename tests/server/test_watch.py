@@ -10,12 +10,12 @@ import pytest
 
 from gochat.protocol import MsgType
 from gochat.server.runner import ServerThread
-from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login
+from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login, scaled
 
 
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
         yield client
 
 
@@ -150,6 +150,7 @@ async def test_watch_answers_bad_input_with_error_frames(server: ServerThread, a
         assert "members" in state.data
 
 
+@pytest.mark.backends
 async def test_watch_reply_and_live_messages_neither_overlap_nor_leave_a_gap(
     server: ServerThread, api: httpx.AsyncClient
 ) -> None:

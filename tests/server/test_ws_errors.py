@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -12,12 +13,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gochat.protocol import MAX_FRAME_BYTES, MsgType
 from gochat.server.runner import ServerThread
-from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login
+from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login, scaled
 
 
 @pytest.fixture
 async def api(sqlite_server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=scaled(10)) as client:
         yield client
 
 
@@ -154,3 +155,37 @@ async def test_storage_failing_at_the_handshake_refuses_with_503_and_a_reason(
     body = json.loads(refused.value.response.body)
     assert body["error"] == "unavailable"
     assert body["message"]
+
+
+async def test_members_leaving_in_the_middle_of_a_burst_cost_the_room_nothing(
+    sqlite_server: ServerThread, api: httpx.AsyncClient
+) -> None:
+    """Members close (or vanish) while the room's messages are being written to them: the
+    server stops writing to each the moment its close arrives, and the rest get every message."""
+    token, _ = await register_and_login(api)
+    room = await create_room(api, token)
+    leaver_tokens = [(await register_and_login(api))[0] for _ in range(10)]
+    burst = 300
+    async with contextlib.AsyncExitStack() as stack:
+        talker = await stack.enter_async_context(chat_client(sqlite_server.url, token))
+        reader = await stack.enter_async_context(chat_client(sqlite_server.url, token))
+        await talker.enter(room["id"])
+        await reader.enter(room["id"])
+        leavers = [await stack.enter_async_context(chat_client(sqlite_server.url, t)) for t in leaver_tokens]
+        for leaver in leavers:
+            await leaver.enter(room["id"])
+        for i in range(burst):
+            await talker.send(MsgType.SEND, {"roomId": room["id"], "content": f"b{i}", "clientMsgId": f"b{i}"})
+            if i % 30 == 15:
+                leaver = leavers.pop()
+                if len(leavers) % 2:
+                    # A close frame while frames to it are still queued; not reading, it would
+                    # not see the server's answer, so it drops the connection soon after.
+                    leaver.ws.close_timeout = 0.05
+                    await leaver.ws.close()
+                else:
+                    leaver.ws.transport.abort()  # the connection drops without a word
+        contents = [(await reader.expect(MsgType.SEND)).data["content"] for _ in range(burst)]
+        assert contents == [f"b{i}" for i in range(burst)]
+        for i in range(burst):
+            await talker.expect(MsgType.ACK, lambda f, i=i: f.data.get("clientMsgId") == f"b{i}")  # type: ignore[misc]
