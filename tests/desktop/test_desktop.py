@@ -368,7 +368,7 @@ def test_a_room_list_that_cannot_be_refreshed_says_why(
     errors: list[str] = []
     alice.session.errorShown.connect(errors.append)
     stop_server(server)
-    refreshing = qloop.create_task(alice.session.refresh_rooms())
+    refreshing = qloop.create_task(alice.rooms.refresh())
     qtbot.waitUntil(refreshing.done, timeout=WAIT)
     refreshing.result()
     assert errors
