@@ -43,8 +43,13 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/vulture $(VULTURE_PATHS)
 
 # GOCHAT_TEST_TIMEOUT_FACTOR=3 make test on a slow machine: every wait in the tests is scaled.
+# The suite runs on TEST_WORKERS processes (pytest-xdist): more than the cores, because much of a
+# test's time is spent waiting on a server, a socket, a subprocess or an X server. TEST_WORKERS=0
+# runs it in this one process.
+TEST_WORKERS ?= 4
+
 test: lint
-	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest -n $(TEST_WORKERS)
 
 # The tests under coverage.py (slower than `make test`): line coverage of the package.
 coverage: $(VENV)/.installed-test

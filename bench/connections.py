@@ -265,10 +265,16 @@ def bench_connections(sizes: list[int], hold_seconds: float, runs: int, worker_c
                 "dropped": sum(m["dropped"] for m in measured),
                 "runs": measured,
             }
-        row["ratio"] = row["gochat"]["rss_per_connection"] / row["reference"]["rss_per_connection"]
+        # A handful of connections can leave the reference's RSS where it was: no ratio then.
+        reference_rss = row["reference"]["rss_per_connection"]
+        row["ratio"] = row["gochat"]["rss_per_connection"] / reference_rss if reference_rss > 0 else None
         rows.append(row)
         print_connections_row(row)
     return rows
+
+
+def _ratio(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}"
 
 
 def print_connections_row(row: dict[str, Any]) -> None:
@@ -280,7 +286,7 @@ def print_connections_row(row: dict[str, Any]) -> None:
 
     print(
         f"idle connections N={row['connections']:>6}: gochat {g['rss_per_connection'] / 1024:>6.1f} KiB/conn  "
-        f"reference {r['rss_per_connection'] / 1024:>6.1f} KiB/conn  ratio {row['ratio']:.2f}  "
+        f"reference {r['rss_per_connection'] / 1024:>6.1f} KiB/conn  ratio {_ratio(row['ratio'])}  "
         f"gochat {held(g)}, reference {held(r)}",
         flush=True,
     )
