@@ -45,11 +45,12 @@ lint: $(VENV)/.installed-test
 # GOCHAT_TEST_TIMEOUT_FACTOR=3 make test on a slow machine: every wait in the tests is scaled.
 # The suite runs on TEST_WORKERS processes (pytest-xdist): more than the cores, because much of a
 # test's time is spent waiting on a server, a socket, a subprocess or an X server. TEST_WORKERS=0
-# runs it in this one process.
+# runs it in this one process. worksteal: a worker that runs out takes tests queued for another,
+# so one long test at the end of a queue does not leave the other workers idle.
 TEST_WORKERS ?= 4
 
 test: lint
-	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest -n $(TEST_WORKERS)
+	QT_QPA_PLATFORM=offscreen PYTHONASYNCIODEBUG=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The tests under coverage.py (slower than `make test`): line coverage of the package.
 coverage: $(VENV)/.installed-test
