@@ -102,6 +102,8 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
     host_chat = open_room(qtbot, host, "lan party")
     guest_chat = open_room(qtbot, guest, "lan party")
     say(qtbot, guest_chat, "hi host")
+    # One after the other: two people typing at once are stored in the order they reach the server.
+    qtbot.waitUntil(lambda: all_sent(guest_chat, 1), timeout=WAIT)
     say(qtbot, host_chat, "welcome!")
     qtbot.waitUntil(lambda: all_sent(host_chat, 2), timeout=WAIT)
 
