@@ -1,8 +1,8 @@
 """People, a room and its history written straight into a server's database, for the tests that
 need more than the API makes quick: one argon2 hash shared by every user, history by bulk INSERT.
 
-The benchmark seeds its servers with a copy of its own (bench/servers.py): tests do not import the
-bench, and the bench does not import the tests.
+The benchmark seeds its servers its own way (bench/servers.py: tokens, several rooms); the made-up
+chat text is the bench's (bench/chatter.py), so that tests and benchmarks lay out the same rows.
 """
 
 from __future__ import annotations
@@ -13,39 +13,11 @@ from typing import cast
 
 from sqlalchemy import Table, insert
 
+from bench.chatter import chat_text
 from gochat.protocol import username_key
 from gochat.server import auth
 from gochat.server.store import models
 from gochat.server.store.database import Database
-
-WORDS = (
-    *("ok", "sure", "thanks", "deploy", "build", "review", "the", "branch", "merge", "tomorrow", "lunch"),
-    *("meeting", "coffee", "server", "client", "window", "scroll", "message", "latency", "memory", "profile"),
-    *("test", "fixed", "broken", "works", "again", "later", "tonight", "weekend", "ticket", "release", "notes"),
-    *("docs", "benchmark", "queue", "database", "index", "cache", "restart"),
-)
-EXTRAS = ("你好", "谢谢", "没问题", "😀", "👍", "🎉", "明天见")
-
-
-def chat_text(n: int) -> str:
-    """The n-th line of a made-up conversation (same n, same text): short replies, sentences that
-    wrap, the odd multi-line message and some Chinese and emoji, so the view lays out rows of
-    many heights rather than one repeated string."""
-    state = (n * 2654435761 + 12345) & 0xFFFFFFFF
-    shape = state % 10
-    if shape < 4:  # a short reply
-        length = 1 + state % 5
-    elif shape < 8:  # a sentence or two, wrapping in a narrow window
-        length = 8 + state % 25
-    else:  # a long message
-        length = 40 + state % 40
-    words = []
-    for i in range(length):
-        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-        words.append(EXTRAS[state % len(EXTRAS)] if state % 23 == 0 else WORDS[state % len(WORDS)])
-        if shape == 9 and i % 15 == 14:
-            words.append("\n")
-    return " ".join(words).replace(" \n ", "\n").strip()
 
 
 def seed_room(database_url: str, users: int, *, password: str, messages: int = 0) -> int:
