@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -112,6 +113,13 @@ class HostDialog(QDialog):
     def fit_height(self) -> None:
         """As tall as what is shown: taller for Advanced or a message, back when they go."""
         fit_height_to_content(self)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        # Shown, a window takes its layout's size hint, which guesses at the wrapped intro's
+        # height from a width of its own: fit the real width, so the height is the same as
+        # after Advanced is ticked and unticked (no gap, never squeezed).
+        self.fit_height()
 
     def _join_toggled(self, on: bool) -> None:
         # Announcing only makes sense when others can connect.
