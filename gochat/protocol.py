@@ -698,14 +698,12 @@ class ErrorFrame:
 
 @dataclass(frozen=True, slots=True)
 class RoomState:
-    """ROOM_STATE (6), the reply to ENTER: the room, your read marker and unread count after it,
-    and the newest message id that count covers. Entering (not watching) adds the members and
+    """ROOM_STATE (6), the reply to ENTER: the room, with your read marker and unread count after
+    it, and the newest message id that count covers. Entering (not watching) adds the members and
     a page of messages with ``has_older`` (newest page) or ``has_newer`` (after ``afterId``)."""
 
     msg_type: ClassVar[MsgType] = MsgType.ROOM_STATE
     room: Room
-    last_read_id: int | None
-    unread: int
     last_message_id: int
     members: tuple[User, ...] | None = None
     messages: tuple[Message, ...] | None = None
@@ -718,12 +716,22 @@ class RoomState:
     def room_id(self) -> int:
         return self.room.id
 
+    # The frame repeats the room's reading at its top level (docs/protocol.md): one value, so the
+    # room's is the frame's.
+    @property
+    def last_read_id(self) -> int | None:
+        return self.room.last_read_id
+
+    @property
+    def unread(self) -> int:
+        return self.room.unread
+
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "roomId": self.room.id,
             "room": self.room.to_wire(),
-            "lastReadId": self.last_read_id,
-            "unread": self.unread,
+            "lastReadId": self.room.last_read_id,
+            "unread": self.room.unread,
             "lastMessageId": self.last_message_id,
         }
         if self.has_older is not None:
@@ -746,8 +754,6 @@ class RoomState:
         messages = data.get("messages")
         return cls(
             room=Room.from_wire(data.get("room")),
-            last_read_id=_optional_int(data.get("lastReadId"), "lastReadId"),
-            unread=_int(data.get("unread", 0), "unread"),
             last_message_id=_int(data.get("lastMessageId", 0), "lastMessageId"),
             members=None if members is None else tuple(User.from_wire(member) for member in members),
             messages=None if messages is None else _messages(messages, "messages"),

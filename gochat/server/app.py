@@ -17,7 +17,7 @@ from gochat.protocol import ErrorCode, ValidationError
 from gochat.server import api, ws
 from gochat.server.config import Settings
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError, StorageUnavailable
+from gochat.server.errors import ChatError, StorageUnavailable, log_if_storage_failed
 from gochat.server.http_errors import VALIDATION_STATUS, chat_error_response, error_response
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
 
     @app.exception_handler(ChatError)
     async def chat_error(_: Request, exc: ChatError) -> JSONResponse:
-        if isinstance(exc, StorageUnavailable):
-            log.error("storage failed: %s", exc.detail or exc.message, exc_info=exc.__cause__)
+        log_if_storage_failed(exc)
         return chat_error_response(exc)
 
     @app.exception_handler(ValidationError)

@@ -107,8 +107,8 @@ class ChatService:
             connection.deliver(frame)
             return
         rejected: ChatError
-        if isinstance(error, ChatError) and (
-            isinstance(error, WriterClosed) or not isinstance(error, StorageUnavailable)
+        if isinstance(error, WriterClosed) or (
+            isinstance(error, ChatError) and not isinstance(error, StorageUnavailable)
         ):
             rejected = error  # the server is closing (the client sends again after reconnecting), or a refusal
         else:
@@ -136,8 +136,6 @@ class ChatService:
         reading = Reading(marker, unread)
         state = RoomState(
             room=self._rooms.view(room, reading),
-            last_read_id=reading.last_read_id,
-            unread=reading.unread,
             last_message_id=newest,
             members=tuple(self._hub.members(room.id)),
             messages=tuple(page.messages),
@@ -165,13 +163,10 @@ class ChatService:
             if not was_watching:
                 self._hub.unwatch(connection, room.id)
             raise
-        reading = Reading(marker, unread)
         # lastMessageId: the newest message the count covers, so a client that also gets the
         # room's messages live counts none of them twice.
         state = RoomState(
-            room=self._rooms.view(room, reading),
-            last_read_id=marker,
-            unread=unread,
+            room=self._rooms.view(room, Reading(marker, unread)),
             last_message_id=newest,
             watching=True,
             request_id=request.request_id,

@@ -4,7 +4,11 @@ gochat/server/http_errors.py; WebSocket: an error frame)."""
 
 from __future__ import annotations
 
+import logging
+
 from gochat.protocol import ErrorCode
+
+log = logging.getLogger(__name__)
 
 
 class ChatError(Exception):
@@ -40,3 +44,10 @@ class StorageUnavailable(ChatError):
     def __init__(self, message: str = "Storage is unavailable right now; try again shortly.", detail: str = "") -> None:
         super().__init__(message)
         self.detail = detail
+
+
+def log_if_storage_failed(error: ChatError) -> None:
+    """A storage failure is the operator's business: each transport that answers one logs it
+    here, once, with the driver's words and its exception. Other domain errors are the client's."""
+    if isinstance(error, StorageUnavailable):
+        log.error("storage failed: %s", error.detail or error.message, exc_info=error.__cause__)

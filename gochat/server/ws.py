@@ -30,7 +30,7 @@ from gochat.protocol import (
 from gochat.server import auth
 from gochat.server.chat import Acknowledgement, rejection
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError, StorageUnavailable, Unauthorized
+from gochat.server.errors import ChatError, Unauthorized, log_if_storage_failed
 from gochat.server.frames import send_texts_now_of, send_texts_of
 from gochat.server.http_errors import chat_error_response
 from gochat.server.hub import next_connection_id
@@ -238,8 +238,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     except ChatError as exc:
         # Refused at the handshake, before any chat: an HTTP status (401, or 503 when storage
         # cannot say who this is) with a readable JSON reason, as REST answers.
-        if isinstance(exc, StorageUnavailable):
-            log.error("storage failed: %s", exc.detail or exc.message)
+        log_if_storage_failed(exc)
         await websocket.send_denial_response(chat_error_response(exc))
         return
     await websocket.accept()
@@ -297,8 +296,7 @@ async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: 
     except ProtocolError as exc:
         _reject(connection, exc)
     except ChatError as exc:
-        if isinstance(exc, StorageUnavailable):
-            log.error("storage failed: %s", exc.detail or exc.message)
+        log_if_storage_failed(exc)
         _reject(connection, rejection(exc, frame))
     except Exception:
         log.exception("handling a frame from connection %d failed", connection.id)
