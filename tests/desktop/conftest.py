@@ -62,11 +62,18 @@ def qapp_cls() -> type[QApplication]:
     return QApplication
 
 
+@pytest.fixture(autouse=True, scope="session")
+def styled_app(qapp: QApplication) -> QApplication:
+    """Every desktop test meets the app as the user does: the app's style and stylesheet, whatever
+    test happens to run first in its worker (a window measured unstyled is not the one shipped)."""
+    create_application([])
+    return qapp
+
+
 @pytest.fixture(scope="session")
 def _shared_qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     # One loop for the whole run: a qasync loop that is "already running" cannot be closed,
     # so making one per test would leak its sockets.
-    create_application([])
     loop = qasync.QEventLoop(qapp, already_running=True)
     # asyncio.to_thread work runs on plain threads we can join at the end; qasync's default
     # QThread executor, never closed here, would abort the process at exit.
