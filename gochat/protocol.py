@@ -71,6 +71,7 @@ class ErrorCode:
     CONFLICT = "conflict"
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
 
 
 class ValidationError(ValueError):
@@ -93,6 +94,7 @@ class ProtocolError(ValueError):
         request_id: str | None = None,
         msg_type: int | None = None,
         client_msg_id: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -100,6 +102,7 @@ class ProtocolError(ValueError):
         self.request_id = request_id
         self.msg_type = msg_type
         self.client_msg_id = client_msg_id
+        self.retry_after = retry_after  # ms; set with rate_limited: when the request may be sent again
 
 
 # ---------------------------------------------------------------------------
@@ -672,6 +675,7 @@ class ErrorFrame:
     request_type: int | None = None
     client_msg_id: str | None = None
     request_id: str | None = None
+    retry_after: int | None = None  # ms, with rate_limited: send the request again after this
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -679,6 +683,8 @@ class ErrorFrame:
             data["msgType"] = self.request_type
         if self.client_msg_id is not None:
             data["clientMsgId"] = self.client_msg_id
+        if self.retry_after is not None:
+            data["retryAfter"] = self.retry_after
         return data
 
     @classmethod
@@ -689,11 +695,12 @@ class ErrorFrame:
             request_type=_optional_int(data.get("msgType"), "msgType"),
             client_msg_id=_optional_str(data.get("clientMsgId"), "clientMsgId"),
             request_id=request_id,
+            retry_after=_optional_int(data.get("retryAfter"), "retryAfter"),
         )
 
     @classmethod
     def of(cls, error: ProtocolError) -> ErrorFrame:
-        return cls(error.code, error.message, error.msg_type, error.client_msg_id, error.request_id)
+        return cls(error.code, error.message, error.msg_type, error.client_msg_id, error.request_id, error.retry_after)
 
 
 @dataclass(frozen=True, slots=True)

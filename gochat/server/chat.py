@@ -27,7 +27,7 @@ from gochat.protocol import (
     message_frame,
     request_failed,
 )
-from gochat.server.errors import ChatError, NotInRoom, StorageUnavailable
+from gochat.server.errors import ChatError, NotInRoom, RateLimited, StorageUnavailable
 from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
 from gochat.server.reading import ReadMarkers
@@ -48,7 +48,8 @@ Acknowledgement = asyncio.Future[Committed]
 
 def rejection(error: ChatError, request: ClientFrame | None) -> ProtocolError:
     """A domain error as the protocol error that answers ``request``."""
-    return request_failed(ProtocolError(error.code, error.message), request)
+    retry_after = error.retry_after_ms if isinstance(error, RateLimited) else None
+    return request_failed(ProtocolError(error.code, error.message, retry_after=retry_after), request)
 
 
 class ChatService:

@@ -35,9 +35,16 @@ class Settings:
     # Frames queued for one client before it counts as not reading and is closed with 1013.
     # Keep it well above the writer's batch (1000): a reading client may get a whole batch at once.
     max_client_backlog: int = 10_000
+    # TLS: with both, the port speaks only https/wss (docs/security.md).
+    certfile: str | None = None
+    keyfile: str | None = None
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile and self.keyfile)
 
 
 def default_server_name() -> str:
@@ -118,6 +125,17 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "(close 1013; it catches up on reconnect). Env: GOCHAT_MAX_CLIENT_BACKLOG. Default: 10000.",
     )
     parser.add_argument(
+        "--certfile",
+        default=env.get("GOCHAT_CERTFILE") or None,
+        help="PEM certificate (chain) for TLS: with --keyfile the port speaks only https/wss. "
+        "Env: GOCHAT_CERTFILE. Default: none (plain http).",
+    )
+    parser.add_argument(
+        "--keyfile",
+        default=env.get("GOCHAT_KEYFILE") or None,
+        help="PEM private key of --certfile. Env: GOCHAT_KEYFILE. Default: none.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -132,6 +150,8 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
     args = parser.parse_args(argv)
     if args.log_level not in LOG_LEVELS:  # argparse checks choices only on the command line
         parser.error(f"GOCHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {args.log_level!r}")
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together: give both for TLS, or neither")
     return Settings(
         host=args.host,
         port=args.port,
@@ -142,4 +162,6 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         server_name=args.name,
         announce=args.announce,
         max_client_backlog=max(args.max_client_backlog, 1),
+        certfile=args.certfile,
+        keyfile=args.keyfile,
     )

@@ -35,6 +35,17 @@ class NotInRoom(ChatError):
     code = ErrorCode.NOT_IN_ROOM
 
 
+class RateLimited(ChatError):
+    """Too many requests of one kind, from one user, connection or address: refused, not queued.
+    ``retry_after_ms`` says when the same request will be accepted."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = max(int(retry_after_ms), 1)
+
+
 class StorageUnavailable(ChatError):
     """Storage did not answer or failed: the request may succeed when tried again. ``detail``
     is the driver's own words, for logs and for whoever started the server."""

@@ -198,14 +198,17 @@ def make_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
         lifespan="on",
+        ssl_certfile=settings.certfile if settings.tls else None,
+        ssl_keyfile=settings.keyfile if settings.tls else None,
     )
 
 
 def describe(settings: Settings, port: int) -> str:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     cache = masked_url(settings.redis_url) if settings.redis_url else "in-process"
+    scheme = "https" if settings.tls else "http"
     return (
-        f"gochat serving http://{host}:{port} (ws://{host}:{port}/ws); "
+        f"gochat serving {scheme}://{host}:{port} ({scheme.replace('http', 'ws')}://{host}:{port}/ws); "
         f"storage {masked_url(settings.resolved_database_url())}; cache {cache}"
     )
 
@@ -296,7 +299,8 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
+        scheme = "https" if self.settings.tls else "http"
+        return f"{scheme}://{self.settings.host}:{self.port}"
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._server is not None:
