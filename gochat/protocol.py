@@ -72,6 +72,7 @@ class ErrorCode:
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"  # REST: a request body over the limit (413)
 
 
 class ValidationError(ValueError):
