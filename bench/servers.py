@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import Table, insert
 
 from bench.chatter import chat_text
-from gochat.protocol import username_key
+from gochat.protocol import username_key, username_skeleton
 from gochat.server import auth
 from gochat.server.embedded import free_port
 from gochat.server.store import models
@@ -88,6 +88,7 @@ def seed(
                 "username": f"bench{start + i}",
                 "password": password_hash,
                 "username_key": username_key(f"bench{start + i}"),
+                "username_skeleton": username_skeleton(f"bench{start + i}"),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, ClassVar, TypeAlias
 
+import icu  # PyICU: UTS #39 (confusable skeletons, mixed scripts) and Unicode properties
+
 PROTOCOL_VERSION = 1
 
 USERNAME_MIN, USERNAME_MAX = 3, 32
@@ -120,32 +122,120 @@ def _require_encodable(field: str, value: str) -> None:
         raise ValidationError(field, f"The {field} contains characters that are not valid text.") from None
 
 
+# ---------------------------------------------------------------------------
+# Names people can trust (UTS #39, through ICU's SpoofChecker: docs/security.md says why)
+
+# Characters that show nothing, or look like a space, although they are not one.
+# Default_Ignorable_Code_Point covers the zero-width characters, bidi controls, variation
+# selectors and the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0); the braille blank U+2800 is
+# an ordinary symbol that happens to be empty.
+_BRAILLE_BLANK = "\u2800"
+# The kana voicing marks are of the Inherited script like the accents, but か and が are
+# different letters: they count in the comparison, where other inherited marks do not.
+_KANA_VOICING_MARKS = frozenset("\u3099\u309a")
+_APOSTROPHES = "'\u2019"
+
+
+def _spoof_checker(checks: int) -> icu.SpoofChecker:
+    checker = icu.SpoofChecker()
+    checker.setChecks(checks)
+    # UTS #39 5.2 "Moderately Restrictive": one script, or Latin with one other script except
+    # Cyrillic and Greek (so 田中Tanaka and 日本語 pass; Latin mixed with Cyrillic does not).
+    checker.setRestrictionLevel(icu.URestrictionLevel.MODERATELY_RESTRICTIVE)
+    return checker
+
+
+_USERNAME_CHECKER = _spoof_checker(
+    icu.USpoofChecks.RESTRICTION_LEVEL | icu.USpoofChecks.MIXED_NUMBERS | icu.USpoofChecks.INVISIBLE
+)
+_SKELETON = _spoof_checker(0)
+
+
+def _is_invisible(ch: str) -> bool:
+    return ch == _BRAILLE_BLANK or bool(icu.Char.hasBinaryProperty(ch, icu.UProperty.DEFAULT_IGNORABLE_CODE_POINT))
+
+
+def _first_invisible(text: str) -> str | None:
+    return next((ch for ch in text if _is_invisible(ch)), None)
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("M")
+
+
+def _code_point(ch: str) -> str:
+    return f"U+{ord(ch):04X}"
+
+
 def _is_name_char(ch: str, first: bool) -> bool:
     if ch in "_-":
         return True
     category = unicodedata.category(ch)
     if category.startswith("L") or category == "Nd":
         return True
-    # Combining marks are part of letters in many scripts (Devanagari, Thai...), never first.
-    return category.startswith("M") and not first
+    # Combining marks are part of letters in many scripts (Devanagari, Thai...), and an
+    # apostrophe part of names (O'Brien): never first.
+    return not first and (category.startswith("M") or ch in _APOSTROPHES)
 
 
 def validate_username(value: object) -> str:
-    """Return the NFC-normalised username or raise ValidationError."""
+    """Return the NFC-normalised username or raise ValidationError saying which rule it breaks."""
     if not isinstance(value, str):
         raise ValidationError("username", "The username must be text.")
     _require_encodable("username", value)
     name = unicodedata.normalize("NFC", value)
+    invisible = _first_invisible(name)
+    if invisible is not None:
+        raise ValidationError(
+            "username",
+            f"The username contains an invisible or blank character ({_code_point(invisible)}); remove it.",
+        )
     if not USERNAME_MIN <= len(name) <= USERNAME_MAX:
         raise ValidationError("username", f"The username must be {USERNAME_MIN} to {USERNAME_MAX} characters long.")
     if not all(_is_name_char(ch, i == 0) for i, ch in enumerate(name)):
-        raise ValidationError("username", "The username may contain only letters, digits, '_' and '-'.")
+        raise ValidationError("username", "The username may contain only letters, digits, '_', '-' and apostrophes.")
+    if unicodedata.normalize("NFKC", name) != name:
+        raise ValidationError(
+            "username",
+            "The username may not use styled, full-width or other compatibility forms of letters and digits "
+            "(such as 𝐯 or ｖ): type the plain ones.",
+        )
+    _check_confusing_mixtures(name)
     return name
+
+
+def _check_confusing_mixtures(name: str) -> None:
+    failed = _USERNAME_CHECKER.check(name)
+    if failed & icu.USpoofChecks.RESTRICTION_LEVEL:
+        raise ValidationError(
+            "username",
+            "The username mixes scripts that look alike (such as Latin with Cyrillic or Greek letters): "
+            "write it in one script.",
+        )
+    if failed & icu.USpoofChecks.MIXED_NUMBERS:
+        raise ValidationError("username", "The username mixes digits of different number systems: use one.")
+    if failed & icu.USpoofChecks.INVISIBLE:
+        raise ValidationError("username", "The username repeats a combining mark on one letter: type it once.")
 
 
 def username_key(username: str) -> str:
     """The case-insensitive identity of a username, equal on every backend."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", username).casefold())
+
+
+def username_skeleton(username: str) -> str:
+    """What a username looks like: names with equal skeletons are look-alikes, and one is refused.
+
+    The UTS #39 skeleton of the case-folded name, with the marks that can sit on any letter (the
+    Inherited script: accents, the Arabic vowel points) left out, so a mark added to an existing
+    name does not make a new one. Only for comparing: never shown, never a name itself."""
+    folded = unicodedata.normalize("NFD", username_key(username))
+    bare = "".join(ch for ch in folded if not _is_mark(ch) or ch in _KANA_VOICING_MARKS or not _is_inherited(ch))
+    return str(_SKELETON.getSkeleton(0, bare))
+
+
+def _is_inherited(ch: str) -> bool:
+    return bool(icu.Script.getScript(ch).getScriptCode() == icu.UScriptCode.INHERITED)
 
 
 def validate_password(value: object) -> str:
@@ -167,9 +257,22 @@ def validate_room_name(value: object) -> str:
         raise ValidationError("name", "The room name cannot be empty or only spaces.")
     if len(name) > ROOM_NAME_MAX:
         raise ValidationError("name", f"The room name can be at most {ROOM_NAME_MAX} characters long.")
+    invisible = next((ch for ch in name if _is_invisible(ch) and not _is_variation_selector(ch)), None)
+    if invisible is not None:
+        raise ValidationError(
+            "name", f"The room name contains an invisible or blank character ({_code_point(invisible)}); remove it."
+        )
     if not all(ch.isprintable() or ch == " " for ch in name):
         raise ValidationError("name", "The room name may contain only printable characters.")
+    if _is_mark(name[0]):
+        raise ValidationError("name", "The room name cannot start with a combining mark: it needs a letter to sit on.")
     return name
+
+
+def _is_variation_selector(ch: str) -> bool:
+    # They choose how the character before shows (☕️ as an emoji); they never show alone, and a
+    # name cannot start with one (it is a mark).
+    return bool(icu.Char.hasBinaryProperty(ch, icu.UProperty.VARIATION_SELECTOR))
 
 
 def room_name_key(name: str) -> str:

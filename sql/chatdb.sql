@@ -2,7 +2,7 @@
 --
 -- The seed's tables users, rooms and messages keep gorm.Model's columns (id, created_at,
 -- updated_at, deleted_at) and their own; gochat adds case-folded key columns for
--- case-insensitive uniqueness, clientMsgId for retry de-duplication, a sessions table, read
+-- case-insensitive uniqueness, the username's look-alike skeleton, clientMsgId for retry de-duplication, a sessions table, read
 -- markers (how far each user has read in each room) and database_info (the database's own
 -- random id, which namespaces the Redis cache).
 -- users.password holds only an argon2id hash, never a password.
@@ -19,8 +19,12 @@ CREATE TABLE IF NOT EXISTS users (
     username VARCHAR(32) NOT NULL,
     password VARCHAR(255) NOT NULL,
     username_key VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    -- What the name looks like (UTS #39 skeleton): no two accounts are look-alikes. NULL only for
+    -- an account older than the column that looks like an earlier one (docs/security.md).
+    username_skeleton VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
     PRIMARY KEY (id),
     CONSTRAINT uq_users_username_key UNIQUE (username_key),
+    CONSTRAINT uq_users_username_skeleton UNIQUE (username_skeleton),
     INDEX idx_users_deleted_at (deleted_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

@@ -14,7 +14,7 @@ from typing import cast
 from sqlalchemy import Table, insert
 
 from bench.chatter import chat_text
-from gochat.protocol import username_key
+from gochat.protocol import username_key, username_skeleton
 from gochat.server import auth
 from gochat.server.store import models
 from gochat.server.store.database import Database
@@ -37,6 +37,7 @@ def seed_room(database_url: str, users: int, *, password: str, messages: int = 0
                     "username": f"user{i}",
                     "password": password_hash,
                     "username_key": username_key(f"user{i}"),
+                    "username_skeleton": username_skeleton(f"user{i}"),
                     "created_at": now,
                     "updated_at": now,
                 }

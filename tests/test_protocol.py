@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gochat import protocol
@@ -44,6 +45,82 @@ def test_username_key_folds_case_but_not_accents() -> None:
     assert protocol.username_key("Jos\u00e9") == protocol.username_key("Jose\u0301")
 
 
+REAL_NAMES = [
+    "中文名字", "王小明", "日本語", "山田太郎", "やまだ", "ヤマダ", "ひらがなカタカナ漢字", "田中Tanaka",
+    "한국어", "김민수", "Ελληνικά", "Σωκράτης", "Русский", "Ольга", "Їжак", "José", "Jose\u0301", "O'Brien",
+    "O\u2019Brien", "Zoë", "Łukasz",
+    "Søren", "Nguyễn", "Đặng", "Müller", "Ñandú", "Şahin", "İlkay", "çağlar", "Ærø", "Björk", "محمد", "עברית",
+    "हिन्दी", "राम", "தமிழ்", "สมชาย", "ქართული", "Հայերեն", "john_doe", "mary-jane", "bob123", "alice2024", "user_٣٤",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REAL_NAMES)
+def test_real_names_in_one_script_are_valid(name: str) -> None:
+    assert protocol.validate_username(name) == unicodedata.normalize("NFC", name)
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("victim\u3164", "invisible or blank character (U+3164)"),
+        ("\u115fvictim", "invisible or blank character (U+115F)"),
+        ("vic\u1160tim", "invisible or blank character (U+1160)"),
+        ("victim\uffa0", "invisible or blank character (U+FFA0)"),
+        ("vic\u200btim", "invisible or blank character (U+200B)"),
+        ("vic\u200dtim", "invisible or blank character (U+200D)"),
+        ("victim\u2800", "invisible or blank character (U+2800)"),
+        ("vic\u00adtim", "invisible or blank character (U+00AD)"),
+        ("v\u0456ctim", "mixes scripts"),  # Cyrillic і
+        ("vi\u0441tim", "mixes scripts"),  # Cyrillic с
+        ("\u03bdictim", "mixes scripts"),  # Greek ν
+        ("paypa\u03bf", "mixes scripts"),  # Greek ο
+        ("\U0001d42fictim", "compatibility forms"),  # mathematical bold 𝐯
+        ("\uff56ictim", "compatibility forms"),  # fullwidth ｖ
+        ("victim\uff11", "compatibility forms"),  # fullwidth １
+        ("abc1\u0663", "digits of different number systems"),
+        ("victim\u0301\u0301", "repeats a combining mark"),
+        ("\u0301\u0302\u0303", "only letters, digits"),  # marks only
+        ("'quoted", "only letters, digits"),  # an apostrophe is never first
+    ],
+)
+def test_invisible_styled_and_mixed_names_are_refused_saying_which_rule(name: str, rule: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        protocol.validate_username(name)
+    assert error.value.field == "username"
+    assert rule in error.value.message
+
+
+def test_a_mark_added_to_a_name_makes_a_look_alike_but_composition_changes_nothing() -> None:
+    skeleton = protocol.username_skeleton
+    # A decomposed é is the same name as José, by key and by look.
+    assert protocol.username_key("Jose\u0301") == protocol.username_key("José")
+    # José, Jose, victiḿ, victiṃ: marks that sit on any letter do not make a new name.
+    assert skeleton("José") == skeleton("Jose") == skeleton("JOSE")
+    assert skeleton("victim") == skeleton("victim\u0301") == skeleton("victim\u0323") == skeleton("vi\u0308ctim")
+    assert skeleton("victim") == skeleton("victirn")  # m and rn, UTS #39's own example
+    assert skeleton("O'Brien") == skeleton("O\u2019Brien")
+    # Marks that are letters of their script still count: が is not か, रामा is not राम.
+    assert skeleton("がくせい") != skeleton("かくせい")
+    assert skeleton("रामा") != skeleton("राम")
+    assert skeleton("alice") != skeleton("alicia")
+
+
+LATIN_TO_CYRILLIC = str.maketrans("aceiopxy", "\u0430\u0441\u0435\u0456\u043e\u0440\u0445\u0443")
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=3, max_size=32), st.data())
+def test_a_cyrillic_look_alike_is_refused_or_has_the_same_skeleton(name: str, data: st.DataObject) -> None:
+    assume(name[0] not in "_" and any(ch in "aceiopxy" for ch in name))
+    positions = [i for i, ch in enumerate(name) if ch in "aceiopxy"]
+    chosen = data.draw(st.sets(st.sampled_from(positions), min_size=1))
+    look_alike = "".join(ch.translate(LATIN_TO_CYRILLIC) if i in chosen else ch for i, ch in enumerate(name))
+    try:
+        protocol.validate_username(look_alike)
+    except ValidationError:
+        return  # Latin mixed with Cyrillic
+    assert protocol.username_skeleton(look_alike) == protocol.username_skeleton(name)
+
+
 @pytest.mark.parametrize(
     ("password", "ok"), [("x" * 7, False), ("x" * 8, True), ("密" * 128, True), ("x" * 129, False)]
 )
@@ -60,7 +137,10 @@ def test_room_names_are_trimmed(name: str, expected: str) -> None:
     assert protocol.validate_room_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["", "   ", "a" * 65, "line\nbreak", "\x07bell"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "a" * 65, "line\nbreak", "\x07bell", "\u3164", "\u2800", " \u2800 ", "\u0301\u0302", "a\u200bb"],
+)
 def test_invalid_room_names(name: str) -> None:
     with pytest.raises(ValidationError):
         protocol.validate_room_name(name)

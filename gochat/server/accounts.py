@@ -10,6 +10,18 @@ from gochat.server.records import UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 
+NAME_TAKEN = "That username is taken."
+# Which account it resembles is not said: that would help whoever looks for names to imitate.
+NAME_LOOKS_TAKEN = (
+    "That username looks too much like an existing one (the same letters from another alphabet, "
+    "or with marks added): choose another."
+)
+
+
+def _refuse(clash: type[queries.NameTaken] | None) -> None:
+    if clash is not None:
+        raise Conflict(NAME_LOOKS_TAKEN if issubclass(clash, queries.NameLooksTaken) else NAME_TAKEN)
+
 
 class Accounts:
     def __init__(self, database: Database, cache: Cache) -> None:
@@ -21,13 +33,17 @@ class Accounts:
         secret = validate_password(password)
         key = username_key(name)
         if await self._cache.get_user_by_name(key) is not None:
-            raise Conflict("That username is taken.")
+            raise Conflict(NAME_TAKEN)
+        # Before the slow hash: a taken or look-alike name costs no hashing.
+        _refuse(await self._db.run(queries.name_clash, name))
         # Hashing is deliberately slow: keep it off the event loop.
         password_hash = await self._db.call(auth.hash_password, secret)
         try:
             user = await self._db.run(queries.create_user, name, password_hash)
-        except queries.NameTaken:
-            raise Conflict("That username is taken.") from None
+        except queries.NameTaken as taken:
+            # Lost a race to a registration of the same name or a look-alike: say which.
+            _refuse(await self._db.run(queries.name_clash, name) or type(taken))
+            raise
         await self._cache.put_user(user, key)
         return user
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gochat.server.errors import StorageUnavailable
 from gochat.server.store.models import Base
+from gochat.server.store.upgrade import upgrade
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -83,7 +84,9 @@ class Database:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
+        """Make missing tables, then bring what an older gochat made up to date."""
         Base.metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

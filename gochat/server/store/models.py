@@ -57,6 +57,7 @@ class User(GormModel, Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("username_key", name="uq_users_username_key"),
+        UniqueConstraint("username_skeleton", name="uq_users_username_skeleton"),
         Index("idx_users_deleted_at", "deleted_at"),
         MYSQL_TABLE_ARGS,
     )
@@ -66,6 +67,10 @@ class User(GormModel, Base):
     password: Mapped[str] = mapped_column(String(255))
     # casefold(NFC(username)): the unique identity, so "Alice" and "alice" are one account.
     username_key: Mapped[str] = mapped_column(_binary_key(128))
+    # What the name looks like (protocol.username_skeleton, UTS #39): unique, so no two accounts
+    # are look-alikes, whichever server registers them. NULL only for an account older than the
+    # column whose skeleton an earlier account already had (store/upgrade.py).
+    username_skeleton: Mapped[str | None] = mapped_column(_binary_key(255), default=None)
 
 
 class Room(GormModel, Base):

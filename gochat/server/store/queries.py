@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from gochat.protocol import room_name_key, username_key
+from gochat.protocol import room_name_key, username_key, username_skeleton
 from gochat.server.records import CredentialRecord, HistoryPage, MessageRecord, RoomRecord, UserRecord
 from gochat.server.store import models
 
@@ -24,19 +24,38 @@ class NameTaken(Exception):
     """A unique name (user or room) exists already, ignoring case."""
 
 
+class NameLooksTaken(NameTaken):
+    """A username looks like an existing one (their skeletons are equal)."""
+
+
 def _user(row: models.User) -> UserRecord:
     return UserRecord(id=row.id, username=row.username)
 
 
+def name_clash(session: Session, username: str) -> type[NameTaken] | None:
+    """Whether ``username`` is taken (ignoring case), looks like a name that is, or is free."""
+    users = models.User
+    if session.scalar(select(users.id).where(users.username_key == username_key(username))) is not None:
+        return NameTaken
+    if session.scalar(select(users.id).where(users.username_skeleton == username_skeleton(username))) is not None:
+        return NameLooksTaken
+    return None
+
+
 def create_user(session: Session, username: str, password_hash: str) -> UserRecord:
-    key = username_key(username)
-    if session.scalar(select(models.User.id).where(models.User.username_key == key)) is not None:
-        raise NameTaken(username)
-    row = models.User(username=username, password=password_hash, username_key=key)
+    clash = name_clash(session, username)
+    if clash is not None:
+        raise clash(username)
+    row = models.User(
+        username=username,
+        password=password_hash,
+        username_key=username_key(username),
+        username_skeleton=username_skeleton(username),
+    )
     session.add(row)
     try:
         session.flush()
-    except IntegrityError:  # a concurrent registration won the race for the same key
+    except IntegrityError:  # a concurrent registration won the race for the same key or skeleton
         raise NameTaken(username) from None
     return _user(row)
 

@@ -1,0 +1,111 @@
+"""Bringing a database made by an older gochat up to date, at start-up, safely.
+
+gochat has no migration framework: ``create_all`` makes missing tables but never changes an
+existing one. What a newer version adds to an existing table is added here, idempotently, so
+several servers starting at once on one MariaDB (or a server restarted mid-upgrade) agree:
+
+- users.username_skeleton (look-alike names, docs/security.md): the column and its unique
+  index are added when missing, then every account's skeleton is (re)computed whenever the
+  skeleton's definition changed (a new ICU brings a new confusables.txt) — the version is kept in
+  database_info. When two existing accounts look alike, the older keeps the skeleton and the
+  newer gets NULL: both keep working, and no new look-alike of either can register.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+import icu
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from gochat.protocol import username_skeleton
+from gochat.server.store import models
+
+log = logging.getLogger(__name__)
+
+# Changes whenever username_skeleton may give another answer for a stored name: ICU's data, or
+# our rule around it (bump the suffix).
+SKELETON_VERSION = f"uts39 icu-{icu.ICU_VERSION} marks-1"
+SKELETON_VERSION_KEY = "username_skeleton_version"
+_ATTEMPTS = 3  # a registration landing mid-recompute can take a skeleton first: recompute again
+
+
+def upgrade(engine: Engine) -> None:
+    """Everything a database made by an older gochat lacks; a no-op on an up-to-date one."""
+    _add_username_skeleton_column(engine)
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            _recompute_skeletons(engine)
+            return
+        except IntegrityError:
+            if attempt == _ATTEMPTS:
+                raise
+
+
+def _add_username_skeleton_column(engine: Engine) -> None:
+    users = cast(Table, models.User.__table__)
+    column = users.c.username_skeleton
+    inspector = inspect(engine)
+    if column.name not in {c["name"] for c in inspector.get_columns(users.name)}:
+        kind = column.type.compile(engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {users.name} ADD COLUMN {column.name} {kind} NULL")
+        except DBAPIError:
+            # Another server added it first; anything else shows up on the next look.
+            if column.name not in {c["name"] for c in inspect(engine).get_columns(users.name)}:
+                raise
+    index = "uq_users_username_skeleton"
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes(users.name)}
+    constraints = {uc["name"] for uc in inspect(engine).get_unique_constraints(users.name)}
+    if index not in indexes | constraints:
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"CREATE UNIQUE INDEX {index} ON {users.name} ({column.name})")
+        except DBAPIError:
+            if index not in {ix["name"] for ix in inspect(engine).get_indexes(users.name)}:
+                raise
+
+
+def _recompute_skeletons(engine: Engine) -> None:
+    info = models.DatabaseInfo
+    users = models.User
+    with engine.begin() as connection:
+        stored = connection.scalar(select(info.value).where(info.name == SKELETON_VERSION_KEY))
+        if stored == SKELETON_VERSION:
+            return
+        rows = connection.execute(select(users.id, users.username, users.username_skeleton).order_by(users.id)).all()
+        wanted: dict[int, str | None] = {}
+        holders: dict[str, int] = {}
+        for user_id, name, _ in rows:
+            skeleton = username_skeleton(name)
+            if skeleton in holders:
+                log.info(
+                    "Account %d looks like account %d: both kept, neither name can be copied",
+                    user_id,
+                    holders[skeleton],
+                )
+                wanted[user_id] = None
+            else:
+                holders[skeleton] = user_id
+                wanted[user_id] = skeleton
+        changed = [user_id for user_id, _, current in rows if current != wanted[user_id]]
+        # Clear first: a skeleton may move from one account to another within this transaction.
+        _set_skeletons(connection, {user_id: None for user_id in changed})
+        _set_skeletons(connection, {user_id: wanted[user_id] for user_id in changed if wanted[user_id] is not None})
+        if stored is None:
+            connection.execute(insert(info).values(name=SKELETON_VERSION_KEY, value=SKELETON_VERSION))
+        else:
+            connection.execute(update(info).where(info.name == SKELETON_VERSION_KEY).values(value=SKELETON_VERSION))
+    if changed:
+        log.info("Computed the look-alike skeletons of %d accounts (%s)", len(changed), SKELETON_VERSION)
+
+
+def _set_skeletons(connection: Connection, skeletons: dict[int, str | None]) -> None:
+    if not skeletons:
+        return
+    table = cast(Table, models.User.__table__)
+    statement = update(table).where(table.c.id == bindparam("user_id")).values(username_skeleton=bindparam("skeleton"))
+    connection.execute(statement, [{"user_id": key, "skeleton": value} for key, value in skeletons.items()])
