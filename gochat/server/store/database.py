@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gochat.server.errors import StorageUnavailable
 from gochat.server.store.models import Base
+from gochat.server.store.upgrade import upgrade
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -83,7 +84,10 @@ class Database:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
+        """Make the tables that are missing and bring older ones up to date."""
         Base.metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            upgrade(connection)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
