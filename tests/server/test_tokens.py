@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gochat.server import token_sweep
 from gochat.server.auth import token_hash
-from gochat.server.config import Settings
+from gochat.server.config import Settings, settings_from_args
 from gochat.server.runner import ServerThread
 from gochat.server.store import models
 from gochat.server.store.database import normalise_url
@@ -75,8 +75,22 @@ async def closed_with(client: ChatClient) -> int | None:
     return None if closed.value.rcvd is None else closed.value.rcvd.code
 
 
-def test_the_default_lifetime_is_30_days() -> None:
-    assert Settings().token_ttl == 30 * DAY.total_seconds()
+def test_the_lifetime_is_30_days_unless_told_in_units_people_read() -> None:
+    assert Settings().token_ttl == settings_from_args([], {}).token_ttl == 30 * DAY.total_seconds()
+    for text, seconds in [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("45s", 45), ("3600", 3600)]:
+        assert settings_from_args(["--token-ttl", text], {}).token_ttl == seconds
+    assert settings_from_args([], {"GOCHAT_TOKEN_TTL": "7d"}).token_ttl == 7 * 86400
+    assert settings_from_args(["--token-ttl", "1d"], {"GOCHAT_TOKEN_TTL": "7d"}).token_ttl == 86400
+
+
+@pytest.mark.parametrize("text", ["0", "-5m", "3x", "d", "nan", "inf", "3651d"])
+def test_a_lifetime_that_is_not_a_positive_duration_is_a_usage_error(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        settings_from_args(["--token-ttl", text], {})
+    assert exited.value.code == 2
+    assert "--token-ttl" in capsys.readouterr().err
 
 
 @pytest.mark.backends
