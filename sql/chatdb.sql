@@ -46,8 +46,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     token_hash VARCHAR(64) NOT NULL,
     user_id BIGINT UNSIGNED NOT NULL,
     created_at DATETIME(6) NOT NULL,
+    last_used_at DATETIME(6) NOT NULL,
     PRIMARY KEY (token_hash),
     INDEX idx_sessions_user_id (user_id),
+    INDEX idx_sessions_last_used_at (last_used_at),
     CONSTRAINT fk_sessions_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

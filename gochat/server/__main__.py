@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gochat.server.config import settings_from_args
-from gochat.server.runner import bind_socket, loop_factory, serve
+from gochat.server.runner import bind_socket, loop_factory, serve, tls_problem
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    problem = tls_problem(settings)
+    if problem is not None:
+        logging.getLogger("gochat.server").error("%s", problem)
+        return 2
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:

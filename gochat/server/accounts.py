@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from gochat.protocol import username_key, validate_password, validate_username
 from gochat.server import auth
 from gochat.server.cache import Cache
@@ -9,6 +12,11 @@ from gochat.server.errors import Conflict, Unauthorized
 from gochat.server.records import UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
+from gochat.server.store.models import utcnow
+
+# A session's last use is written at most this often, so a busy token is not a write per request.
+# Its expiry is then up to this much early: nothing next to a lifetime of days.
+MAX_RENEW_INTERVAL = timedelta(seconds=60)
 
 NAME_TAKEN = "That username is taken."
 # Which account it resembles is not said: that would help whoever looks for names to imitate.
@@ -24,9 +32,19 @@ def _refuse(clash: type[queries.NameTaken] | None) -> None:
 
 
 class Accounts:
-    def __init__(self, database: Database, cache: Cache) -> None:
+    def __init__(
+        self, database: Database, cache: Cache, token_ttl: timedelta, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self._db = database
         self._cache = cache
+        self.token_ttl = token_ttl
+        # A tenth of the lifetime for the short ones tests use, so renewal still counts.
+        self._renew_interval = min(MAX_RENEW_INTERVAL, token_ttl / 10)
+        self._clock = clock
+
+    def expired_before(self, now: datetime) -> datetime:
+        """Sessions last used before this have ended."""
+        return now - self.token_ttl
 
     async def register(self, username: object, password: object) -> UserRecord:
         name = validate_username(username)
@@ -61,7 +79,7 @@ class Accounts:
         if found is None or not ok:
             raise failure
         token = auth.new_token()
-        await self._db.run(queries.create_session, auth.token_hash(token), found.user.id)
+        await self._db.run(queries.create_session, auth.token_hash(token), found.user.id, self._clock())
         await self._cache.put_user(found.user, username_key(found.user.username))
         return token, found.user
 
@@ -70,10 +88,21 @@ class Accounts:
         if not token:
             raise Unauthorized("Log in first: this needs an Authorization: Bearer <token> header.")
         digest = auth.token_hash(token)
-        user = await self._db.run(queries.session_user, digest)
+        now = self._clock()
+        user = await self._db.run(
+            queries.session_user,
+            digest,
+            now=now,
+            expired_before=self.expired_before(now),
+            renew_before=now - self._renew_interval,
+        )
         if user is None:
-            raise Unauthorized("The token is not valid; it may have been logged out.")
+            raise Unauthorized("The token is not valid; it may have expired or been logged out.")
         return user, digest
 
     async def logout(self, token_hash: str) -> None:
         await self._db.run(queries.delete_session, token_hash)
+
+    async def logout_everywhere(self, user: UserRecord) -> None:
+        """End every session of the user, on every device."""
+        await self._db.run(queries.delete_sessions_of_user, user.id)

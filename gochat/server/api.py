@@ -37,6 +37,15 @@ class ReadUpTo(BaseModel):
     )
 
 
+class LogoutScope(BaseModel):
+    everywhere: bool = Field(
+        default=False,
+        strict=True,  # "yes" or 1 are not an answer to "log out everywhere?"
+        description="true: end every token of this user (every device), not only this one",
+        examples=[True],
+    )
+
+
 class ErrorOut(BaseModel):
     error: str
     message: str
@@ -110,10 +119,14 @@ async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
     return {"token": token, "user": user.to_wire()}
 
 
-@router.post("/logout", status_code=204, responses={401: ERRORS[401]})
-async def logout(me: Me, ctx: Ctx) -> Response:
-    """End this token's session at once, closing its WebSocket connections too."""
-    await ctx.logout(me.token_hash)
+@router.post("/logout", status_code=204, responses=ERRORS)
+async def logout(me: Me, ctx: Ctx, body: LogoutScope | None = None) -> Response:
+    """End this token's session at once, closing its WebSocket connections (4001) too. With
+    ``{"everywhere": true}``: every token of the user, and every one of their connections."""
+    if body is not None and body.everywhere:
+        await ctx.logout_everywhere(me.user)
+    else:
+        await ctx.logout(me.token_hash)
     return Response(status_code=204)
 
 

@@ -15,6 +15,9 @@ from sqlalchemy.engine import make_url
 APP_NAME = "gochat"
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 DEFAULT_REDIS_PREFIX = "gochat:"
+DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600.0
+MAX_TOKEN_TTL_SECONDS = 3650 * 86400.0  # ten years: beyond that, dates overflow
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def default_database_url() -> str:
@@ -38,6 +41,8 @@ class Settings:
     # TLS: with both, the port speaks only https/wss (docs/security.md).
     certfile: str | None = None
     keyfile: str | None = None
+    # A bearer token ends this long after it was last used (sliding; docs/security.md).
+    token_ttl: float = DEFAULT_TOKEN_TTL_SECONDS
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -67,6 +72,20 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
     return port
+
+
+def parse_duration(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s`` or plain seconds (``3600``): a positive duration in seconds."""
+    cleaned = text.strip().lower()
+    unit = _TTL_UNITS.get(cleaned[-1:])
+    number = cleaned[:-1] if unit is not None else cleaned
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 90m or 3600") from None
+    if not 0 < seconds <= MAX_TOKEN_TTL_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive duration of at most 3650d")
+    return seconds
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -136,6 +155,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="PEM private key of --certfile. Env: GOCHAT_KEYFILE. Default: none.",
     )
     parser.add_argument(
+        "--token-ttl",
+        type=parse_duration,
+        default=env.get("GOCHAT_TOKEN_TTL", "30d"),
+        help="How long a login token lives after it was last used (each use renews it): a number with "
+        "d, h, m or s, or plain seconds. Env: GOCHAT_TOKEN_TTL. Default: 30d.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -164,4 +190,5 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         max_client_backlog=max(args.max_client_backlog, 1),
         certfile=args.certfile,
         keyfile=args.keyfile,
+        token_ttl=args.token_ttl,
     )

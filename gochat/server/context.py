@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from gochat.protocol import CloseCode
@@ -16,9 +17,11 @@ from gochat.server.config import Settings
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.reading import ReadMarkers
+from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
 from gochat.server.store.database import Database
+from gochat.server.token_sweep import TokenSweeper
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class ServerContext:
     chat: ChatService
     markers: ReadMarkers
     history: History
+    sweeper: TokenSweeper
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -63,12 +67,22 @@ class ServerContext:
         history = History(database, rooms)
         chat = ChatService(database, rooms, hub, markers, history)
         chat.writer.start()
-        accounts = Accounts(database, cache)
-        return cls(settings, database, cache, hub, accounts, rooms, chat, markers, history, namespace, database_id)
+        accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl))
+        sweeper = TokenSweeper(database, accounts, hub)
+        sweeper.start()
+        return cls(
+            settings, database, cache, hub, accounts, rooms, chat, markers, history, sweeper, namespace, database_id
+        )
 
     async def logout(self, token_hash: str) -> None:
         await self.accounts.logout(token_hash)
         self.hub.close_all(CloseCode.LOGGED_OUT, "logged out", self.hub.connections_with_token(token_hash))
+
+    async def logout_everywhere(self, user: UserRecord) -> None:
+        """Every token of the user ends; their sockets here close now, on other servers sharing
+        the database at their next token sweep."""
+        await self.accounts.logout_everywhere(user)
+        self.hub.close_all(CloseCode.LOGGED_OUT, "logged out everywhere", self.hub.connections_of_user(user.id))
 
     async def storage_health(self) -> dict[str, Any]:
         try:
@@ -95,6 +109,7 @@ class ServerContext:
 
     async def close(self) -> None:
         """Flush every pending write, then release storage and cache."""
+        await self.sweeper.close()
         await self.chat.writer.close()
         await self.cache.close()
         await self.database.call(lambda: None)

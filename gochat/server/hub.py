@@ -25,6 +25,8 @@ class Connection(Protocol):
     id: int
     user: UserRecord
     token_hash: str
+    # A frame arrived since the token sweep last looked: the connection is using its token.
+    used: bool
 
     def deliver(self, frame: str) -> None:
         """Queue a frame for sending; never blocks."""
@@ -96,6 +98,9 @@ class RoomHub:
     def connected_user_ids(self) -> set[int]:
         """Who is connected (one person on two devices is one)."""
         return set(self._by_user)
+
+    def connections(self) -> list[Connection]:
+        return list(self._connections.values())
 
     def connections_with_token(self, token_hash: str) -> list[Connection]:
         return [c for c in self._connections.values() if c.token_hash == token_hash]

@@ -29,6 +29,7 @@ from gochat.server.app import create_app
 from gochat.server.config import Settings, masked_url
 from gochat.server.context import ServerContext
 from gochat.server.frames import BatchingWebSocketProtocol
+from gochat.server.tls import certificate_problem
 
 log = logging.getLogger("gochat.server")
 
@@ -203,6 +204,15 @@ def make_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     )
 
 
+def tls_problem(settings: Settings) -> str | None:
+    """Why the server cannot serve https with its certificate and key, checked before it starts
+    (uvicorn would fail later, with a traceback naming neither file); None when it can, or
+    when it serves plain http."""
+    if not (settings.tls and settings.certfile and settings.keyfile):
+        return None
+    return certificate_problem(settings.certfile, settings.keyfile)
+
+
 def describe(settings: Settings, port: int) -> str:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     cache = masked_url(settings.redis_url) if settings.redis_url else "in-process"
@@ -264,6 +274,9 @@ class ServerThread:
         self.port: int | None = None
 
     def start(self, timeout: float = 30.0) -> None:
+        problem = tls_problem(self.settings)
+        if problem is not None:
+            raise ServerStartError(f"The server could not start: {problem}")
         sock = bind_socket(self.settings.host, self.settings.port)
         self.port = sock.getsockname()[1]
         self._server = GochatServer(self.settings)

@@ -66,6 +66,7 @@ class WebSocketConnection:
         "id",
         "in_flight",
         "token_hash",
+        "used",
         "user",
     )
 
@@ -74,6 +75,7 @@ class WebSocketConnection:
         self._max_backlog = max_backlog
         self.user = user
         self.token_hash = token_hash
+        self.used = False
         self._websocket = websocket
         self._outbox: collections.deque[str] = collections.deque()
         self._wakeup = asyncio.Event()
@@ -273,6 +275,7 @@ async def _read_frames(ctx: ServerContext, websocket: WebSocket, connection: Web
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+        connection.used = True  # keeps the token alive (gochat/server/token_sweep.py)
         if connection.closing:
             # After our close frame nothing more is served (RFC 6455 §5.5.1), but we keep
             # reading until the peer's close arrives: closing the socket with unread data

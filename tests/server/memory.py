@@ -16,6 +16,7 @@ class MemoryConnection:
     id: int = field(default_factory=next_connection_id)
     frames: list[str] = field(default_factory=list)
     closed: tuple[int, str] | None = None
+    used: bool = False
 
     def deliver(self, frame: str) -> None:
         self.frames.append(frame)

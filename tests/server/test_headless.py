@@ -77,6 +77,9 @@ def test_help_explains_every_flag_and_its_env_var() -> None:
         ("--log-level", "GOCHAT_LOG_LEVEL"),
         ("--name", "GOCHAT_SERVER_NAME"),
         ("--announce", "GOCHAT_ANNOUNCE"),
+        ("--certfile", "GOCHAT_CERTFILE"),
+        ("--keyfile", "GOCHAT_KEYFILE"),
+        ("--token-ttl", "GOCHAT_TOKEN_TTL"),
     ]:
         assert flag in result.stdout
         assert env in result.stdout

@@ -107,14 +107,21 @@ class Message(GormModel, Base):
 
 
 class Session(Base):
-    """A login. Only the SHA-256 of the bearer token is kept, so a stolen database logs no one in."""
+    """A login. Only the SHA-256 of the bearer token is kept, so a stolen database logs no one in.
+    It ends ``--token-ttl`` after ``last_used_at``, which each use moves forward (sliding)."""
 
     __tablename__ = "sessions"
-    __table_args__ = (Index("idx_sessions_user_id", "user_id"), MYSQL_TABLE_ARGS)
+    __table_args__ = (
+        Index("idx_sessions_user_id", "user_id"),
+        # The sweep deletes expired sessions by it.
+        Index("idx_sessions_last_used_at", "last_used_at"),
+        MYSQL_TABLE_ARGS,
+    )
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_sessions_user"))
     created_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(Time, default=utcnow)
 
 
 class ReadMarker(Base):

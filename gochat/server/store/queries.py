@@ -67,21 +67,75 @@ def find_credentials(session: Session, username: str) -> CredentialRecord | None
     return None if row is None else CredentialRecord(_user(row), row.password)
 
 
-def create_session(session: Session, token_hash: str, user_id: int) -> None:
-    session.add(models.Session(token_hash=token_hash, user_id=user_id))
+def create_session(session: Session, token_hash: str, user_id: int, now: datetime) -> None:
+    session.add(models.Session(token_hash=token_hash, user_id=user_id, created_at=now, last_used_at=now))
 
 
-def session_user(session: Session, token_hash: str) -> UserRecord | None:
+def session_user(
+    session: Session, token_hash: str, *, now: datetime, expired_before: datetime, renew_before: datetime
+) -> UserRecord | None:
+    """The user of a session last used at ``expired_before`` or later; its ``last_used_at``
+    moves to ``now`` when it is older than ``renew_before`` (so a busy token costs one write a
+    while, not one per request)."""
     row = session.execute(
-        select(models.User)
+        select(models.User, models.Session.last_used_at)
         .join(models.Session, models.Session.user_id == models.User.id)
-        .where(models.Session.token_hash == token_hash, models.User.deleted_at.is_(None))
-    ).scalar_one_or_none()
-    return None if row is None else _user(row)
+        .where(
+            models.Session.token_hash == token_hash,
+            models.Session.last_used_at >= expired_before,
+            models.User.deleted_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    user, last_used_at = row
+    if last_used_at < renew_before:
+        session.execute(update(models.Session).where(models.Session.token_hash == token_hash).values(last_used_at=now))
+    return _user(user)
 
 
 def delete_session(session: Session, token_hash: str) -> None:
     session.execute(delete(models.Session).where(models.Session.token_hash == token_hash))
+
+
+def delete_sessions_of_user(session: Session, user_id: int) -> None:
+    session.execute(delete(models.Session).where(models.Session.user_id == user_id))
+
+
+# Token hashes per IN (...) list: far below every backend's limit on bound parameters.
+_HASHES_PER_QUERY = 500
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i : i + _HASHES_PER_QUERY] for i in range(0, len(items), _HASHES_PER_QUERY)]
+
+
+def renew_sessions(session: Session, token_hashes: Sequence[str], *, now: datetime, expired_before: datetime) -> None:
+    """Mark these sessions used now, except those already expired (an expired one stays ended)."""
+    for chunk in _chunks(token_hashes):
+        session.execute(
+            update(models.Session)
+            .where(models.Session.token_hash.in_(chunk), models.Session.last_used_at >= expired_before)
+            .values(last_used_at=now)
+        )
+
+
+def live_sessions(session: Session, token_hashes: Sequence[str], *, expired_before: datetime) -> set[str]:
+    """Which of these token hashes still have a session that has not expired."""
+    live: set[str] = set()
+    for chunk in _chunks(token_hashes):
+        live.update(
+            session.scalars(
+                select(models.Session.token_hash).where(
+                    models.Session.token_hash.in_(chunk), models.Session.last_used_at >= expired_before
+                )
+            )
+        )
+    return live
+
+
+def delete_expired_sessions(session: Session, *, expired_before: datetime) -> None:
+    session.execute(delete(models.Session).where(models.Session.last_used_at < expired_before))
 
 
 def _room_query() -> Select[models.Room, models.User]:

@@ -4,6 +4,8 @@ gochat has no migration framework: ``create_all`` makes missing tables but never
 existing one. What a newer version adds to an existing table is added here, idempotently, so
 several servers starting at once on one MariaDB (or a server restarted mid-upgrade) agree:
 
+- sessions.last_used_at (tokens expire, ``--token-ttl``): a session from before counts as used
+  when it was created, so a token idle longer than the lifetime ends at once.
 - users.username_skeleton (look-alike names, docs/security.md): the column and its unique
   index are added when missing, then every account's skeleton is (re)computed whenever the
   skeleton's definition changed (a new ICU brings a new confusables.txt) — the version is kept in
@@ -17,7 +19,7 @@ import logging
 from typing import cast
 
 import icu
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gochat.protocol import username_skeleton
@@ -34,6 +36,7 @@ _ATTEMPTS = 3  # a registration landing mid-recompute can take a skeleton first:
 
 def upgrade(engine: Engine) -> None:
     """Everything a database made by an older gochat lacks; a no-op on an up-to-date one."""
+    _add_session_last_used_at(engine)
     _add_username_skeleton_column(engine)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
@@ -42,6 +45,27 @@ def upgrade(engine: Engine) -> None:
         except IntegrityError:
             if attempt == _ATTEMPTS:
                 raise
+
+
+def _add_session_last_used_at(engine: Engine) -> None:
+    table = cast(Table, models.Session.__table__)
+    if "last_used_at" in {column["name"] for column in inspect(engine).get_columns(table.name)}:
+        return
+    column_type = table.c.last_used_at.type.compile(dialect=engine.dialect)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN last_used_at {column_type} NULL"))
+            connection.execute(text(f"UPDATE {table.name} SET last_used_at = created_at"))
+            if connection.dialect.name in ("mysql", "mariadb"):
+                # SQLite cannot change a column's nullability; gochat always writes the column anyway.
+                connection.execute(text(f"ALTER TABLE {table.name} MODIFY last_used_at {column_type} NOT NULL"))
+            for index in table.indexes:
+                if index.name == "idx_sessions_last_used_at":
+                    index.create(connection)
+    except DBAPIError:
+        # Another server starting at once upgraded it first; anything else shows up on the next look.
+        if "last_used_at" not in {column["name"] for column in inspect(engine).get_columns(table.name)}:
+            raise
 
 
 def _add_username_skeleton_column(engine: Engine) -> None:
