@@ -38,6 +38,11 @@ class Settings:
     # TLS: with both, the port speaks only https/wss (docs/security.md).
     certfile: str | None = None
     keyfile: str | None = None
+    # Database timeouts (issue 12), in seconds: a database that hangs is an error, not a hang
+    # (docs/security.md, "A slow database"; gochat.server.store.database.DatabaseTimeouts).
+    db_connect_timeout: float = 3.0
+    db_timeout: float = 3.0
+    health_timeout: float = 1.0
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -67,6 +72,16 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
     return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text} seconds is outside 0-3600 (0 excluded)")
+    return seconds
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -135,6 +150,29 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("GOCHAT_KEYFILE") or None,
         help="PEM private key of --certfile. Env: GOCHAT_KEYFILE. Default: none.",
     )
+    # Database timeouts (issue 12)
+    parser.add_argument(
+        "--db-connect-timeout",
+        type=_seconds,
+        default=env.get("GOCHAT_DB_CONNECT_TIMEOUT", "3"),
+        help="Seconds to connect to MariaDB/MySQL before the request is answered 'unavailable'. "
+        "Env: GOCHAT_DB_CONNECT_TIMEOUT. Default: 3.",
+    )
+    parser.add_argument(
+        "--db-timeout",
+        type=_seconds,
+        default=env.get("GOCHAT_DB_TIMEOUT", "3"),
+        help="Seconds any request waits for the database, and a message for its commit, before it is answered "
+        "'unavailable' (503 or an error frame); also each statement's limit (SQLite's busy timeout, MariaDB's "
+        "max_statement_time and socket timeouts). Env: GOCHAT_DB_TIMEOUT. Default: 3.",
+    )
+    parser.add_argument(
+        "--health-timeout",
+        type=_seconds,
+        default=env.get("GOCHAT_HEALTH_TIMEOUT", "1"),
+        help="Seconds /api/health waits for the database before answering 503 'down'. "
+        "Env: GOCHAT_HEALTH_TIMEOUT. Default: 1.",
+    )
     parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
@@ -164,4 +202,7 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         max_client_backlog=max(args.max_client_backlog, 1),
         certfile=args.certfile,
         keyfile=args.keyfile,
+        db_connect_timeout=args.db_connect_timeout,
+        db_timeout=args.db_timeout,
+        health_timeout=args.health_timeout,
     )
