@@ -41,7 +41,7 @@ class Settings:
     # Database timeouts (issue 12), in seconds: a database that hangs is an error, not a hang
     # (docs/security.md, "A slow database"; gochat.server.store.database.DatabaseTimeouts).
     db_connect_timeout: float = 3.0
-    db_timeout: float = 3.0
+    db_timeout: float = 4.0
     health_timeout: float = 1.0
 
     def resolved_database_url(self) -> str:
@@ -161,10 +161,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--db-timeout",
         type=_seconds,
-        default=env.get("GOCHAT_DB_TIMEOUT", "3"),
+        default=env.get("GOCHAT_DB_TIMEOUT", "4"),
         help="Seconds any request waits for the database, and a message for its commit, before it is answered "
         "'unavailable' (503 or an error frame); also each statement's limit (SQLite's busy timeout, MariaDB's "
-        "max_statement_time and socket timeouts). Env: GOCHAT_DB_TIMEOUT. Default: 3.",
+        "max_statement_time and socket timeouts). Env: GOCHAT_DB_TIMEOUT. Default: 4.",
     )
     parser.add_argument(
         "--health-timeout",

@@ -253,7 +253,7 @@ def test_mariadb_statements_are_limited_by_the_server_and_by_the_socket(mariadb_
 
 def test_the_timeouts_have_flags_environment_variables_and_defaults() -> None:
     defaults = settings_from_args([], {})
-    assert (defaults.db_connect_timeout, defaults.db_timeout, defaults.health_timeout) == (3, 3, 1)
+    assert (defaults.db_connect_timeout, defaults.db_timeout, defaults.health_timeout) == (3, 4, 1)
     env = {"GOCHAT_DB_CONNECT_TIMEOUT": "5", "GOCHAT_DB_TIMEOUT": "8", "GOCHAT_HEALTH_TIMEOUT": "0.5"}
     from_env = settings_from_args([], env)
     assert (from_env.db_connect_timeout, from_env.db_timeout, from_env.health_timeout) == (5, 8, 0.5)
