@@ -218,6 +218,10 @@ def settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Sett
         database_url=request.getfixturevalue("mariadb_url"),
         redis_url=target.url,
         redis_prefix=target.prefix,
+        # The machine's MariaDB is shared by every test worker on the box (databases made and
+        # dropped all the time) and stalls for seconds under that load: these tests are not about
+        # the database timeout (tests/abuse/test_frozen_database.py is, with the defaults).
+        db_timeout=scaled(15),
     )
 
 

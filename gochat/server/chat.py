@@ -35,7 +35,7 @@ from gochat.server.records import Reading, RoomRecord
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
 from gochat.server.store.database import Database
-from gochat.server.store.writer import Committed, MessageWriter, WriterClosed
+from gochat.server.store.writer import Committed, MessageWriter, SendTimedOut, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,12 @@ class ChatService:
             connection.deliver(frame)
             return
         rejected: ChatError
-        if isinstance(error, WriterClosed) or (
+        if isinstance(error, WriterClosed | SendTimedOut) or (
             isinstance(error, ChatError) and not isinstance(error, StorageUnavailable)
         ):
-            rejected = error  # the server is closing (the client sends again after reconnecting), or a refusal
+            # The server is closing (the client sends again after reconnecting), the database did
+            # not answer in time (the writer logged it once for all), or a refusal.
+            rejected = error
         else:
             log.error("storing a message from connection %d failed", connection.id, exc_info=error)
             rejected = StorageUnavailable("The message could not be stored; send it again.")

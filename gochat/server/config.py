@@ -43,6 +43,11 @@ class Settings:
     keyfile: str | None = None
     # A bearer token ends this long after it was last used (sliding; docs/security.md).
     token_ttl: float = DEFAULT_TOKEN_TTL_SECONDS
+    # Database timeouts (issue 12), in seconds: a database that hangs is an error, not a hang
+    # (docs/security.md, "A slow database"; gochat.server.store.database.DatabaseTimeouts).
+    db_connect_timeout: float = 3.0
+    db_timeout: float = 4.0
+    health_timeout: float = 1.0
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -85,6 +90,16 @@ def parse_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 90m or 3600") from None
     if not 0 < seconds <= MAX_TOKEN_TTL_SECONDS:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive duration of at most 3650d")
+    return seconds
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text} seconds is outside 0-3600 (0 excluded)")
     return seconds
 
 
@@ -154,6 +169,29 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("GOCHAT_KEYFILE") or None,
         help="PEM private key of --certfile. Env: GOCHAT_KEYFILE. Default: none.",
     )
+    # Database timeouts (issue 12)
+    parser.add_argument(
+        "--db-connect-timeout",
+        type=_seconds,
+        default=env.get("GOCHAT_DB_CONNECT_TIMEOUT", "3"),
+        help="Seconds to connect to MariaDB/MySQL before the request is answered 'unavailable'. "
+        "Env: GOCHAT_DB_CONNECT_TIMEOUT. Default: 3.",
+    )
+    parser.add_argument(
+        "--db-timeout",
+        type=_seconds,
+        default=env.get("GOCHAT_DB_TIMEOUT", "4"),
+        help="Seconds any request waits for the database, and a message for its commit, before it is answered "
+        "'unavailable' (503 or an error frame); also each statement's limit (SQLite's busy timeout, MariaDB's "
+        "max_statement_time and socket timeouts). Env: GOCHAT_DB_TIMEOUT. Default: 4.",
+    )
+    parser.add_argument(
+        "--health-timeout",
+        type=_seconds,
+        default=env.get("GOCHAT_HEALTH_TIMEOUT", "1"),
+        help="Seconds /api/health waits for the database before answering 503 'down'. "
+        "Env: GOCHAT_HEALTH_TIMEOUT. Default: 1.",
+    )
     parser.add_argument(
         "--token-ttl",
         type=parse_duration,
@@ -191,4 +229,7 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         certfile=args.certfile,
         keyfile=args.keyfile,
         token_ttl=args.token_ttl,
+        db_connect_timeout=args.db_connect_timeout,
+        db_timeout=args.db_timeout,
+        health_timeout=args.health_timeout,
     )

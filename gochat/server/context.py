@@ -14,13 +14,14 @@ from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.errors import StorageUnavailable
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
-from gochat.server.store.database import Database
+from gochat.server.store.database import Database, DatabaseTimeouts
 from gochat.server.token_sweep import TokenSweeper
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class ServerContext:
 
     @classmethod
     async def open(cls, settings: Settings) -> ServerContext:
-        database = Database(settings.resolved_database_url())
+        timeouts = DatabaseTimeouts(settings.db_connect_timeout, settings.db_timeout, settings.health_timeout)
+        database = Database(settings.resolved_database_url(), timeouts=timeouts)
         await database.call(database.create_schema)
         # The cache lives in the database's own namespace: a cache must never outlive or cross
         # its database, and servers on different databases may share one Redis.
@@ -86,9 +88,11 @@ class ServerContext:
 
     async def storage_health(self) -> dict[str, Any]:
         try:
-            await self.database.call(self.database.ping)
-        except Exception as exc:  # health reports the failure instead of raising it
-            return {"backend": self.database.backend, "ok": False, "error": type(exc).__name__}
+            await self.database.check()
+        except StorageUnavailable as exc:  # health reports the failure instead of raising it
+            # The kind of failure (TimeoutError, OperationalError), not the driver's words: health
+            # answers anyone who asks.
+            return {"backend": self.database.backend, "ok": False, "error": type(exc.__cause__ or exc).__name__}
         return {"backend": self.database.backend, "ok": True}
 
     def begin_shutdown(self) -> None:

@@ -5,6 +5,11 @@ once, so a burst of N messages costs one commit instead of N. Only after the com
 messages handed back to the event loop: ``on_committed`` sees each batch in id order (it
 broadcasts them), then each sender's future resolves (it acknowledges). A retried
 ``clientMsgId`` from the same user resolves to the stored message and is not inserted again.
+
+A message not committed within the database's statement timeout fails with SendTimedOut (the
+sender gets ``unavailable`` and may send it again); if the writer has not taken it yet it never
+will. One the database took before it hung may still be committed: sent again with its
+``clientMsgId``, it is then acknowledged as a duplicate, not stored twice.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gochat.server.errors import StorageUnavailable
 from gochat.server.records import MessageRecord, UserRecord
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 # Seconds idle after which the writer opens a fresh connection rather than trust its old one.
 IDLE_RECONNECT = 300.0
+# Seconds between looks for messages past their deadline: a late one is answered at most this late.
+DEADLINE_CHECK = 0.25
 
 
 @dataclass(slots=True)
@@ -39,6 +47,10 @@ class PendingMessage:
     content: str
     client_msg_id: str | None
     future: asyncio.Future[Committed] = field(repr=False)
+    deadline: float = 0.0  # the event loop's clock
+    # Set on the event loop when its deadline passed (the sender has its error); the writer
+    # thread then leaves it out of any batch it has not yet written.
+    abandoned: bool = False
 
 
 @dataclass(slots=True)
@@ -60,6 +72,10 @@ CommitListener = Callable[[list[Committed]], None]
 
 class WriterClosed(StorageUnavailable):
     pass
+
+
+class SendTimedOut(StorageUnavailable):
+    """The message was not committed in time (the database is slow or hung)."""
 
 
 _STOP = object()
@@ -106,6 +122,12 @@ class Linger:
 class MessageWriter:
     def __init__(self, database: Database, on_committed: CommitListener) -> None:
         self._database = database
+        # How long a message may wait for its commit; none without the database's timeouts.
+        self._ack_timeout = database.timeouts.statement if database.timeouts else None
+        # Messages not yet answered, in the order submitted (so in deadline order), and the timer
+        # that looks at the oldest: one timer for all, not one per message.
+        self._unanswered: deque[PendingMessage] = deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self._on_committed = on_committed
         self._queue: queue.SimpleQueue[PendingMessage | object] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,8 +155,32 @@ class MessageWriter:
         if self._closed or self._loop is None:
             raise WriterClosed("The server is shutting down; send the message again shortly.")
         future: asyncio.Future[Committed] = self._loop.create_future()
-        self._queue.put(PendingMessage(author, room_id, content, client_msg_id, future))
+        pending = PendingMessage(author, room_id, content, client_msg_id, future)
+        if self._ack_timeout is not None:
+            pending.deadline = self._loop.time() + self._ack_timeout
+            self._unanswered.append(pending)
+            if self._deadline_timer is None:
+                self._deadline_timer = self._loop.call_later(DEADLINE_CHECK, self._expire_late)
+        self._queue.put(pending)
         return future
+
+    def _expire_late(self) -> None:
+        """Fail every message past its deadline (SendTimedOut), and look again later while any wait."""
+        assert self._loop is not None
+        now = self._loop.time()
+        late = 0
+        unanswered = self._unanswered
+        while unanswered and (unanswered[0].future.done() or unanswered[0].deadline <= now):
+            pending = unanswered.popleft()
+            if not pending.future.done():
+                pending.abandoned = True
+                pending.future.set_exception(
+                    SendTimedOut("The database did not answer in time; send the message again.")
+                )
+                late += 1
+        if late:
+            log.error("%d messages not committed within %g s: the database is slow or hung", late, self._ack_timeout)
+        self._deadline_timer = self._loop.call_later(DEADLINE_CHECK, self._expire_late) if unanswered else None
 
     async def close(self) -> None:
         """Stop taking messages, commit every one already taken, then stop the thread."""
@@ -169,7 +215,7 @@ class MessageWriter:
         while True:
             if item is _STOP:
                 return batch, True
-            if isinstance(item, PendingMessage):
+            if isinstance(item, PendingMessage) and not item.abandoned:
                 batch.append(item)
             if len(batch) >= MAX_BATCH:
                 return batch, False
@@ -191,6 +237,7 @@ class MessageWriter:
                 return batch, False
 
     def _write_batch(self, batch: list[PendingMessage]) -> None:
+        results: list[tuple[PendingMessage, Committed | BaseException]]
         try:
             try:
                 results = self._commit(batch, look_up_retries=False)
@@ -198,10 +245,17 @@ class MessageWriter:
                 # The unique (user, clientMsgId) key caught a retry of a message stored earlier.
                 # Retries are rare, so they are looked up only then, not on every batch.
                 results = self._commit(batch, look_up_retries=True)
+        except OperationalError as exc:
+            # The database is down, hung (a driver timeout) or locked: one message at a time would
+            # wait that long again for each, and hold every later message back.
+            log.exception("committing a batch of %d messages failed: the database is not answering", len(batch))
+            results = [(pending, unavailable(exc)) for pending in batch]
         except Exception:
             log.exception("committing a batch of %d messages failed; retrying them one by one", len(batch))
             results = []
             for pending in batch:
+                if pending.abandoned:
+                    continue  # its sender has had its error already
                 try:
                     results.extend(self._commit([pending], look_up_retries=True))
                 except DBAPIError as exc:
