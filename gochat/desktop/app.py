@@ -42,6 +42,7 @@ from gochat.desktop.windows.placement import (
     action_button,
     add_shortcut,
 )
+from gochat.discovery import FoundServer
 from gochat.protocol import User
 
 
@@ -131,6 +132,7 @@ class DesktopApp(QObject):
         self.rooms_window.muteRequested.connect(self.set_room_muted)
         self.rooms_window.createRequested.connect(lambda name: s.spawn(rooms.create_room(name)))
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(account.logout()))
+        self.rooms_window.logoutEverywhereRequested.connect(self._log_out_everywhere)
 
         self.login_window.hostRequested.connect(self._open_host_dialog)
         self.login_window.ownServerLoginRequested.connect(account.login_to_own_server)
@@ -139,9 +141,7 @@ class DesktopApp(QObject):
         account.ask_clear_text = self._ask_clear_text
         account.certificateRefused.connect(self._certificate_refused)
         self.login_window.browseToggled.connect(self._browse)
-        self.discovery.changed.connect(
-            lambda found: self.login_window.set_found([ServerEntry(f.name, f.address) for f in found])
-        )
+        self.discovery.changed.connect(self._servers_found)
         self.hosting.started.connect(self._hosting_started)
         self.hosting.startFailed.connect(self._hosting_start_failed)
         self.hosting.statusChanged.connect(self._hosting_status)
@@ -167,6 +167,13 @@ class DesktopApp(QObject):
         # The next keystroke searches the rooms; it must not land on "Log out".
         self.rooms_window.activateWindow()
         self.rooms_window.search.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _log_out_everywhere(self) -> None:
+        if self.confirm(
+            "Log out everywhere? Every device logged in to this account (a lost laptop, a shared "
+            "computer) is logged out too, and must log in again."
+        ):
+            self.session.spawn(self.account.logout(everywhere=True))
 
     def _logged_out(self, reason: str) -> None:
         self._account_logged_out()  # first: the windows closing now stay in the rooms to reopen
@@ -271,6 +278,10 @@ class DesktopApp(QObject):
     def _hosting_started(self, address: str) -> None:
         if self.host_dialog is not None:
             self.host_dialog.accept()
+        server = self.hosting.server
+        if server is not None and self.hosting.fingerprint:
+            # Our own certificate: trusted without asking when we log in to our own server.
+            self.known_servers.remember(server.address, self.hosting.fingerprint)
         storage = self.hosting.storage_description()
         self.rooms_window.hosting.show_storage(storage)
         # Credentials left in the form are tried on the new server (ownServerLoginRequested),
@@ -351,7 +362,12 @@ class DesktopApp(QObject):
             self.rooms_window.hosting.hide()
             return
         self.rooms_window.hosting.show_status(
-            status.name, status.address, status.addresses_for_others, status.others_connected, status.uptime
+            status.name,
+            status.address,
+            status.addresses_for_others,
+            status.others_connected,
+            status.uptime,
+            status.fingerprint,
         )
 
     def _stop_hosting_asked(self) -> None:
@@ -521,6 +537,12 @@ class DesktopApp(QObject):
             self.settings.setValue(f"accounts/{self._account}/openRooms", json.dumps(list(self.chat_windows)))
 
     # -- finding servers -----------------------------------------------------------------
+
+    def _servers_found(self, found: list[FoundServer]) -> None:
+        for server in found:
+            # Announced with its certificate's fingerprint: picked, it connects without the prompt.
+            self.account.expect_fingerprint(server.address, server.fingerprint)
+        self.login_window.set_found([ServerEntry(f.name, f.address) for f in found])
 
     def _browse(self, on: bool) -> None:
         if on:

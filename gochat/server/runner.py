@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from gochat.certificates import pem_fingerprint
 from gochat.discovery import Announcer, addresses_to_announce
 from gochat.server import ws
 from gochat.server.app import create_app
@@ -233,7 +235,13 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
     async def announce_once_started() -> None:
         nonlocal announcer
         await asyncio.to_thread(server.started_event.wait)
-        announcer = Announcer(settings.server_name, port, addresses_to_announce(settings.host))
+        # With TLS, the certificate's fingerprint too (TXT fp): a joiner that found it trusts it.
+        fingerprint = ""
+        if settings.certfile:
+            fingerprint = pem_fingerprint(await asyncio.to_thread(Path(settings.certfile).read_bytes))
+        announcer = Announcer(
+            settings.server_name, port, addresses_to_announce(settings.host), tls=settings.tls, fingerprint=fingerprint
+        )
         await asyncio.to_thread(announcer.start)
 
     announcing = asyncio.create_task(announce_once_started()) if settings.announce else None
