@@ -145,7 +145,22 @@ class GochatServer(uvicorn.Server):
             ctx.begin_shutdown()
             await ctx.wait_connections_closed(within=3.0)
             await self._wait_for_close_handshakes(within=3.0)
+        if self.config.is_ssl:
+            self._drop_idle_tls_connections()
         await super().shutdown(sockets)
+
+    def _drop_idle_tls_connections(self) -> None:
+        # uvicorn closes an idle keep-alive connection with transport.close(), which over TLS
+        # sends close_notify and then waits for the client's: a client that is not reading its
+        # idle pooled connection (every httpx client) never answers, and shutdown waited out its
+        # whole graceful timeout, then logged an error. Nothing is in flight on an idle
+        # connection, so it is dropped at once, as a plain TCP close would be.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            idle = cycle is None or getattr(cycle, "response_complete", False)
+            if idle and transport is not None and not isinstance(connection, WebSocketsSansIOProtocol):
+                transport.abort()
 
     async def _wait_for_close_handshakes(self, within: float) -> None:
         # uvicorn reports a WebSocket as disconnected to the app as soon as we send our close
