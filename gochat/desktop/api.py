@@ -175,11 +175,6 @@ def _check_host(host: str) -> None:
         raise _bad_address(f"{host} is not a server name ({EXAMPLE}).")
 
 
-def normalise_address(address: str) -> str:
-    """What a person typed ("192.168.1.5", "host:8080", "http://host/") as a base URL."""
-    return parse_address(address).base_url
-
-
 def display_address(base_url: str) -> str:
     return base_url.split("://", 1)[1]
 

@@ -105,7 +105,8 @@ class EmbeddedServer:
         use); a server only this computer reaches stays plain http."""
         certfile = keyfile = None
         if let_others_join and tls:
-            pair = self_signed_in(certificate_dir or default_certificate_dir(), name)
+            # Named after this computer (a server name may be any text; a certificate name may not).
+            pair = self_signed_in(certificate_dir or default_certificate_dir())
             certfile, keyfile = str(pair.certfile), str(pair.keyfile)
         settings = Settings(
             host=ALL_INTERFACES if let_others_join else THIS_COMPUTER,
