@@ -1,7 +1,8 @@
 """Finding gochat servers on the local network with DNS-SD over multicast DNS (python-zeroconf).
 
 A server that lets others join can announce itself as ``<server name>._gochat._tcp.local.``
-with TXT ``protocol=<version>`` and ``tls=0|1``; clients browse for that type. Both are opt-in.
+with TXT ``protocol=<version>``, ``tls=0|1`` and, with TLS, ``fp=<SHA-256 of its certificate,
+hex>``; clients browse for that type. Both are opt-in.
 No Qt here: the desktop wraps ``ServerBrowser`` in a QObject, the headless server uses
 ``Announcer`` directly.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from gochat.protocol import PROTOCOL_VERSION
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_gochat._tcp.local."
+_HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def lan_ipv4_addresses() -> list[str]:
@@ -72,6 +75,7 @@ class FoundServer:
     port: int
     protocol: str
     tls: bool
+    fingerprint: str = ""  # TXT fp: the SHA-256 of its certificate (hex), "" when it did not say
 
     @property
     def address(self) -> str:
@@ -81,14 +85,17 @@ class FoundServer:
 class Announcer:
     """Announces one server until ``close``."""
 
-    def __init__(self, name: str, port: int, addresses: list[str], *, tls: bool = False) -> None:
+    def __init__(self, name: str, port: int, addresses: list[str], *, tls: bool = False, fingerprint: str = "") -> None:
         self.name = _instance_label(name)
+        properties = {"protocol": str(PROTOCOL_VERSION), "tls": "1" if tls else "0"}
+        if tls and fingerprint:
+            properties["fp"] = fingerprint
         self._info = ServiceInfo(
             SERVICE_TYPE,
             f"{self.name}.{SERVICE_TYPE}",
             addresses=[socket.inet_aton(a) for a in addresses],
             port=port,
-            properties={"protocol": str(PROTOCOL_VERSION), "tls": "1" if tls else "0"},
+            properties=properties,
             server=f"{socket.gethostname().split('.')[0] or 'gochat'}.local.",
         )
         self._zc: Zeroconf | None = None
@@ -151,8 +158,14 @@ class ServerBrowser:
             return
         properties = {k.decode(): (v or b"").decode() for k, v in info.properties.items() if isinstance(k, bytes)}
         label = name.removesuffix(f".{SERVICE_TYPE}")
+        fingerprint = properties.get("fp", "").lower()
         server = FoundServer(
-            label, addresses[0], info.port, properties.get("protocol", ""), properties.get("tls") == "1"
+            label,
+            addresses[0],
+            info.port,
+            properties.get("protocol", ""),
+            properties.get("tls") == "1",
+            fingerprint if _HEX_SHA256.match(fingerprint) else "",
         )
         with self._lock:
             if self._zc is None:

@@ -59,6 +59,7 @@ def test_windows_never_touch_the_network() -> None:
         "gochat.desktop.api",
         "gochat.desktop.connection",
         "gochat.desktop.session",
+        "gochat.desktop.tls",
         "gochat.server",
         *(f"gochat.desktop.{feature}.controller" for feature in FEATURES),
     )

@@ -2,6 +2,11 @@
 
 Every failure becomes an ApiError whose message a person can read: "That name is taken",
 "Wrong username or password", "Cannot reach 192.168.1.5:8080" — never a traceback.
+
+Over https a server is first verified the ordinary way (a CA vouches for its certificate); one
+whose certificate no CA vouches for (a hosted gochat server's self-signed one) is pinned by its
+SHA-256 fingerprint instead (gochat/desktop/tls.py): ``check_server`` reports what it showed, and
+until that is trusted (``pin.trust``) nothing but the health check is sent to it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from gochat.desktop.tls import CertificateChanged, Pin, certificate_problem, pinning_context, verifying_context
 from gochat.protocol import Message, Room, User
 
 DEFAULT_PORT = 8080  # a bare host ("192.168.1.5"): the port gochat serves on by default
@@ -31,12 +37,33 @@ _LABEL = re.compile(r"^[^\W_]([\w-]{0,61}[^\W_])?$")
 class ApiError(Exception):
     """A request failed. ``field`` names the input at fault (for showing the message beside it)."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int | None = None, code: str = "") -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, status: int | None = None, code: str = "", failure: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
         self.code = code
+        # How the connection failed, when it did (one of the *_FAILURE names below), else "".
+        self.failure = failure
+
+
+# How a connection failed, for the caller that tries another scheme (ApiError.failure).
+NOT_TLS = "not_tls"  # asked for https, the server answered something else (plain HTTP)
+HUNG_UP = "hung_up"  # it closed the connection without an answer (a TLS-only server does to plain HTTP)
+NOT_VERIFIED = "not_verified"  # no CA vouches for its certificate: a fingerprint must
+CHANGED = "certificate_changed"  # its certificate is not the one trusted for it
+UNTRUSTED = "untrusted"  # the person did not trust its certificate
+
+
+class CertificateRefused(ApiError):
+    """The server showed another certificate than the one trusted for it (``expected``, ``seen``)."""
+
+    def __init__(self, message: str, expected: str, seen: str) -> None:
+        super().__init__(message, field="server", failure=CHANGED)
+        self.expected = expected
+        self.seen = seen
 
 
 def _bad_address(message: str) -> ApiError:
@@ -51,10 +78,21 @@ class ServerAddress:
     scheme: str
     host: str
     port: int
+    # Typed by the person ("https://…"), so obeyed; False for a bare "host[:port]", whose
+    # ``scheme`` is only the fallback (see AccountController: https is tried first).
+    scheme_typed: bool = True
 
     @property
     def base_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def server(self) -> str:
+        """``host:port``: what certificates are trusted under, and what the app shows."""
+        return f"{self.host}:{self.port}"
+
+    def with_scheme(self, scheme: str) -> ServerAddress:
+        return ServerAddress(scheme, self.host, self.port, scheme_typed=True)
 
 
 def parse_address(address: str) -> ServerAddress:
@@ -92,7 +130,8 @@ def parse_address(address: str) -> ServerAddress:
         if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             raise _bad_address(f"The port must be a number from 1 to 65535, not {port_text}.")
         port = int(port_text)
-    return ServerAddress(scheme or "http", host.lower(), port)  # names ignore case; shown in lower case
+    # Names ignore case; shown in lower case.
+    return ServerAddress(scheme or "http", host.lower(), port, scheme_typed=bool(scheme))
 
 
 def _split_host_port(rest: str) -> tuple[str, str | None]:
@@ -136,11 +175,6 @@ def _check_host(host: str) -> None:
         raise _bad_address(f"{host} is not a server name ({EXAMPLE}).")
 
 
-def normalise_address(address: str) -> str:
-    """What a person typed ("192.168.1.5", "host:8080", "http://host/") as a base URL."""
-    return parse_address(address).base_url
-
-
 def display_address(base_url: str) -> str:
     return base_url.split("://", 1)[1]
 
@@ -163,13 +197,29 @@ _FRIENDLY = {
 
 
 class RestApi:
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT, trusted_fingerprint: str = "") -> None:
         self.base_url = base_url
         self.timeout = timeout
         self.token: str | None = None
         # The database behind this address, from its health check ("" from servers that do not say).
         self.server_id = ""
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        # https whose certificate no CA vouches for: the fingerprint it must show (set by
+        # check_server; expected from the start when one was trusted before).
+        self.pin: Pin | None = None
+        self._trusted_fingerprint = trusted_fingerprint
+        self.ssl_context: ssl.SSLContext | None = verifying_context() if base_url.startswith("https://") else None
+        self._http = self._client()
+
+    def _client(self) -> httpx.AsyncClient:
+        verify: ssl.SSLContext | bool = self.ssl_context if self.ssl_context is not None else True
+        return httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, verify=verify)
+
+    async def _pin_instead(self) -> None:
+        """No CA vouches for the certificate: from now on it is trusted by fingerprint only."""
+        self.pin = Pin(self._trusted_fingerprint or None)
+        self.ssl_context = pinning_context(self.pin)
+        await self._http.aclose()
+        self._http = self._client()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -180,6 +230,9 @@ class RestApi:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; a failure to connect or to be answered in time, said in words."""
+        if self.pin is not None and not self.pin.trusted and path != "/api/health":
+            # Never a password or a token to a certificate nobody trusted.
+            raise ApiError(f"{self.address} is not trusted yet: nothing was sent.", field="server")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         waited = _seconds(self.timeout)
         try:
@@ -197,8 +250,21 @@ class RestApi:
             raise ApiError(
                 f"That is not a gochat server: {self.address} closed the connection without an answer.",
                 field="server",
+                failure=HUNG_UP,
             ) from None
         except httpx.TransportError as error:
+            problem = certificate_problem(error)
+            if isinstance(problem, CertificateChanged):
+                raise CertificateRefused(
+                    f"{self.address} showed a different certificate from the one you trusted for it: it may "
+                    "be someone else pretending to be that server. Nothing was sent.",
+                    problem.expected,
+                    problem.seen,
+                ) from None
+            if problem is not None:
+                raise ApiError(
+                    f"No certificate authority vouches for {self.address}.", field="server", failure=NOT_VERIFIED
+                ) from None
             if _unknown_name(error):
                 host = self.address.rpartition(":")[0]
                 raise ApiError(f"Cannot reach {self.address}: the name {host} is not known.", field="server") from None
@@ -207,6 +273,7 @@ class RestApi:
                     f"{self.address} does not answer HTTPS: if it is a plain gochat server, "
                     f"type http://{self.address} (or just {self.address}).",
                     field="server",
+                    failure=NOT_TLS,
                 ) from None
             raise ApiError(f"Cannot reach {self.address}.", field="server") from None
 
@@ -237,8 +304,17 @@ class RestApi:
     async def check_server(self) -> dict[str, Any]:
         """Ask ``GET /api/health`` whether a gochat server answers at this address: its report,
         or an ApiError saying what answered instead. A gochat server whose storage is down
-        (503) is still a gochat server: logging in will say what is wrong."""
-        response = await self._request("GET", "/api/health")
+        (503) is still a gochat server: logging in will say what is wrong.
+
+        Over https, a certificate no CA vouches for is pinned instead (``pin``): its fingerprint is
+        ``pin.seen`` afterwards, trusted already when it was the one trusted before."""
+        try:
+            response = await self._request("GET", "/api/health")
+        except ApiError as error:
+            if error.failure != NOT_VERIFIED or self.pin is not None:
+                raise
+            await self._pin_instead()
+            response = await self._request("GET", "/api/health")
         try:
             report = response.json()
         except ValueError:
@@ -270,9 +346,10 @@ class RestApi:
         self.token = str(data["token"])
         return Login(self.token, User.from_wire(data["user"]))
 
-    async def logout(self) -> None:
+    async def logout(self, *, everywhere: bool = False) -> None:
+        """End this login; ``everywhere``: every login of this user, on every device."""
         try:
-            await self._call("logout", "POST", "/api/logout")
+            await self._call("logout", "POST", "/api/logout", json={"everywhere": True} if everywhere else None)
         finally:
             self.token = None
 

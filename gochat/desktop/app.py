@@ -16,7 +16,9 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from gochat.desktop.account.controller import AccountController
+from gochat.desktop.account.known_servers import KnownServers
 from gochat.desktop.account.login_window import LoginWindow
+from gochat.desktop.account.trust_window import YES, changed_box, clear_text_box, trust_box
 from gochat.desktop.chat.controller import ChatController
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.discovery.controller import DiscoveryController
@@ -40,6 +42,7 @@ from gochat.desktop.windows.placement import (
     action_button,
     add_shortcut,
 )
+from gochat.discovery import FoundServer
 from gochat.protocol import User
 
 
@@ -86,7 +89,9 @@ class DesktopApp(QObject):
         # The connection, and one controller per feature over it (in this order: a frame's
         # handlers run in the order the controllers registered them, the room list's first).
         self.session = ChatSession(self)
-        self.account = AccountController(self.session, self)
+        # The certificates this user trusts, per server (trust on first use, like SSH).
+        self.known_servers = KnownServers(self.settings)
+        self.account = AccountController(self.session, self.known_servers, self)
         self.rooms = RoomsController(self.session, self)
         self.chat = ChatController(self.session, self.rooms, self)
         self.chat.data_dir = data_dir or default_data_dir()
@@ -104,6 +109,9 @@ class DesktopApp(QObject):
         self.host_dialog: HostDialog | None = None
         # Asks the user a yes/no question; tests replace it to answer without a modal box.
         self.confirm: Callable[[str], bool] = self._ask
+        # The question about a server's security on screen (trust its certificate? send in
+        # clear? its certificate changed), opened window-modal so the loop runs on meanwhile.
+        self.security_box: QMessageBox | None = None
 
         s, account, rooms, chat = self.session, self.account, self.rooms, self.chat
         s.linkChanged.connect(self._link_changed)
@@ -124,14 +132,16 @@ class DesktopApp(QObject):
         self.rooms_window.muteRequested.connect(self.set_room_muted)
         self.rooms_window.createRequested.connect(lambda name: s.spawn(rooms.create_room(name)))
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(account.logout()))
+        self.rooms_window.logoutEverywhereRequested.connect(self._log_out_everywhere)
 
         self.login_window.hostRequested.connect(self._open_host_dialog)
         self.login_window.ownServerLoginRequested.connect(account.login_to_own_server)
         account.accountNotFound.connect(self._offer_account)
+        account.ask_trust = self._ask_trust
+        account.ask_clear_text = self._ask_clear_text
+        account.certificateRefused.connect(self._certificate_refused)
         self.login_window.browseToggled.connect(self._browse)
-        self.discovery.changed.connect(
-            lambda found: self.login_window.set_found([ServerEntry(f.name, f.address) for f in found])
-        )
+        self.discovery.changed.connect(self._servers_found)
         self.hosting.started.connect(self._hosting_started)
         self.hosting.startFailed.connect(self._hosting_start_failed)
         self.hosting.statusChanged.connect(self._hosting_status)
@@ -157,6 +167,13 @@ class DesktopApp(QObject):
         # The next keystroke searches the rooms; it must not land on "Log out".
         self.rooms_window.activateWindow()
         self.rooms_window.search.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _log_out_everywhere(self) -> None:
+        if self.confirm(
+            "Log out everywhere? Every device logged in to this account (a lost laptop, a shared "
+            "computer) is logged out too, and must log in again."
+        ):
+            self.session.spawn(self.account.logout(everywhere=True))
 
     def _logged_out(self, reason: str) -> None:
         self._account_logged_out()  # first: the windows closing now stay in the rooms to reopen
@@ -261,6 +278,10 @@ class DesktopApp(QObject):
     def _hosting_started(self, address: str) -> None:
         if self.host_dialog is not None:
             self.host_dialog.accept()
+        server = self.hosting.server
+        if server is not None and self.hosting.fingerprint:
+            # Our own certificate: trusted without asking when we log in to our own server.
+            self.known_servers.remember(server.address, self.hosting.fingerprint)
         storage = self.hosting.storage_description()
         self.rooms_window.hosting.show_storage(storage)
         # Credentials left in the form are tried on the new server (ownServerLoginRequested),
@@ -276,6 +297,46 @@ class DesktopApp(QObject):
             f"Your server is running at {address}. No account was created: log in or register when you are ready."
             f"\n{self.hosting.storage_description()}"
         )
+
+    # -- a server's transport security -----------------------------------------------------
+
+    async def _answer(self, box: QMessageBox) -> bool:
+        """Show ``box`` over the login window without blocking the loop (a modal ``exec`` inside
+        a running task would run other tasks inside it); True when its yes button was clicked."""
+        answered: asyncio.Future[bool] = asyncio.get_event_loop().create_future()
+
+        def finished(_result: int) -> None:
+            clicked = box.clickedButton()
+            if not answered.done():
+                answered.set_result(clicked is not None and clicked.objectName() == YES)
+
+        box.finished.connect(finished)
+        self.security_box = box
+        box.open()
+        try:
+            return await answered
+        finally:  # answered, or the login was cancelled meanwhile
+            if self.security_box is box:
+                self.security_box = None
+            box.finished.disconnect(finished)
+            box.close()
+            box.deleteLater()
+
+    async def _ask_trust(self, server: str, fingerprint: str) -> bool:
+        return await self._answer(trust_box(server, fingerprint, self.login_window))
+
+    async def _ask_clear_text(self, server: str) -> bool:
+        return await self._answer(clear_text_box(server, self.login_window))
+
+    def _certificate_refused(self, server: str, trusted: str, seen: str) -> None:
+        self.session.spawn(self._warn_certificate_changed(server, trusted, seen))
+
+    async def _warn_certificate_changed(self, server: str, trusted: str, seen: str) -> None:
+        if await self._answer(changed_box(server, trusted, seen, self.login_window)):
+            self.known_servers.forget(server)
+            self.login_window.show_info(
+                f"The certificate trusted for {server} is forgotten: the next login shows the new one to trust."
+            )
 
     def _say_still_hosting(self) -> None:
         """The login window, while this app hosts: where the server is, what to do with it."""
@@ -301,7 +362,12 @@ class DesktopApp(QObject):
             self.rooms_window.hosting.hide()
             return
         self.rooms_window.hosting.show_status(
-            status.name, status.address, status.addresses_for_others, status.others_connected, status.uptime
+            status.name,
+            status.address,
+            status.addresses_for_others,
+            status.others_connected,
+            status.uptime,
+            status.fingerprint,
         )
 
     def _stop_hosting_asked(self) -> None:
@@ -471,6 +537,12 @@ class DesktopApp(QObject):
             self.settings.setValue(f"accounts/{self._account}/openRooms", json.dumps(list(self.chat_windows)))
 
     # -- finding servers -----------------------------------------------------------------
+
+    def _servers_found(self, found: list[FoundServer]) -> None:
+        for server in found:
+            # Announced with its certificate's fingerprint: picked, it connects without the prompt.
+            self.account.expect_fingerprint(server.address, server.fingerprint)
+        self.login_window.set_found([ServerEntry(f.name, f.address) for f in found])
 
     def _browse(self, on: bool) -> None:
         if on:

@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from gochat.desktop.state import LinkState
+from gochat.desktop.tls import CertificateChanged, certificate_problem
 from gochat.protocol import CloseCode, ProtocolError, ServerFrame, decode_server_frame
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,11 @@ class LiveConnection:
         on_connected: Callable[[], Awaitable[None]],
         first_delay: float = 0.5,
         max_delay: float = 10.0,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self._url = ws_url(base_url)
+        # wss: the context the REST client trusted the server with (None: the default's CAs).
+        self._tls: dict[str, Any] = {"ssl": ssl} if ssl is not None else {}
         self._token = token
         self._on_frame = on_frame
         self._on_state = on_state
@@ -97,6 +103,7 @@ class LiveConnection:
                     additional_headers={"Authorization": f"Bearer {self._token}"},
                     open_timeout=10,
                     max_size=None,
+                    **self._tls,
                 ) as ws:
                     self._ws = ws
                     delay = self._first_delay
@@ -119,6 +126,15 @@ class LiveConnection:
             except ConnectionClosed as exc:
                 close_code = exc.rcvd.code if exc.rcvd is not None else None
             except (OSError, InvalidHandshake, TimeoutError) as exc:
+                if isinstance(certificate_problem(exc), CertificateChanged):
+                    # Not a network hiccup to retry quietly: someone else may be answering.
+                    self._ws = None
+                    self._set_state(
+                        LinkState.CLOSED,
+                        "The server's certificate changed since you trusted it: it may be someone else "
+                        "pretending to be that server. Disconnected; nothing was sent.",
+                    )
+                    return
                 log.debug("connecting to %s failed: %s", self._url, exc)
             finally:
                 self._ws = None

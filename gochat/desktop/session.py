@@ -124,13 +124,19 @@ class ChatSession(QObject):
         self.server = display_address(base_url)
         self.server_id = api.server_id
         self._live = LiveConnection(
-            base_url, login.token, on_frame=self._on_frame, on_state=self._on_link, on_connected=self._on_connected
+            base_url,
+            login.token,
+            on_frame=self._on_frame,
+            on_state=self._on_link,
+            on_connected=self._on_connected,
+            ssl=api.ssl_context,  # wss trusts exactly what REST trusted (a pinned certificate)
         )
         self._live.start()
 
-    async def close(self, reason: str = "") -> None:
+    async def close(self, reason: str = "", *, everywhere: bool = False) -> None:
         """Stop the live connection and end the login on the server (unless ``reason`` says the
-        server ended it already); ``closing`` comes first, ``closed`` last."""
+        server ended it already; ``everywhere``: every login of this user); ``closing`` comes
+        first, ``closed`` last."""
         api, live = self.api, self._live
         self.api, self._live = None, None
         self.closing.emit()
@@ -139,7 +145,7 @@ class ChatSession(QObject):
         if api is not None:
             if not reason:
                 try:
-                    await api.logout()
+                    await api.logout(everywhere=everywhere)
                 except ApiError as error:
                     log.info("logout request failed: %s", error.message)
             await api.close()

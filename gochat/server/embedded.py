@@ -14,18 +14,27 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
+import platformdirs
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gochat.certificates import pem_fingerprint, self_signed_in
 from gochat.discovery import Announcer, addresses_to_announce, lan_ipv4_addresses
-from gochat.server.config import Settings, masked_url
+from gochat.server.config import APP_NAME, Settings, masked_url
 from gochat.server.runner import ServerThread
 
 log = logging.getLogger(__name__)
 
 ALL_INTERFACES = "0.0.0.0"
 THIS_COMPUTER = "127.0.0.1"
+
+
+def default_certificate_dir() -> Path:
+    """Where the hosted server's self-signed certificate is kept (made on first use): beside
+    its SQLite file, in the user's data directory."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "tls"
 
 
 class PortInUse(OSError):
@@ -87,8 +96,18 @@ class EmbeddedServer:
         database_url: str = "",
         redis_url: str | None = None,
         redis_prefix: str = "",
+        tls: bool = True,
+        certificate_dir: Path | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> EmbeddedServer:
+        """The server the host dialog asks for. Letting others join turns on TLS (unless ``tls``
+        is False) with the self-signed certificate kept in ``certificate_dir`` (made on first
+        use); a server only this computer reaches stays plain http."""
+        certfile = keyfile = None
+        if let_others_join and tls:
+            # Named after this computer (a server name may be any text; a certificate name may not).
+            pair = self_signed_in(certificate_dir or default_certificate_dir())
+            certfile, keyfile = str(pair.certfile), str(pair.keyfile)
         settings = Settings(
             host=ALL_INTERFACES if let_others_join else THIS_COMPUTER,
             port=port,
@@ -96,6 +115,8 @@ class EmbeddedServer:
             redis_url=redis_url or None,
             server_name=name,
             log_level="warning",
+            certfile=certfile,
+            keyfile=keyfile,
         )
         if redis_prefix:  # empty: the server's own default namespace
             settings = replace(settings, redis_prefix=redis_prefix)
@@ -116,7 +137,13 @@ class EmbeddedServer:
         self._thread = thread
         self.started_at = time.monotonic()
         if self.announce:
-            self._announcer = Announcer(self.settings.server_name, self.port, addresses_to_announce(self.settings.host))
+            self._announcer = Announcer(
+                self.settings.server_name,
+                self.port,
+                addresses_to_announce(self.settings.host),
+                tls=self.settings.tls,
+                fingerprint=self.fingerprint,
+            )
             self._announcer.start()
 
     def stop(self) -> None:
@@ -150,6 +177,18 @@ class EmbeddedServer:
     def address(self) -> str:
         """Where this computer's own client connects."""
         return f"{THIS_COMPUTER}:{self.port}"
+
+    @property
+    def login_address(self) -> str:
+        """What this computer's own client types: the address, with https:// when TLS is on."""
+        return f"https://{self.address}" if self.settings.tls else self.address
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 of the certificate served (lower-case hex), or "" without TLS."""
+        if not self.settings.certfile:
+            return ""
+        return pem_fingerprint(Path(self.settings.certfile).read_bytes())
 
     @property
     def uptime(self) -> float:

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from gochat.certificates import pem_fingerprint
 from gochat.discovery import Announcer, addresses_to_announce
 from gochat.server import ws
 from gochat.server.app import create_app
@@ -144,7 +146,22 @@ class GochatServer(uvicorn.Server):
             ctx.begin_shutdown()
             await ctx.wait_connections_closed(within=3.0)
             await self._wait_for_close_handshakes(within=3.0)
+        if self.config.is_ssl:
+            self._drop_idle_tls_connections()
         await super().shutdown(sockets)
+
+    def _drop_idle_tls_connections(self) -> None:
+        # uvicorn closes an idle keep-alive connection with transport.close(), which over TLS
+        # sends close_notify and then waits for the client's: a client that is not reading its
+        # idle pooled connection (every httpx client) never answers, and shutdown waited out its
+        # whole graceful timeout, then logged an error. Nothing is in flight on an idle
+        # connection, so it is dropped at once, as a plain TCP close would be.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            idle = cycle is None or getattr(cycle, "response_complete", False)
+            if idle and transport is not None and not isinstance(connection, WebSocketsSansIOProtocol):
+                transport.abort()
 
     async def _wait_for_close_handshakes(self, within: float) -> None:
         # uvicorn reports a WebSocket as disconnected to the app as soon as we send our close
@@ -243,7 +260,13 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
     async def announce_once_started() -> None:
         nonlocal announcer
         await asyncio.to_thread(server.started_event.wait)
-        announcer = Announcer(settings.server_name, port, addresses_to_announce(settings.host))
+        # With TLS, the certificate's fingerprint too (TXT fp): a joiner that found it trusts it.
+        fingerprint = ""
+        if settings.certfile:
+            fingerprint = pem_fingerprint(await asyncio.to_thread(Path(settings.certfile).read_bytes))
+        announcer = Announcer(
+            settings.server_name, port, addresses_to_announce(settings.host), tls=settings.tls, fingerprint=fingerprint
+        )
         await asyncio.to_thread(announcer.start)
 
     announcing = asyncio.create_task(announce_once_started()) if settings.announce else None

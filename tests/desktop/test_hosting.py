@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import ssl
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from gochat.certificates import der_fingerprint
+from gochat.desktop.account.trust_window import YES
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.hosting.window import HostDialog
 from gochat.discovery import lan_ipv4_addresses
 from gochat.server.embedded import free_port
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, all_sent, create_room, open_room, say, texts
-from tests.helpers import PASSWORD, auth, chat_client, register_and_login, unique_name
+from tests.helpers import PASSWORD, ChatClient, auth, register_and_login, unique_name
 
 
 def open_host_dialog(
@@ -39,13 +44,24 @@ def open_host_dialog(
 
 
 def join(qtbot: QtBot, desktop: DesktopApp, port: int, username: str, *, register: bool = True) -> None:
-    """Log a desktop in to the server hosted on this computer's ``port`` (registering first)."""
+    """Log a desktop in to the server hosted on this computer's ``port`` (registering first),
+    trusting its certificate when it serves https and asks (the first time)."""
     login = desktop.login_window
     login.server.setText(f"127.0.0.1:{port}")
     login.username.setText(username)
     login.password.setText(PASSWORD)
     qtbot.mouseClick(login.register_button if register else login.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: desktop.rooms_window.isVisible() or desktop.security_box is not None, timeout=WAIT)
+    if desktop.security_box is not None:
+        click_yes(qtbot, desktop.security_box)
     qtbot.waitUntil(desktop.rooms_window.isVisible, timeout=WAIT)
+
+
+def click_yes(qtbot: QtBot, box: QMessageBox) -> None:
+    """Click the button of a security question that says yes (trust, send in clear, forget)."""
+    qtbot.waitUntil(box.isVisible, timeout=WAIT)
+    [yes] = [button for button in box.buttons() if button.objectName() == YES]
+    qtbot.mouseClick(yes, Qt.MouseButton.LeftButton)
 
 
 def start_hosting(qtbot: QtBot, desktop: DesktopApp, dialog: HostDialog, port: int, *, others: bool) -> None:
@@ -56,13 +72,32 @@ def start_hosting(qtbot: QtBot, desktop: DesktopApp, dialog: HostDialog, port: i
     qtbot.waitUntil(desktop.rooms_window.hosting.isVisible, timeout=WAIT)
 
 
-async def _plain_client(url: str, room_name: str, inbox: list[Any]) -> None:
-    """A plain websocket client (no gochat code but the protocol's numbers) joining the room."""
-    async with httpx.AsyncClient(base_url=url) as api:
+def pinned_to(fingerprint: str) -> ssl.SSLContext:
+    """A client context that accepts exactly the certificate with this SHA-256 (what a joiner trusts)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # compared below, after the handshake, before anything is sent
+
+    class Pinned(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            super().do_handshake()
+            assert der_fingerprint(self.getpeercert(binary_form=True) or b"") == fingerprint
+
+    context.sslobject_class = Pinned
+    return context
+
+
+async def _plain_client(url: str, room_name: str, inbox: list[Any], fingerprint: str) -> None:
+    """A plain websocket client (no gochat code but the protocol's numbers) joining the room,
+    over https/wss to the certificate with ``fingerprint``."""
+    context = pinned_to(fingerprint)
+    async with httpx.AsyncClient(base_url=url, verify=context) as api:
         token, _ = await register_and_login(api)
         rooms = (await api.get("/api/rooms", headers=auth(token))).json()
         room_id = next(r["id"] for r in rooms if r["name"] == room_name)
-    async with chat_client(url, token) as client:
+    wss = url.replace("https://", "wss://", 1) + "/ws"
+    async with connect(wss, additional_headers=auth(token), max_size=None, ssl=context) as ws:
+        client = ChatClient(ws)
         await client.enter(room_id)
         ack = await client.say(room_id, "hello from a plain websocket client")
         inbox.append(ack.data["message"]["id"])
@@ -108,7 +143,8 @@ def test_host_from_the_gui_others_join_and_stopping_disconnects_them_cleanly(
     qtbot.waitUntil(lambda: all_sent(host_chat, 2), timeout=WAIT)
 
     inbox: list[Any] = []
-    plain = qloop.create_task(_plain_client(f"http://127.0.0.1:{port}", "lan party", inbox))
+    fingerprint = host.hosting.fingerprint
+    plain = qloop.create_task(_plain_client(f"https://127.0.0.1:{port}", "lan party", inbox, fingerprint))
     qtbot.waitUntil(lambda: "hello from a plain websocket client" in texts(host_chat), timeout=WAIT)
     # The host, a guest and a plain client: two people besides the host, as the stop question says.
     qtbot.waitUntil(lambda: panel.connected.text() == "2 other people connected", timeout=WAIT)

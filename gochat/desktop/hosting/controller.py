@@ -27,14 +27,15 @@ class HostingStatus:
     addresses_for_others: list[str]
     others_connected: int  # people connected other than the host
     uptime: float  # seconds
+    fingerprint: str = ""  # SHA-256 of the certificate served (hex), "" without TLS
 
 
 class HostingController(QObject):
     """The embedded server: at most one, started with the host dialog's ``HostOptions``.
 
     Signals:
-        started(address: str): the server runs; ``address`` is this computer's, e.g.
-            "127.0.0.1:8080".
+        started(address: str): the server runs; ``address`` is what this computer types to
+            reach it, e.g. "127.0.0.1:8080", or "https://127.0.0.1:8080" with TLS.
         startFailed(message: str, free_port: int): it did not start; ``free_port`` is a port to
             offer instead (0 when the port was not the problem).
         statusChanged(status: HostingStatus | None): every second while hosting; None once the
@@ -55,6 +56,8 @@ class HostingController(QObject):
         self.session = session
         self.server: EmbeddedServer | None = None
         self.options: HostOptions | None = None
+        # The SHA-256 of the certificate served (hex), "" without TLS: the panel shows it.
+        self.fingerprint = ""
         self._starting = False
         self._stopping: asyncio.Future[None] | None = None
         self._status_timer = QTimer(self)
@@ -69,19 +72,10 @@ class HostingController(QObject):
         if self.hosting or self._starting:
             return False
         self._starting = True
-        server = EmbeddedServer.for_desktop(
-            name=options.name,
-            port=options.port,
-            let_others_join=options.let_others_join,
-            announce=options.announce,
-            database_url=options.database_url,
-            redis_url=options.redis_url or None,
-            redis_prefix=options.redis_prefix,
-            # Called on the server's thread: a queued signal carries it to the UI thread.
-            on_failure=lambda error: self.failed.emit(f"The server stopped: {error}"),
-        )
         try:
-            # Starting opens storage and binds the port: keep it off the UI thread.
+            # Off the UI thread: making the certificate on first use (a key, files), opening
+            # storage and binding the port.
+            server = await asyncio.to_thread(self._make_server, options)
             await asyncio.to_thread(server.start)
         except PortInUse as taken:
             self.startFailed.emit(f"Port {taken.port} is in use by another program.", taken.suggestion)
@@ -92,9 +86,24 @@ class HostingController(QObject):
         finally:
             self._starting = False
         self.server, self.options = server, options
+        self.fingerprint = server.fingerprint
         self._status_timer.start()
-        self.started.emit(server.address)
+        self.started.emit(server.login_address)
         return True
+
+    def _make_server(self, options: HostOptions) -> EmbeddedServer:
+        return EmbeddedServer.for_desktop(
+            name=options.name,
+            port=options.port,
+            let_others_join=options.let_others_join,
+            announce=options.announce,
+            database_url=options.database_url,
+            redis_url=options.redis_url or None,
+            redis_prefix=options.redis_prefix,
+            tls=options.tls,
+            # Called on the server's thread: a queued signal carries it to the UI thread.
+            on_failure=lambda error: self.failed.emit(f"The server stopped: {error}"),
+        )
 
     async def stop(self) -> None:
         """Disconnect everyone cleanly and commit every pending write, off the UI thread.
@@ -110,6 +119,7 @@ class HostingController(QObject):
         finally:
             if self._stopping is stopping and stopping.done():
                 self._stopping = None
+                self.fingerprint = ""
                 self._status_timer.stop()
                 self.stopped.emit()
 
@@ -150,6 +160,11 @@ class HostingController(QObject):
             return
         self.statusChanged.emit(
             HostingStatus(
-                options.name, server.address, self.addresses_for_others(), self.others_connected(), self.uptime()
+                options.name,
+                server.address,
+                self.addresses_for_others(),
+                self.others_connected(),
+                self.uptime(),
+                self.fingerprint,
             )
         )

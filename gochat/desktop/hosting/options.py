@@ -15,6 +15,8 @@ class HostOptions:
     port: int = DEFAULT_HOST_PORT
     let_others_join: bool = False
     announce: bool = False
+    # With others joining: https/wss with a self-signed certificate kept in the data directory.
+    tls: bool = True
     database_url: str = ""  # empty: SQLite in the user's data directory
     redis_url: str = ""
     redis_prefix: str = ""  # empty: the server's default

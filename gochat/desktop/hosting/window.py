@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gochat.certificates import display_fingerprint
 from gochat.desktop.hosting.options import DEFAULT_HOST_PORT, HostOptions
 from gochat.desktop.resources import app_icon
+from gochat.desktop.windows.fingerprint import fingerprint_lines
 from gochat.desktop.windows.labels import error_label
 from gochat.desktop.windows.placement import fit_height_to_content
 
@@ -47,6 +49,15 @@ class HostDialog(QDialog):
         self.let_others_join = QCheckBox("Let others on my network join")
         self.announce = QCheckBox("Announce it so they can find it")
         self.announce.setEnabled(False)
+        # On by default once others may join: passwords and messages never cross the network in
+        # clear. Only this computer joining, there is no network to protect them from.
+        self.encrypt = QCheckBox("Encrypt connections (HTTPS)")
+        self.encrypt.setToolTip(
+            "With a certificate made on this computer the first time and kept: people joining are shown "
+            "its fingerprint once, to compare with the one in your hosting panel"
+        )
+        self.encrypt.setChecked(True)
+        self.encrypt.setEnabled(False)
         self.let_others_join.toggled.connect(self._join_toggled)
 
         # A tick box, and the fields under it only while it is ticked: unticked, nothing of
@@ -74,6 +85,7 @@ class HostDialog(QDialog):
         form.addRow("Port", self.port)
         form.addRow("", self.let_others_join)
         form.addRow("", self.announce)
+        form.addRow("", self.encrypt)
 
         self.error = error_label()
         self.use_free_port = QPushButton()
@@ -122,8 +134,9 @@ class HostDialog(QDialog):
         self.fit_height()
 
     def _join_toggled(self, on: bool) -> None:
-        # Announcing only makes sense when others can connect.
+        # Announcing and encrypting only make sense when others can connect.
         self.announce.setEnabled(on)
+        self.encrypt.setEnabled(on)
         if not on:
             self.announce.setChecked(False)
 
@@ -134,6 +147,7 @@ class HostDialog(QDialog):
             port=self.port.value(),
             let_others_join=self.let_others_join.isChecked(),
             announce=self.announce.isChecked(),
+            tls=self.encrypt.isChecked(),
             database_url=self.database_url.text().strip() if advanced else "",
             redis_url=self.redis_url.text().strip() if advanced else "",
             redis_prefix=self.redis_prefix.text().strip() if advanced else "",
@@ -205,6 +219,32 @@ class HostingPanel(QFrame):
         self.storage.setWordWrap(True)
         self.storage.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.storage.hide()
+        # The certificate's fingerprint, which joiners are shown on their first connection: read
+        # out or sent to them, so they can tell this server from an impostor.
+        self.fingerprint_title = QLabel(
+            "Certificate fingerprint (SHA-256): joiners compare it with what they are shown"
+        )
+        self.fingerprint_title.setProperty("role", "muted")
+        self.fingerprint_title.setWordWrap(True)
+        self.fingerprint = QLabel()
+        self.fingerprint.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.fingerprint.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.copy_fingerprint = QPushButton("Copy")
+        self.copy_fingerprint.setToolTip("Copy the fingerprint (AB:CD:… on one line)")
+        self.copy_fingerprint.clicked.connect(self._copy_fingerprint)
+        self._fingerprint = ""
+        fingerprint_row = QHBoxLayout()
+        fingerprint_row.addWidget(self.fingerprint, 1)
+        fingerprint_row.addWidget(self.copy_fingerprint, 0, Qt.AlignmentFlag.AlignTop)
+        self.fingerprint_box = QWidget()
+        fingerprint_layout = QVBoxLayout(self.fingerprint_box)
+        fingerprint_layout.setContentsMargins(0, 0, 0, 0)
+        fingerprint_layout.setSpacing(2)
+        fingerprint_layout.addWidget(self.fingerprint_title)
+        fingerprint_layout.addLayout(fingerprint_row)
+        self.fingerprint_box.hide()
         self.error = error_label()
         self.stop_button = QPushButton("Stop hosting")
         self.stop_button.clicked.connect(self.stopRequested)
@@ -218,12 +258,20 @@ class HostingPanel(QFrame):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(top)
         layout.addWidget(self.addresses)
+        layout.addWidget(self.fingerprint_box)
         layout.addWidget(self.storage)
         layout.addWidget(self.error)
         self.hide()
 
-    def show_status(self, name: str, own_address: str, others: list[str], connected: int, uptime: float) -> None:
-        """``connected``: people connected other than the host."""
+    def show_status(
+        self, name: str, own_address: str, others: list[str], connected: int, uptime: float, fingerprint: str = ""
+    ) -> None:
+        """``connected``: people connected other than the host; ``fingerprint``: the SHA-256 of
+        the certificate served (hex), "" without TLS."""
+        if fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
+            self.fingerprint.setText(fingerprint_lines(fingerprint) if fingerprint else "")
+            self.fingerprint_box.setVisible(bool(fingerprint))
         self.title.setText(f"Hosting “{name}”")
         if others:
             self.addresses.setText("Others join at: " + ", ".join(others) + f"   ·   this computer: {own_address}")
@@ -232,6 +280,10 @@ class HostingPanel(QFrame):
         self.connected.setText(people_connected(connected))
         self.uptime.setText(f"· up {format_uptime(uptime)}")
         self.show()
+
+    def _copy_fingerprint(self) -> None:
+        if self._fingerprint:
+            QGuiApplication.clipboard().setText(display_fingerprint(self._fingerprint))
 
     def show_storage(self, description: str) -> None:
         self.storage.setText(description)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -100,6 +101,7 @@ class RoomListWindow(QMainWindow):
     openRequested = Signal(int)  # noqa: N815
     createRequested = Signal(str)  # noqa: N815
     logoutRequested = Signal()  # noqa: N815
+    logoutEverywhereRequested = Signal()  # noqa: N815 - every login of this user, every device
     muteRequested = Signal(int, bool)  # room id, muted  # noqa: N815
 
     def __init__(self, rooms: RoomListModel) -> None:
@@ -111,6 +113,16 @@ class RoomListWindow(QMainWindow):
         self.who = QLabel()
         self.who.setProperty("role", "muted")
         self.logout_button = QPushButton("Log out")
+        # The account's menu: what is done rarely, kept off the header.
+        self.account_menu = QMenu(self)
+        self.logout_everywhere = self.account_menu.addAction("Log out everywhere…")
+        self.logout_everywhere.setToolTip("End every login of this account, on every device")
+        self.account_button = QToolButton()
+        self.account_button.setText("⋯")
+        self.account_button.setToolTip("Account")
+        self.account_button.setAccessibleName("Account")
+        self.account_button.setMenu(self.account_menu)
+        self.account_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         header = QHBoxLayout()
         title = QLabel("Rooms")
         title.setProperty("role", "title")
@@ -118,6 +130,7 @@ class RoomListWindow(QMainWindow):
         header.addStretch()
         header.addWidget(self.who)
         header.addWidget(self.logout_button)
+        header.addWidget(self.account_button)
 
         self.banner = ConnectionBanner()
         self.hosting = HostingPanel()
@@ -189,6 +202,7 @@ class RoomListWindow(QMainWindow):
         self.new_button.clicked.connect(self._create)
         self.new_name.returnPressed.connect(self._create)
         self.logout_button.clicked.connect(self.logoutRequested)
+        self.logout_everywhere.triggered.connect(self.logoutEverywhereRequested)
 
         central = QWidget()
         layout = QVBoxLayout(central)

@@ -104,6 +104,10 @@ def test_the_login_window_finds_a_hosted_server_and_loses_it_when_hosting_stops(
     qtbot.waitUntil(lambda: login.found.count() == 1, timeout=WAIT)
     item = login.found.item(0)
     assert item.text() == f"Team room 团队 — 127.0.0.1:{port}"
+    # Hosting for the LAN serves https, and announces its certificate's fingerprint (TXT fp).
+    [found] = guest.discovery.servers
+    assert found.tls
+    assert found.fingerprint == host.hosting.fingerprint != ""
     screenshot(login, "found-servers")
     qtbot.mouseClick(login.found.viewport(), Qt.MouseButton.LeftButton, pos=login.found.visualItemRect(item).center())
     assert login.server.text() == f"127.0.0.1:{port}"
@@ -111,6 +115,11 @@ def test_the_login_window_finds_a_hosted_server_and_loses_it_when_hosting_stops(
     login.password.setText(PASSWORD)
     qtbot.mouseClick(login.register_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(guest.rooms_window.isVisible, timeout=WAIT)
+    # Found with its fingerprint, it was trusted without the first-connection question.
+    assert guest.security_box is None
+    assert guest.known_servers.fingerprint(f"127.0.0.1:{port}") == host.hosting.fingerprint
+    assert guest.session.api is not None
+    assert guest.session.api.base_url == f"https://127.0.0.1:{port}"
     # Browsing is opt-in and ends with the window.
     assert not guest.discovery.browsing
 
