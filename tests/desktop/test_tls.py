@@ -293,9 +293,6 @@ def test_an_explicit_http_address_is_obeyed_without_asking(
 # -- log out everywhere -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="needs the server half of issue 12: POST /api/logout {'everywhere': true} ending every token", strict=True
-)
 def test_log_out_everywhere_ends_every_login_of_the_user(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread
 ) -> None:
