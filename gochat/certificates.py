@@ -62,9 +62,8 @@ def make_self_signed(directory: Path, common_name: str | None = None) -> Certifi
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])])
     now = datetime.datetime.now(datetime.UTC)
-    alt_names: list[x509.GeneralName] = [
-        x509.DNSName(name[:253]),
-        x509.DNSName("localhost"),
+    alt_names: list[x509.GeneralName] = [x509.DNSName(dns) for dns in (_dns_name(name), "localhost") if dns]
+    alt_names += [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address("::1")),
     ]
@@ -87,6 +86,16 @@ def make_self_signed(directory: Path, common_name: str | None = None) -> Certifi
     _write_private(pair.keyfile, key_pem)
     _write_private(pair.certfile, certificate.public_bytes(serialization.Encoding.PEM))
     return pair
+
+
+def _dns_name(name: str) -> str | None:
+    """``name`` as a DNS name a certificate may carry (ASCII, IDNA for 团队-pc), or None when it
+    cannot be one: it is then left out, since the certificate is trusted by fingerprint anyway."""
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return ascii_name if 0 < len(ascii_name) <= 253 and " " not in ascii_name else None
 
 
 def self_signed_in(directory: Path, common_name: str | None = None) -> CertificatePair:
