@@ -83,7 +83,14 @@ class Database:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
+        """Make the tables missing, and the indexes missing from tables an older version made
+        (create_all only indexes the tables it creates): adding an index is the only upgrade
+        so far."""
         Base.metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(connection, checkfirst=True)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
