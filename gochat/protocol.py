@@ -179,6 +179,12 @@ def room_name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name.casefold())
 
 
+def room_name_matches(name: str, query: str) -> bool:
+    """``GET /api/rooms?q=``'s rule, for a client filtering what it holds the same way: the
+    case-folded name contains the case-folded query."""
+    return room_name_key(query) in room_name_key(name)
+
+
 def validate_content(value: object) -> str:
     """Return message content exactly as typed, or raise ValidationError."""
     if not isinstance(value, str):
