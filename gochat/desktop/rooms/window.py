@@ -215,8 +215,8 @@ class RoomListWindow(QMainWindow):
         self.table.setShowGrid(False)
         header_view = self.table.horizontalHeader()
         header_view.setSectionResizeMode(RoomListModel.NAME, QHeaderView.ResizeMode.Stretch)
-        # Clicking a header sorts by it, clicking again reverses, a third click returns to the
-        # order the rooms were created in (the order before any sorting).
+        # Clicking a header sorts the rooms loaded by it, clicking again reverses, a third click
+        # returns to the server's order (the order choice's: the order before any sorting).
         header_view.setSortIndicatorClearable(True)
         header_view.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
