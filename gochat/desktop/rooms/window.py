@@ -185,6 +185,9 @@ class RoomListWindow(QMainWindow):
         self.sort_choice.currentIndexChanged.connect(self._ask_for_view)
         self.count = QLabel()
         self.count.setProperty("role", "muted")
+        # Wide enough for large counts, so the search box does not change width as they change.
+        self.count.setMinimumWidth(self.count.fontMetrics().horizontalAdvance("88,888 of 88,888"))
+        self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         # How many rooms match, of how many loaded; whether scrolling down should load more.
         self._more = False
         self._search_soon = QTimer(self)
