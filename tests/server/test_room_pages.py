@@ -13,7 +13,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import DropIndex
 
-from gochat.protocol import ROOMS_MAX_LIMIT, RoomSort
+from gochat.protocol import MAX_ID, ROOMS_MAX_LIMIT, RoomSort
 from gochat.server.config import Settings
 from gochat.server.store import models, queries
 from gochat.server.store.database import Database
@@ -53,6 +53,7 @@ async def test_pages_follow_one_another_with_the_total_in_a_header(settings: Set
         page, _ = await rooms_page(api, token, limit=100_000)
         assert len(page) == ROOMS_MAX_LIMIT
         assert await rooms_page(api, token, offset=620) == ([], 620)
+        assert await rooms_page(api, token, offset=MAX_ID) == ([], 620)  # the largest offset asked for
         # A page's rooms have the same shape as ever.
         assert set(first[0]) == {"id", "name", "creator", "createdAt", "online", "lastReadId", "unread"}
 
