@@ -17,6 +17,7 @@ _.paint  # QStyledItemDelegate.paint (delegates.py)
 _.columnCount  # QAbstractItemModel (models.py)
 _.headerData  # QAbstractItemModel (models.py)
 _.contextMenuEvent  # QWidget (windows/message_view.py)
+_.filterAcceptsRow  # QSortFilterProxyModel (rooms/window.py: the room search)
 _.format  # QTextLayout.FormatRange.format: Qt reads the format gochat sets (bubbletext.py)
 
 # pydantic response models: FastAPI serialises every field; these are the wire names.

@@ -13,7 +13,7 @@ import json
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any, ClassVar, TypeAlias
 
 import icu  # PyICU: UTS #39 (confusable skeletons, mixed scripts) and Unicode properties
@@ -29,6 +29,9 @@ REQUEST_ID_MAX = 64
 MAX_FRAME_BYTES = 64 * 1024
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
+# GET /api/rooms pages: 100 rooms unless asked otherwise, never more than 500 at once.
+ROOMS_DEFAULT_LIMIT = 100
+ROOMS_MAX_LIMIT = 500
 # Ids are signed 64-bit in the database; anything larger cannot name a row.
 MAX_ID = 2**63 - 1
 
@@ -279,6 +282,12 @@ def room_name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name.casefold())
 
 
+def room_name_matches(name: str, query: str) -> bool:
+    """``GET /api/rooms?q=``'s rule, for a client filtering what it holds the same way: the
+    case-folded name contains the case-folded query."""
+    return room_name_key(query) in room_name_key(name)
+
+
 def validate_content(value: object) -> str:
     """Return message content exactly as typed, or raise ValidationError."""
     if not isinstance(value, str):
@@ -316,6 +325,21 @@ def clamp_history_limit(limit: int | None) -> int:
     if limit is None:
         return HISTORY_DEFAULT_LIMIT
     return max(1, min(limit, HISTORY_MAX_LIMIT))
+
+
+def clamp_rooms_limit(limit: int | None) -> int:
+    """A room list page's size: as history's, over the maximum is the maximum, not an error."""
+    if limit is None:
+        return ROOMS_DEFAULT_LIMIT
+    return max(1, min(limit, ROOMS_MAX_LIMIT))
+
+
+class RoomSort(StrEnum):
+    """The orders of ``GET /api/rooms?sort=``; each breaks ties by room id, so pages never overlap."""
+
+    CREATED = "created"  # oldest first (the order of ids; the default, as before pages existed)
+    NAME = "name"  # A to Z ignoring case (by the name's case-folded key)
+    ACTIVITY = "activity"  # the newest message first; rooms without messages last, newest first
 
 
 # ---------------------------------------------------------------------------

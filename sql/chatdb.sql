@@ -7,7 +7,8 @@
 -- random id, which namespaces the Redis cache).
 -- users.password holds only an argon2id hash, never a password.
 --
--- The server creates these tables itself on first start; this file is for DBAs who create
+-- The server creates these tables itself on first start, and on every start adds any index
+-- a newer version defined to tables made by an older one; this file is for DBAs who create
 -- them by hand. tests/server/test_schema.py loads it into MariaDB and checks it matches
 -- gochat/server/store/models.py.
 
@@ -39,6 +40,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     PRIMARY KEY (id),
     CONSTRAINT uq_rooms_room_name_key UNIQUE (room_name_key),
     INDEX idx_rooms_deleted_at (deleted_at),
+    -- The room list by name ("deleted_at IS NULL ORDER BY room_name_key, id LIMIT n") reads this in order.
+    INDEX idx_rooms_deleted_at_room_name_key (deleted_at, room_name_key),
     CONSTRAINT fk_rooms_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

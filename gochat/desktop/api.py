@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from gochat.desktop.tls import CertificateChanged, Pin, certificate_problem, pinning_context, verifying_context
-from gochat.protocol import Message, Room, User
+from gochat.protocol import ROOMS_DEFAULT_LIMIT, Message, Room, RoomSort, User
 
 DEFAULT_PORT = 8080  # a bare host ("192.168.1.5"): the port gochat serves on by default
 SCHEME_PORTS = {"http": 80, "https": 443}  # a scheme without a port means the scheme's own port
@@ -181,6 +181,14 @@ def display_address(base_url: str) -> str:
 
 def _seconds(timeout: float) -> str:
     return f"{timeout:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPage:
+    """One page of the room list, and how many rooms match in all (the server's X-Total-Count)."""
+
+    rooms: list[Room]
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,8 +361,31 @@ class RestApi:
         finally:
             self.token = None
 
-    async def rooms(self) -> list[Room]:
-        return [Room.from_wire(r) for r in await self._call("rooms", "GET", "/api/rooms")]
+    async def rooms(
+        self,
+        *,
+        query: str = "",
+        sort: RoomSort = RoomSort.CREATED,
+        offset: int = 0,
+        limit: int = ROOMS_DEFAULT_LIMIT,
+        mine: bool = False,
+    ) -> RoomPage:
+        """One page of the room list: ``query`` in the name (ignoring case), in ``sort`` order,
+        ``limit`` rooms from ``offset``; ``mine``: only the user's rooms (those with a marker)."""
+        params: dict[str, str | int] = {"sort": sort.value, "offset": offset, "limit": limit}
+        if query:
+            params["q"] = query
+        if mine:
+            params["mine"] = "true"
+        response = await self._request("GET", "/api/rooms", params=params)
+        if response.status_code >= 400:
+            raise self._error("rooms", response)
+        rooms = [Room.from_wire(r) for r in response.json()]
+        try:
+            total = int(response.headers["X-Total-Count"])
+        except (KeyError, ValueError):
+            total = offset + len(rooms)  # a server from before pages: the whole list at once
+        return RoomPage(rooms, total)
 
     async def create_room(self, name: str) -> Room:
         return Room.from_wire(await self._call("create_room", "POST", "/api/rooms", json={"name": name}))

@@ -43,7 +43,7 @@ from gochat.desktop.windows.placement import (
     add_shortcut,
 )
 from gochat.discovery import FoundServer
-from gochat.protocol import User
+from gochat.protocol import RoomSort, User
 
 
 class _RoomWindowWatcher(QObject):
@@ -125,6 +125,9 @@ class DesktopApp(QObject):
         rooms.roomCreateFailed.connect(self.rooms_window.show_create_error)
         rooms.roomCreated.connect(lambda _room: self.rooms_window.room_created())
         rooms.notify.connect(self._notify)
+        rooms.listChanged.connect(self.rooms_window.show_count)
+        self.rooms_window.viewChanged.connect(self._room_view_changed)
+        self.rooms_window.moreWanted.connect(rooms.load_more)
         chat.roomOpened.connect(self._show_chat)
         chat.roomEntered.connect(self._room_entered)
         chat.olderLoaded.connect(self._older_loaded)
@@ -425,6 +428,12 @@ class DesktopApp(QObject):
         order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
         header.setSortIndicator(column, order)
         header.sortIndicatorChanged.connect(self._remember_sort)
+        # The order the server lists rooms in, as chosen last (the window offers the default).
+        self.rooms_window.set_sort(str(self.settings.value("roomList/order", self.rooms_window.sort())))
+
+    def _room_view_changed(self, query: str, sort: str) -> None:
+        self.settings.setValue("roomList/order", sort)
+        self.rooms.set_view(query, RoomSort(sort))
 
     def _remember_sort(self, column: int, order: Qt.SortOrder) -> None:
         self.settings.setValue("roomList/sortColumn", column)

@@ -10,7 +10,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from gochat import __version__
-from gochat.protocol import HISTORY_MAX_LIMIT, MAX_ID, PROTOCOL_VERSION, Message, Room, User, clamp_history_limit
+from gochat.protocol import (
+    HISTORY_MAX_LIMIT,
+    MAX_ID,
+    PROTOCOL_VERSION,
+    ROOMS_DEFAULT_LIMIT,
+    ROOMS_MAX_LIMIT,
+    Message,
+    Room,
+    RoomSort,
+    User,
+    clamp_history_limit,
+    clamp_rooms_limit,
+)
 from gochat.server.context import ServerContext
 from gochat.server.errors import Unauthorized
 
@@ -135,15 +147,51 @@ async def whoami(me: Me) -> dict[str, Any]:
     return me.user.to_wire()
 
 
-@router.get("/rooms", responses={200: _example("Every room", [_ROOM_EXAMPLE]), 401: ERRORS[401]})
+_TOTAL_COUNT = {
+    "X-Total-Count": {
+        "description": "How many rooms match (q, mine) in all, of which this is one page",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
+@router.get(
+    "/rooms",
+    responses={
+        200: {**_example("One page of rooms, in the order asked for", [_ROOM_EXAMPLE]), "headers": _TOTAL_COUNT},
+        **ERRORS,
+    },
+)
 async def list_rooms(
-    me: Me, ctx: Ctx, q: Annotated[str | None, Query(max_length=256, description="Substring of the name")] = None
+    me: Me,
+    ctx: Ctx,
+    response: Response,
+    q: Annotated[
+        str | None, Query(max_length=256, description="Keep rooms whose name contains this, ignoring case")
+    ] = None,
+    sort: Annotated[
+        RoomSort,
+        Query(
+            description="created: oldest first; name: A to Z ignoring case; activity: newest message first "
+            "(rooms without messages last, newest first). Ties: by id"
+        ),
+    ] = RoomSort.CREATED,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1, description=f"Page size, default {ROOMS_DEFAULT_LIMIT}; over {ROOMS_MAX_LIMIT} is {ROOMS_MAX_LIMIT}"
+        ),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="How many matching rooms to skip")] = 0,
+    mine: Annotated[
+        bool, Query(description="Only rooms you have a read marker in (yours: clients follow them)")
+    ] = False,
 ) -> list[dict[str, Any]]:
-    """Every room, oldest first, with how many members are online now and the caller's read
-    marker and unread count."""
-    rooms = await ctx.rooms.search(q)
-    readings = await ctx.markers.of_user(me.user)
-    return [ctx.rooms.view(room, readings.get(room.id)).to_wire() for room in rooms]
+    """One page of rooms, with how many members are online now and the caller's read marker and
+    unread count; the number of matching rooms in all is in ``X-Total-Count``."""
+    page = await ctx.rooms.page(me.user, query=q, sort=sort, mine=mine, limit=clamp_rooms_limit(limit), offset=offset)
+    response.headers["X-Total-Count"] = str(page.total)
+    return [ctx.rooms.view(room, page.readings.get(room.id)).to_wire() for room in page.rooms]
 
 
 @router.post(

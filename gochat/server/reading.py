@@ -19,11 +19,6 @@ class ReadMarkers:
         self._db = database
         self._hub = hub
 
-    async def of_user(self, user: UserRecord) -> dict[int, Reading]:
-        """Every room's reading for ``user``; rooms missing from it have no marker and no unread."""
-        found = await self._db.run(queries.readings, user.id)
-        return {room_id: Reading(marker, unread) for room_id, (marker, unread) in found.items()}
-
     async def of_room(self, user: UserRecord, room_id: int) -> Reading:
         marker, unread, _newest = await self._db.run(queries.room_reading, user.id, room_id)
         return Reading(marker, unread)

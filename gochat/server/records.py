@@ -74,3 +74,14 @@ class RoomRecord:
             creator=UserRecord.from_wire(data["creator"]),
             created_at=datetime.fromisoformat(data["createdAt"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPage:
+    """One page of the room list in the order asked for, the caller's reading of each of its
+    rooms (rooms missing from ``readings`` have no marker and no unread), and how many rooms
+    match in all."""
+
+    rooms: list[RoomRecord]
+    readings: dict[int, Reading]
+    total: int

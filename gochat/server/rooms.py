@@ -1,12 +1,13 @@
-"""RoomDirectory: the room list (cached like the seed's cache.go) and room creation."""
+"""RoomDirectory: the room list (paged, sorted and searched by the database), rooms by id (cached
+like the seed's cache.go), and room creation."""
 
 from __future__ import annotations
 
-from gochat.protocol import Room, RoomCreated, encode_server_frame, validate_room_name
+from gochat.protocol import Room, RoomCreated, RoomSort, encode_server_frame, validate_room_name
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, NotFound
 from gochat.server.hub import RoomHub
-from gochat.server.records import NOT_READ, Reading, RoomRecord, UserRecord
+from gochat.server.records import NOT_READ, Reading, RoomPage, RoomRecord, UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 
@@ -17,27 +18,23 @@ class RoomDirectory:
         self._cache = cache
         self._hub = hub
 
-    async def all(self) -> list[RoomRecord]:
-        rooms = await self._cache.get_rooms()
-        if rooms is None:
-            rooms = await self._db.run(queries.list_rooms)
-            await self._cache.put_rooms(rooms)
-        return rooms
-
-    async def search(self, query: str | None) -> list[RoomRecord]:
-        rooms = await self.all()
-        if query:
-            needle = query.casefold()
-            rooms = [room for room in rooms if needle in room.name.casefold()]
-        return rooms
+    async def page(
+        self, user: UserRecord, *, query: str | None, sort: RoomSort, mine: bool, limit: int, offset: int
+    ) -> RoomPage:
+        """One page of the room list as ``user`` asked for it, with their readings and the total.
+        Straight from the database: a page of a sorted, filtered list cannot come from a cache
+        of the whole list without loading all of it."""
+        return await self._db.run(
+            queries.room_page, user.id, query=query, sort=sort, mine=mine, limit=limit, offset=offset
+        )
 
     async def get(self, room_id: int) -> RoomRecord:
-        for cached in await self._cache.get_rooms() or ():
-            if cached.id == room_id:
-                return cached
-        room = await self._db.run(queries.get_room, room_id)
+        room = await self._cache.get_room(room_id)
         if room is None:
-            raise NotFound(f"There is no room {room_id}.")
+            room = await self._db.run(queries.get_room, room_id)
+            if room is None:
+                raise NotFound(f"There is no room {room_id}.")
+            await self._cache.add_room(room)
         return room
 
     async def create(self, name: object, creator: UserRecord) -> RoomRecord:

@@ -1,4 +1,4 @@
-"""The seed's caches (users by name, the room list) in memory and in Redis,
+"""The seed's caches (users by name, rooms by id) in memory and in Redis,
 and chat carrying on while Redis is away."""
 
 from __future__ import annotations
@@ -46,14 +46,15 @@ async def test_users_by_name(cache: Cache) -> None:
     assert await cache.get_user_by_name("alice") == ALICE
 
 
-async def test_room_list_is_a_miss_until_loaded_then_creation_updates_it(cache: Cache) -> None:
-    await cache.add_room(ROOM)  # not loaded yet: still a miss, so the database is asked
-    assert await cache.get_rooms() is None
-    await cache.put_rooms([ROOM])  # what the database said
-    assert await cache.get_rooms() == [ROOM]
+async def test_rooms_by_id_are_a_miss_until_added(cache: Cache) -> None:
+    # The room list itself is paged by the database (tests/server/test_room_pages.py); the cache
+    # answers "which room is this id", asked by every ENTER and history page.
+    assert await cache.get_room(ROOM.id) is None  # a miss: the database is asked
+    await cache.add_room(ROOM)
+    assert await cache.get_room(ROOM.id) == ROOM
     newer = RoomRecord(6, "新房间 🏠", ALICE, datetime(2026, 1, 3))
     await cache.add_room(newer)
-    assert await cache.get_rooms() == [ROOM, newer]
+    assert (await cache.get_room(6), await cache.get_room(5), await cache.get_room(7)) == (newer, ROOM, None)
 
 
 async def test_memory_users_expire_after_an_hour() -> None:
@@ -136,7 +137,7 @@ async def test_chat_goes_on_while_redis_is_away_and_recovers(
         async with httpx.AsyncClient(base_url=thread.url, timeout=scaled(10)) as api:
             token, _ = await register_and_login(api)
             before = await create_room(api, token)
-            assert (await api.get("/api/rooms", headers=auth(token))).status_code == 200  # loads the cache
+            assert (await api.get("/api/rooms", headers=auth(token))).status_code == 200
 
             private_redis.stop()
             during = await create_room(api, token)  # must not fail
@@ -190,7 +191,7 @@ async def test_servers_on_different_databases_share_one_redis_without_mixing_cac
         async with httpx.AsyncClient(base_url=first.url) as a, httpx.AsyncClient(base_url=second.url) as b:
             token_a, _ = await register_and_login(a, "sameuser")
             token_b, _ = await register_and_login(b, "sameuser")
-            assert (await a.get("/api/rooms", headers=auth(token_a))).json() == []  # the room list is cached now
+            assert (await a.get("/api/rooms", headers=auth(token_a))).json() == []
             mine = await create_room(a, token_a, "only on the first")
             assert [r["name"] for r in (await a.get("/api/rooms", headers=auth(token_a))).json()] == [mine["name"]]
             assert (await b.get("/api/rooms", headers=auth(token_b))).json() == []

@@ -1,4 +1,5 @@
-"""RoomsController: the user's room list, creating rooms, unread counts and muting."""
+"""RoomsController: the room list (pages of the server's, searched and sorted by the server), the
+user's own rooms (followed), creating rooms, unread counts and muting."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import logging
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from gochat.desktop.api import ApiError
+from gochat.desktop.api import ApiError, RestApi
 from gochat.desktop.rooms.model import RoomListModel
 from gochat.desktop.session import ChatSession
 from gochat.desktop.state import UnreadCounts
-from gochat.protocol import Message, Presence, ReadMoved, Room, RoomCreated, RoomState, validate_room_name
+from gochat.protocol import (
+    ROOMS_DEFAULT_LIMIT,
+    ROOMS_MAX_LIMIT,
+    Message,
+    Presence,
+    ReadMoved,
+    Room,
+    RoomCreated,
+    RoomSort,
+    RoomState,
+    room_name_matches,
+    validate_room_name,
+)
 from gochat.protocol import ValidationError as InputError
 
 log = logging.getLogger(__name__)
@@ -18,22 +31,31 @@ log = logging.getLogger(__name__)
 # Reading moves the server's marker at most this often per room (a busy room read live would
 # otherwise cost a request per message).
 READ_REPORT_MS = 400
+# Rooms per page of the list shown (the server's default page); the user's own rooms, which are
+# all loaded to be followed, come as many at once as the server gives.
+PAGE = ROOMS_DEFAULT_LIMIT
+MINE_PAGE = ROOMS_MAX_LIMIT
 
 
 class RoomsController(QObject):
-    """The room list (``model``) and what the user has read of each room (``unread``), kept
-    live by the session's frames; rooms with a read marker are followed on every connection.
+    """The room list (``model``: the pages loaded so far of the rooms matching ``query``, in
+    ``sort`` order) and what the user has read of each room (``unread``), kept live by the
+    session's frames. The user's own rooms (a read marker) are all loaded at every (re)connect,
+    whatever the list shows, and followed on every connection; ``known`` holds every room met.
 
     Signals:
         roomCreated(room: Room): the user created ``room`` (it is in the list already).
         roomCreateFailed(message: str): creating a room was refused (bad name, taken, offline).
         notify(room_id: int, message_id: int, title: str, text: str): a message the user has
             not seen arrived in a room of theirs that is not muted.
+        listChanged(shown: int, total: int): the list holds ``shown`` rooms of the ``total`` that
+            match its search (a page arrived, a room was created, the search or order changed).
     """
 
     roomCreated = Signal(object)  # noqa: N815 - Qt naming
     roomCreateFailed = Signal(str)  # noqa: N815
     notify = Signal(int, int, str, str)
+    listChanged = Signal(int, int)  # noqa: N815
 
     def __init__(self, session: ChatSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +65,17 @@ class RoomsController(QObject):
         # Rooms whose notifications the user turned off (the app keeps them in its settings);
         # the room list shows the same set.
         self.muted: set[int] = self.model.muted
+        # Every room met (pages, the user's own, created): what opening a room or a notification
+        # needs to know of a room the list does not show.
+        self.known: dict[int, Room] = {}
+        # What the list shows: rooms whose name contains ``query``, in ``sort`` order.
+        self.query = ""
+        self.sort = RoomSort.ACTIVITY
+        self.total = 0  # how many rooms match, by the server's last page
+        self._offset = 0  # rooms received for this view: the next page starts there
+        self._view = 0  # counts changes of view (and logins): a page for an older one is dropped
+        self._resets = 0  # counts first pages shown: a next page asked for before one is dropped
+        self._loading_more = False
         self._reads_due: set[int] = set()
         self._read_report = QTimer(self)
         self._read_report.setSingleShot(True)
@@ -53,24 +86,111 @@ class RoomsController(QObject):
         )
         session.on_frame(ReadMoved, lambda f: self._reading(f.room_id, f.last_read_id, f.unread))
         session.on_frame(Presence, lambda f: self.model.set_online(f.room_id, f.online))
-        session.on_frame(RoomCreated, lambda f: self.model.upsert(f.room))
+        session.on_frame(RoomCreated, lambda f: self._room_created(f.room))
         session.on_reconnect(self.refresh)
         session.follows(self._rooms_with_marker)
         session.closed.connect(self._forget)
 
+    @property
+    def has_more(self) -> bool:
+        """More rooms match than the list holds (scrolling down loads them)."""
+        return self._offset < self.total
+
     async def refresh(self) -> None:
-        """Load the room list (at login and after every reconnect)."""
+        """Load the user's own rooms and the list's first page (at login and after every
+        reconnect; the session follows the user's rooms after this)."""
         api = self.session.api
         if api is None:
             return
         try:
-            rooms = await api.rooms()
+            mine = await self._all_mine(api)
         except ApiError as error:
             self.session.errorShown.emit(error.message)
             return
-        for room in rooms:
+        for room in mine:
+            self.known[room.id] = room
             self.unread.reset(room.id, room.last_read_id, room.unread)
-        self.model.reset(rooms)
+        await self._first_page(api)
+
+    async def _all_mine(self, api: RestApi) -> list[Room]:
+        rooms: list[Room] = []
+        while True:
+            page = await api.rooms(mine=True, offset=len(rooms), limit=MINE_PAGE)
+            rooms += page.rooms
+            if not page.rooms or len(rooms) >= page.total:
+                return rooms
+
+    def set_view(self, query: str, sort: RoomSort) -> None:
+        """The user searched or chose another order: the list starts again from its first page.
+        The text is the user's, kept as typed (the window never has it rewritten)."""
+        if (query, sort) == (self.query, self.sort):
+            return
+        self.query, self.sort = query, sort
+        self._view += 1  # a page of the old view on its way is not this view's
+        api = self.session.api
+        if api is not None:
+            self.session.spawn(self._first_page(api))
+
+    async def _first_page(self, api: RestApi) -> None:
+        view = self._view
+        try:
+            page = await api.rooms(query=self.query, sort=self.sort, limit=PAGE)
+        except ApiError as error:
+            if view == self._view:
+                self.session.errorShown.emit(error.message)
+            return
+        if view != self._view or self.session.api is not api:
+            return  # the user typed on, or logged out, while it came
+        self._take(page.rooms)
+        self._resets += 1
+        self._loading_more = False
+        self._offset, self.total = len(page.rooms), page.total
+        self.model.reset(page.rooms)
+        self.listChanged.emit(self.model.rowCount(), self.total)
+
+    def load_more(self) -> None:
+        """The next page of the list, unless one is on its way or there is no more."""
+        api = self.session.api
+        if api is None or self._loading_more or not self.has_more:
+            return
+        self._loading_more = True
+        self.session.spawn(self._next_page(api, (self._view, self._resets)))
+
+    async def _next_page(self, api: RestApi, asked: tuple[int, int]) -> None:
+        try:
+            page = await api.rooms(query=self.query, sort=self.sort, offset=self._offset, limit=PAGE)
+        except ApiError as error:
+            if asked == (self._view, self._resets):
+                self._loading_more = False
+                self.session.errorShown.emit(error.message)
+            return
+        if asked != (self._view, self._resets) or self.session.api is not api:
+            return  # the list started again meanwhile (another search, a reconnect)
+        self._loading_more = False
+        self._take(page.rooms)
+        self._offset += len(page.rooms)
+        # Rooms matching come and go while the user scrolls: the newest total counts, and an
+        # empty page means the end, whatever an older total said.
+        self.total = page.total if page.rooms else self._offset
+        self.model.extend(page.rooms)
+        self.listChanged.emit(self.model.rowCount(), self.total)
+
+    def _take(self, rooms: list[Room]) -> None:
+        """Rooms of a page: known; their counts are the server's unless the room is followed,
+        whose count is kept live (by watching) and is newer than the page."""
+        for room in rooms:
+            self.known[room.id] = room
+            if self.unread.last_read_id(room.id) is None:
+                self.unread.reset(room.id, room.last_read_id, room.unread)
+
+    def _room_created(self, room: Room) -> None:
+        """ROOM_CREATED: shown at the end of the list when it matches the search (the next page
+        may carry it again: rows are merged by id)."""
+        self.known[room.id] = room
+        if room_name_matches(room.name, self.query) and self.model.row_of(room.id) is None:
+            self.model.upsert(room)
+            self.total += 1
+            self.listChanged.emit(self.model.rowCount(), self.total)
 
     async def create_room(self, name: str) -> Room | None:
         try:
@@ -86,13 +206,17 @@ class RoomsController(QObject):
         except ApiError as error:
             self.roomCreateFailed.emit(error.message)
             return None
-        self.model.upsert(room)
+        self.known[room.id] = room
+        if self.model.row_of(room.id) is None:
+            self.model.upsert(room)
+            self.total += 1
+            self.listChanged.emit(self.model.rowCount(), self.total)
         self.roomCreated.emit(room)
         return room
 
     def room(self, room_id: int) -> Room | None:
-        row = self.model.row_of(room_id)
-        return None if row is None else self.model.room_at(row)
+        """A room the app has met (listed, the user's own, created), shown in the list or not."""
+        return self.known.get(room_id)
 
     def set_online(self, room_id: int, online: int) -> None:
         self.model.set_online(room_id, online)
@@ -165,10 +289,15 @@ class RoomsController(QObject):
             self.session.watch(room_id)
 
     def _rooms_with_marker(self) -> set[int]:
-        """The user's rooms: those with a read marker."""
-        return {room.id for room in self.model.rooms() if self.unread.last_read_id(room.id) is not None}
+        """The user's rooms: those with a read marker, listed or not."""
+        return {room_id for room_id, reading in self.unread.rooms.items() if reading.last_read_id is not None}
 
     def _forget(self) -> None:
         self.unread.rooms.clear()
         self._reads_due.clear()
+        self.known.clear()
+        self._view += 1
+        self._offset = self.total = 0
+        self._loading_more = False
         self.model.reset([])
+        self.listChanged.emit(0, 0)

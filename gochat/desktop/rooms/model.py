@@ -1,5 +1,6 @@
 """The room list as a Qt table model, over the pure client state (rooms and their unread
-counts). Views read it; nothing here does networking."""
+counts): the pages loaded so far, in the server's order. Views read it; nothing here does
+networking."""
 
 from __future__ import annotations
 
@@ -99,9 +100,6 @@ class RoomListModel(QAbstractTableModel):
     def rooms(self) -> list[Room]:
         return list(self._rooms)
 
-    def room_at(self, row: int) -> Room:
-        return self._rooms[row]
-
     def row_of(self, room_id: int) -> int | None:
         for row, room in enumerate(self._rooms):
             if room.id == room_id:
@@ -109,9 +107,20 @@ class RoomListModel(QAbstractTableModel):
         return None
 
     def reset(self, rooms: list[Room]) -> None:
+        """Rows in the order given (the server's order for the list's search and sort)."""
         self.beginResetModel()
-        self._rooms = sorted(rooms, key=lambda r: r.id)
+        self._rooms = list(rooms)
         self.endResetModel()
+
+    def extend(self, rooms: list[Room]) -> None:
+        """The next page, after the rows there are; a room already shown (a page boundary moved
+        while the list changed) is not shown twice."""
+        shown = {room.id for room in self._rooms}
+        new = [room for room in rooms if room.id not in shown]
+        if new:
+            self.beginInsertRows(QModelIndex(), len(self._rooms), len(self._rooms) + len(new) - 1)
+            self._rooms += new
+            self.endInsertRows()
 
     def upsert(self, room: Room) -> None:
         row = self.row_of(room.id)

@@ -1,15 +1,29 @@
-"""The room-list window (the seed's home): rooms, search, New room, who is logged in.
+"""The room-list window (the seed's home): rooms, search, order, New room, who is logged in.
 
-It is the app's main window: closing it quits (the app decides, through ``close_guard``)."""
+The rooms are pages of the server's list: the search box and the order choice ask the app for
+another list (``viewChanged``), scrolling near the end for the next page (``moreWanted``); what
+is loaded is filtered at once as the user types, by the server's own rule, while the server is
+asked. It is the app's main window: closing it quits (the app decides, through ``close_guard``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QLocale,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -28,10 +42,41 @@ from gochat.desktop.resources import app_icon
 from gochat.desktop.rooms.model import MutedRole, RoomListModel, RoomRole
 from gochat.desktop.windows.labels import error_label
 from gochat.desktop.windows.status import ConnectionBanner
-from gochat.protocol import Room
+from gochat.protocol import Room, RoomSort, room_name_matches
 
 # The room list's columns other than the name fit their contents up to this many characters.
 FITTED_CHARS = 24
+# The server is asked for a search once typing has paused this long (the rooms loaded are
+# filtered at every keystroke).
+SEARCH_PAUSE_MS = 250
+# The next page is asked for when the list is scrolled within this many rows of its end.
+MORE_WITHIN_ROWS = 20
+# The orders offered, as the server sorts: the first is the default.
+SORTS = (("Recent activity", RoomSort.ACTIVITY), ("Name", RoomSort.NAME), ("Oldest first", RoomSort.CREATED))
+
+
+class RoomFilter(QSortFilterProxyModel):
+    """Shows the rooms whose name contains the search, by the server's rule (case-folded, so
+    what is shown at once agrees with the page the server sends next)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._query = ""
+
+    def set_query(self, query: str) -> None:
+        if not hasattr(self, "beginFilterChange"):  # Qt before 6.10
+            self._query = query
+            self.invalidateRowsFilter()
+            return
+        self.beginFilterChange()
+        self._query = query
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+        if not self._query:
+            return True
+        room: Room = self.sourceModel().index(source_row, RoomListModel.NAME, source_parent).data(RoomRole)
+        return room_name_matches(room.name, self._query)
 
 
 class SearchField(QLineEdit):
@@ -98,11 +143,17 @@ class RoomTable(QTableView):
 
 
 class RoomListWindow(QMainWindow):
+    """Signals besides the obvious: ``viewChanged(query, sort)``, the search (as typed) or the
+    order changed (a RoomSort value); ``moreWanted()``, the list is scrolled near its end and
+    more rooms match than are loaded."""
+
     openRequested = Signal(int)  # noqa: N815
     createRequested = Signal(str)  # noqa: N815
     logoutRequested = Signal()  # noqa: N815
     logoutEverywhereRequested = Signal()  # noqa: N815 - every login of this user, every device
     muteRequested = Signal(int, bool)  # room id, muted  # noqa: N815
+    viewChanged = Signal(str, str)  # noqa: N815
+    moreWanted = Signal()  # noqa: N815
 
     def __init__(self, rooms: RoomListModel) -> None:
         super().__init__()
@@ -140,11 +191,25 @@ class RoomListWindow(QMainWindow):
         self.search = SearchField()
         self.search.setPlaceholderText("Search rooms…")
         self.search.setClearButtonEnabled(True)
+        self.sort_choice = QComboBox()
+        self.sort_choice.setToolTip("The order rooms are listed in")
+        for label, sort in SORTS:
+            self.sort_choice.addItem(label, sort.value)
+        self.sort_choice.currentIndexChanged.connect(self._ask_for_view)
+        self.count = QLabel()
+        self.count.setProperty("role", "muted")
+        # Wide enough for large counts, so the search box does not change width as they change.
+        self.count.setMinimumWidth(self.count.fontMetrics().horizontalAdvance("88,888 of 88,888"))
+        self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # How many rooms match, of how many loaded; whether scrolling down should load more.
+        self._more = False
+        self._search_soon = QTimer(self)
+        self._search_soon.setSingleShot(True)
+        self._search_soon.setInterval(SEARCH_PAUSE_MS)
+        self._search_soon.timeout.connect(self._ask_for_view)
         self.rooms = rooms
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = RoomFilter(self)
         self.proxy.setSourceModel(rooms)
-        self.proxy.setFilterKeyColumn(RoomListModel.NAME)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         # Each column sorts by what it means (numbers as numbers, dates as dates, names ignoring
         # case), not by the text shown; equal keys keep the creation order.
         self.proxy.setSortRole(RoomListModel.SORT_ROLE)
@@ -166,11 +231,14 @@ class RoomListWindow(QMainWindow):
         self.table.setShowGrid(False)
         header_view = self.table.horizontalHeader()
         header_view.setSectionResizeMode(RoomListModel.NAME, QHeaderView.ResizeMode.Stretch)
-        # Clicking a header sorts by it, clicking again reverses, a third click returns to the
-        # order the rooms were created in (the order before any sorting).
+        # Clicking a header sorts the rooms loaded by it, clicking again reverses, a third click
+        # returns to the server's order (the order choice's: the order before any sorting).
         header_view.setSortIndicatorClearable(True)
         header_view.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
+        scroll = self.table.verticalScrollBar()
+        scroll.valueChanged.connect(self._maybe_more)
+        scroll.rangeChanged.connect(self._maybe_more)
         # The other columns fit their contents, measured when the list of rooms changes and
         # widened for a changed cell that no longer fits. Not ResizeToContents: with it, every
         # change of one cell (an unread count, once per incoming message) measured every row of
@@ -211,7 +279,11 @@ class RoomListWindow(QMainWindow):
         layout.addLayout(header)
         layout.addWidget(self.banner)
         layout.addWidget(self.hosting)
-        layout.addWidget(self.search)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.sort_choice)
+        search_row.addWidget(self.count)
+        layout.addLayout(search_row)
         layout.addWidget(self.table, 1)
         layout.addLayout(new_row)
         layout.addWidget(self.new_error)
@@ -251,8 +323,43 @@ class RoomListWindow(QMainWindow):
     # -- search, selection and the keyboard -------------------------------------------------
 
     def _filter(self, text: str) -> None:
-        self.proxy.setFilterFixedString(text)
+        self.proxy.set_query(text)
         self._reselect()
+        self._search_soon.start()
+
+    def _ask_for_view(self) -> None:
+        self._search_soon.stop()
+        self.viewChanged.emit(self.search.text(), self.sort())
+
+    def sort(self) -> str:
+        """The order chosen (a RoomSort value)."""
+        return str(self.sort_choice.currentData())
+
+    def set_sort(self, sort: str) -> None:
+        """Choose an order (a RoomSort value; one the list does not offer is ignored)."""
+        index = self.sort_choice.findData(sort)
+        if index >= 0:
+            self.sort_choice.setCurrentIndex(index)
+
+    def show_count(self, shown: int, total: int) -> None:
+        """The list holds ``shown`` of the ``total`` rooms that match: said, and more loaded when
+        the list is scrolled near its end (or when it does not fill the view)."""
+        locale = QLocale()
+        self.count.setText(
+            f"{locale.toString(total)} rooms"
+            if shown >= total
+            else f"{locale.toString(shown)} of {locale.toString(total)}"
+        )
+        self._more = shown < total
+        QTimer.singleShot(0, self, self._maybe_more)  # once the view has laid the new rows out
+
+    def _maybe_more(self) -> None:
+        scroll = self.table.verticalScrollBar()
+        near = MORE_WITHIN_ROWS
+        if self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerPixel:
+            near *= max(1, self.table.verticalHeader().defaultSectionSize())
+        if self._more and scroll.maximum() - scroll.value() <= near:
+            self.moreWanted.emit()
 
     def _selection_changed(self) -> None:
         # Only a choice made in the list counts. A search that hides the selected row makes the

@@ -78,6 +78,9 @@ class Room(GormModel, Base):
     __table_args__ = (
         UniqueConstraint("room_name_key", name="uq_rooms_room_name_key"),
         Index("idx_rooms_deleted_at", "deleted_at"),
+        # The room list by name ("deleted_at IS NULL ORDER BY room_name_key, id LIMIT n"): read
+        # in order from this index instead of sorting every room (MariaDB sorted 10,000 rooms).
+        Index("idx_rooms_deleted_at_room_name_key", "deleted_at", "room_name_key"),
         MYSQL_TABLE_ARGS,
     )
 

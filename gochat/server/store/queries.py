@@ -5,18 +5,26 @@ from __future__ import annotations
 import functools
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from gochat.protocol import room_name_key, username_key, username_skeleton
-from gochat.server.records import CredentialRecord, HistoryPage, MessageRecord, RoomRecord, UserRecord
+from gochat.protocol import RoomSort, room_name_key, username_key, username_skeleton
+from gochat.server.records import (
+    CredentialRecord,
+    HistoryPage,
+    MessageRecord,
+    Reading,
+    RoomPage,
+    RoomRecord,
+    UserRecord,
+)
 from gochat.server.store import models
 
 
@@ -166,8 +174,52 @@ def create_room(session: Session, name: str, creator: UserRecord) -> RoomRecord:
     return RoomRecord(id=row.id, name=row.room_name, creator=creator, created_at=row.created_at)
 
 
-def list_rooms(session: Session) -> list[RoomRecord]:
-    return [_room(room, creator) for room, creator in session.execute(_room_query()).all()]
+def room_page(
+    session: Session, user_id: int, *, query: str | None, sort: RoomSort, mine: bool, limit: int, offset: int
+) -> RoomPage:
+    """One page of the room list for one user, in one transaction: the rooms (with their
+    creators, one join), how many match in all, and the user's reading of each room on the page.
+
+    ``query`` keeps rooms whose case-folded name contains it (LIKE's wildcards in it are escaped);
+    ``mine`` keeps the rooms the user has a read marker in. Every order ends with the id, so
+    offsets page through a stable order. Activity is each room's newest message id: a pass over
+    every matching room (docs/architecture.md, "The room list in pages", has the figures)."""
+    matching: list[ColumnElement[bool]] = [models.Room.deleted_at.is_(None)]
+    if query:
+        matching.append(models.Room.room_name_key.contains(room_name_key(query), autoescape=True))
+    if mine:
+        matching.append(
+            exists().where(models.ReadMarker.user_id == user_id, models.ReadMarker.room_id == models.Room.id)
+        )
+    # The page's ids from the rooms table alone, then their rows and creators by primary key
+    # (a "deferred join"): joined to users at once, MariaDB started from the users table and
+    # sorted every room to keep a hundred.
+    page = select(models.Room.id).where(*matching)
+    if sort is RoomSort.NAME:
+        page = page.order_by(models.Room.room_name_key, models.Room.id)
+    elif sort is RoomSort.ACTIVITY:
+        # Each room's newest message id, grouped once from idx_messages_room_id_id (MariaDB skips
+        # through it: "Using index for group-by"); a correlated max() per room took a third longer.
+        activity = (
+            select(models.Message.room_id, func.max(models.Message.id).label("newest"))
+            .group_by(models.Message.room_id)
+            .subquery("activity")
+        )
+        page = page.outerjoin(activity, activity.c.room_id == models.Room.id).order_by(
+            func.coalesce(activity.c.newest, 0).desc(), models.Room.id.desc()
+        )
+    else:
+        page = page.order_by(models.Room.id)
+    ids = list(session.scalars(page.limit(limit).offset(offset)))
+    creator = aliased(models.User)
+    found_rooms = session.execute(
+        select(models.Room, creator).join(creator, creator.id == models.Room.user_id).where(models.Room.id.in_(ids))
+    ).all()
+    by_id = {room.id: _room(room, by) for room, by in found_rooms}
+    rooms = [by_id[room_id] for room_id in ids if room_id in by_id]
+    total = session.scalar(select(func.count()).select_from(models.Room).where(*matching)) or 0
+    found = readings(session, user_id, [room.id for room in rooms])
+    return RoomPage(rooms, {room_id: Reading(marker, unread) for room_id, (marker, unread) in found.items()}, total)
 
 
 def get_room(session: Session, room_id: int) -> RoomRecord | None:
@@ -401,14 +453,17 @@ def advance_read_marker(session: Session, user_id: int, room_id: int, last_read_
     return marker, _unread(session, user_id, room_id, marker), before is None or marker != before
 
 
-def readings(session: Session, user_id: int) -> dict[int, tuple[int | None, int]]:
-    """Every room's (marker or None, unread count) for one user; rooms with neither are left out.
+def readings(session: Session, user_id: int, room_ids: Collection[int]) -> dict[int, tuple[int | None, int]]:
+    """The (marker or None, unread count) of one user in each of ``room_ids``; rooms with
+    neither are left out.
 
-    One grouped count over the messages the user has not read, from others."""
+    One grouped count over the messages the user has not read in those rooms, from others."""
+    if not room_ids:
+        return {}
     markers = dict(
         session.execute(
             select(models.ReadMarker.room_id, models.ReadMarker.last_read_id).where(
-                models.ReadMarker.user_id == user_id
+                models.ReadMarker.user_id == user_id, models.ReadMarker.room_id.in_(room_ids)
             )
         ).all()
     )
@@ -418,6 +473,7 @@ def readings(session: Session, user_id: int) -> dict[int, tuple[int | None, int]
         .select_from(models.Message)
         .outerjoin(marker, and_(marker.room_id == models.Message.room_id, marker.user_id == user_id))
         .where(
+            models.Message.room_id.in_(room_ids),
             models.Message.user_id != user_id,
             models.Message.deleted_at.is_(None),
             models.Message.id > func.coalesce(marker.last_read_id, 0),

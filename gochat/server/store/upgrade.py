@@ -6,6 +6,8 @@ several servers starting at once on one MariaDB (or a server restarted mid-upgra
 
 - sessions.last_used_at (tokens expire, ``--token-ttl``): a session from before counts as used
   when it was created, so a token idle longer than the lifetime ends at once.
+- indexes added to tables an older gochat made (``create_all`` indexes only the tables it
+  creates), e.g. rooms (deleted_at, room_name_key) for the room list's pages.
 - users.username_skeleton (look-alike names, docs/security.md): the column and its unique
   index are added when missing, then every account's skeleton is (re)computed whenever the
   skeleton's definition changed (a new ICU brings a new confusables.txt) — the version is kept in
@@ -38,6 +40,7 @@ def upgrade(engine: Engine) -> None:
     """Everything a database made by an older gochat lacks; a no-op on an up-to-date one."""
     _add_session_last_used_at(engine)
     _add_username_skeleton_column(engine)
+    _add_missing_indexes(engine)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             _recompute_skeletons(engine)
@@ -66,6 +69,18 @@ def _add_session_last_used_at(engine: Engine) -> None:
         # Another server starting at once upgraded it first; anything else shows up on the next look.
         if "last_used_at" not in {column["name"] for column in inspect(engine).get_columns(table.name)}:
             raise
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    for table in models.Base.metadata.sorted_tables:
+        for index in table.indexes:
+            try:
+                with engine.begin() as connection:
+                    index.create(connection, checkfirst=True)
+            except DBAPIError:
+                # Another server starting at once made it first; anything else shows up on the next look.
+                if index.name not in {ix["name"] for ix in inspect(engine).get_indexes(table.name)}:
+                    raise
 
 
 def _add_username_skeleton_column(engine: Engine) -> None:
