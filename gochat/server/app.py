@@ -69,7 +69,7 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
     )
     app.include_router(api.router)
     app.include_router(ws.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
 
     @app.exception_handler(ChatError)
     async def chat_error(_: Request, exc: ChatError) -> JSONResponse:

@@ -42,7 +42,8 @@ class Settings:
     # Connections and bodies (issue 12; docs/security.md, "Bounded input and connections").
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a REST request body; larger: 413
     header_timeout: float = 10.0  # seconds for a connection to send a request's headers
-    keep_alive_timeout: float = 5.0  # seconds an idle keep-alive connection stays open
+    body_timeout: float = 10.0  # seconds for a request's body to arrive after its headers
+    keep_alive_timeout: int = 5  # whole seconds an idle keep-alive connection stays open (uvicorn's unit)
     max_connections: int = 20_000  # in total; lowered to fit the file-descriptor limit
     max_connections_per_address: int = 256  # 0: no limit
     max_pending_connections: int = 2_000  # connections that have not (yet) made a request
@@ -185,10 +186,17 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "answer) before it is closed. Env: GOCHAT_HEADER_TIMEOUT. Default: 10.",
     )
     parser.add_argument(
-        "--keep-alive-timeout",
+        "--body-timeout",
         type=_positive_float,
+        default=env.get("GOCHAT_BODY_TIMEOUT", "10"),
+        help="Seconds a REST request's body has to arrive once its headers have (else 408 and the connection "
+        "is closed). Env: GOCHAT_BODY_TIMEOUT. Default: 10.",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=_positive_int,
         default=env.get("GOCHAT_KEEP_ALIVE_TIMEOUT", "5"),
-        help="Seconds an idle HTTP keep-alive connection stays open. Env: GOCHAT_KEEP_ALIVE_TIMEOUT. Default: 5.",
+        help="Whole seconds an idle HTTP keep-alive connection stays open. Env: GOCHAT_KEEP_ALIVE_TIMEOUT. Default: 5.",
     )
     parser.add_argument(
         "--max-connections",
@@ -249,6 +257,7 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         keyfile=args.keyfile,
         max_body_bytes=args.max_body_bytes,
         header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         keep_alive_timeout=args.keep_alive_timeout,
         max_connections=args.max_connections,
         max_connections_per_address=args.max_connections_per_address,

@@ -4,20 +4,15 @@ from 90 to 1,230 MiB): refused with 413 at once, never buffered."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import select
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 
 from gochat.server.config import DEFAULT_MAX_BODY_BYTES, Settings
-from gochat.server.embedded import free_port
+from tests.abuse.headless import headless_server
 from tests.conftest import in_process_api
 from tests.helpers import PASSWORD, scaled, unique_name
 
@@ -89,41 +84,6 @@ async def test_the_limit_is_a_setting(settings: Settings) -> None:
     assert response.status_code == 413, response.text
 
 
-def _vm(pid: int, key: str) -> int:
-    """A figure (kB) from /proc/PID/status: VmRSS now, VmHWM the peak."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {key} for {pid}")
-
-
-@contextmanager
-def headless_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
-    database = f"sqlite:///{tmp_path}/abuse.sqlite3"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gochat.server", "--port", str(port), "--database-url", database],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "GOCHAT_LOG_LEVEL": "warning"},
-    )
-    try:
-        deadline = time.monotonic() + scaled(30)
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.1)
-        yield process, port
-    finally:
-        process.kill()
-        process.wait(10)
-
-
 def _post_chunked(port: int, total: int) -> tuple[int, bytes]:
     """Stream a chunked POST /api/register of ``total`` bytes until the server answers or hangs
     up: how much was sent, and the answer."""
@@ -155,12 +115,12 @@ def _post_chunked(port: int, total: int) -> tuple[int, bytes]:
 
 
 def test_a_400_mb_chunked_register_is_refused_after_the_limit_and_the_server_does_not_grow(tmp_path: Path) -> None:
-    with headless_server(tmp_path) as (process, port):
-        Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS: the peak from here on
-        before = _vm(process.pid, "VmRSS")
-        sent, answer = _post_chunked(port, 400 * 1024 * 1024)
-        peak = _vm(process.pid, "VmHWM")
-        assert process.poll() is None
+    with headless_server(tmp_path) as server:
+        server.reset_peak()
+        before = server.status("VmRSS")
+        sent, answer = _post_chunked(server.port, 400 * 1024 * 1024)
+        peak = server.status("VmHWM")
+        assert server.process.poll() is None
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert b'"error":"too_large"' in answer.replace(b" ", b"")
     # What the client got into the kernel's buffers before the answer came: far below 400 MB.
