@@ -24,7 +24,7 @@ class ConnectionTicket:
 
     def __init__(self, ledger: ConnectionLedger, address: str | None, close: Callable[[], None]) -> None:
         self._ledger = ledger
-        self._close = close
+        self._close: Callable[[], None] | None = close
         self.address = address  # None until known (behind a trusted proxy: its first request's client)
         self.pending = True
         self.released = False
@@ -52,14 +52,21 @@ class ConnectionTicket:
         self._ledger.per_address[address] += 1
         return True
 
+    def handed_over(self) -> None:
+        """The connection is now a WebSocket, which is never pending: let go of the HTTP
+        protocol's ``close`` (and with it the HTTP protocol) for the life of the socket."""
+        self._close = None
+
     def evict(self) -> None:
-        self._close()
+        if self._close is not None:
+            self._close()
         self.release()
 
     def release(self) -> None:
         if self.released:
             return
         self.released = True
+        self._close = None  # the protocol holds the ticket: no cycle left behind
         ledger = self._ledger
         ledger.total -= 1
         ledger.pending.pop(self, None)

@@ -123,7 +123,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         super().handle_websocket_upgrade()
         websocket = self.transport.get_protocol()
-        if isinstance(websocket, BatchingWebSocketProtocol):
+        if isinstance(websocket, BatchingWebSocketProtocol) and self._ticket is not None:
+            self._ticket.handed_over()
             websocket.connection_ticket, self._ticket = self._ticket, None
 
     def on_response_complete(self) -> None:

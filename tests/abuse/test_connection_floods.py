@@ -26,7 +26,7 @@ from gochat.server.connections import ConnectionLedger, ConnectionTicket
 from gochat.server.runner import ServerThread
 from tests.abuse.headless import headless_server
 from tests.conftest import running_server
-from tests.helpers import chat_client, create_room, register_and_login, scaled
+from tests.helpers import chat_client, create_room, eventually, register_and_login, scaled
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -251,13 +251,14 @@ async def test_a_flood_of_idle_and_half_sent_sockets_leaves_health_and_chat_serv
             started = time.monotonic()
             flooding = asyncio.create_task(flood_all())
             most_held, health_checks = 0, []
-            while not flooding.done():
-                most_held = max(most_held, server.open_descriptors() - baseline)
-                checked = time.monotonic()
-                async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as fresh:  # a new connection
+            no_reuse = httpx.Limits(max_keepalive_connections=0)  # each check on a new connection
+            async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10), limits=no_reuse) as fresh:
+                while not flooding.done():
+                    most_held = max(most_held, server.open_descriptors() - baseline)
+                    checked = time.monotonic()
                     assert (await fresh.get("/api/health")).status_code == 200
-                health_checks.append(time.monotonic() - checked)
-                await asyncio.sleep(0.1)
+                    health_checks.append(time.monotonic() - checked)
+                    await asyncio.sleep(0.1)
             sockets = await flooding
             opened = time.monotonic() - started
             with closing_all(sockets):
@@ -277,3 +278,28 @@ async def test_a_flood_of_idle_and_half_sent_sockets_leaves_health_and_chat_serv
         f"{len(health_checks)} health checks meanwhile, all 200, slowest {max(health_checks):.2f} s; "
         f"every flood socket closed {closing:.1f} s later"
     )
+
+
+async def test_a_websocket_counts_against_its_address_until_it_closes(sqlite_settings: Settings) -> None:
+    with running_server(sqlite_settings) as server:
+        assert server.port is not None
+        async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as api:
+            token, _ = await register_and_login(api)
+    # The share is counted as the server runs: restart with a share of 2 and open two WebSockets.
+    with running_server(dataclasses.replace(sqlite_settings, max_connections_per_address=2)) as server:
+        assert server.port is not None
+        port = server.port
+        async with chat_client(server.url, token), chat_client(server.url, token) as second:
+            third = await asyncio.to_thread(open_socket, port)
+            with closing_all([third]):
+                assert await asyncio.to_thread(wait_all_closed, [third], 2) < scaled(1)
+            await second.ws.close()
+            # Its place is given back when it closes: a new connection is admitted again.
+
+            async def admitted() -> bool:
+                try:
+                    return await asyncio.to_thread(health, server) == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(admitted, timeout=5, what="a place given back")
