@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gochat import __version__
 from gochat.protocol import ErrorCode, ValidationError
 from gochat.server import api, ws
+from gochat.server.body_limit import BodyLimit
 from gochat.server.config import Settings
 from gochat.server.context import ServerContext
 from gochat.server.errors import ChatError, StorageUnavailable, log_if_storage_failed
@@ -68,6 +69,7 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
     )
     app.include_router(api.router)
     app.include_router(ws.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
 
     @app.exception_handler(ChatError)
     async def chat_error(_: Request, exc: ChatError) -> JSONResponse:

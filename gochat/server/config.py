@@ -18,6 +18,7 @@ DEFAULT_REDIS_PREFIX = "gochat:"
 DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600.0
 MAX_TOKEN_TTL_SECONDS = 3650 * 86400.0  # ten years: beyond that, dates overflow
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 def default_database_url() -> str:
@@ -48,6 +49,15 @@ class Settings:
     db_connect_timeout: float = 3.0
     db_timeout: float = 4.0
     health_timeout: float = 1.0
+    # Connections and bodies (issue 12; docs/security.md, "Bounded input and connections").
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a REST request body; larger: 413
+    header_timeout: float = 10.0  # seconds for a connection to send a request's headers
+    body_timeout: float = 10.0  # seconds for a request's body to arrive after its headers
+    keep_alive_timeout: int = 5  # whole seconds an idle keep-alive connection stays open (uvicorn's unit)
+    max_connections: int = 20_000  # in total; lowered to fit the file-descriptor limit
+    max_connections_per_address: int = 256  # 0: no limit
+    max_pending_connections: int = 2_000  # connections that have not (yet) made a request
+    forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For is believed; empty: none
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -101,6 +111,31 @@ def _seconds(text: str) -> float:
     if not 0 < seconds <= 3600:  # NaN fails this too
         raise argparse.ArgumentTypeError(f"{text} seconds is outside 0-3600 (0 excluded)")
     return seconds
+
+
+def _number(text: str, kind: type[int] | type[float], smallest: float, what: str) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if value < smallest or value != value:  # NaN is not a number of seconds either
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return int(_number(text, int, 1, "a whole number of at least 1"))
+
+
+def _non_negative_int(text: str) -> int:
+    return int(_number(text, int, 0, "a whole number of at least 0"))
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text, float, 0, "a number of seconds above 0")
+    if value <= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -199,6 +234,62 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="How long a login token lives after it was last used (each use renews it): a number with "
         "d, h, m or s, or plain seconds. Env: GOCHAT_TOKEN_TTL. Default: 30d.",
     )
+    # Connections and bodies (issue 12)
+    parser.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=env.get("GOCHAT_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)),
+        help="Largest REST request body in bytes; a larger one is refused with 413 before it is read. "
+        f"Env: GOCHAT_MAX_BODY_BYTES. Default: {DEFAULT_MAX_BODY_BYTES}.",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=env.get("GOCHAT_HEADER_TIMEOUT", "10"),
+        help="Seconds a connection has to send a request's headers (from connecting, or from its previous "
+        "answer) before it is closed. Env: GOCHAT_HEADER_TIMEOUT. Default: 10.",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=env.get("GOCHAT_BODY_TIMEOUT", "10"),
+        help="Seconds a REST request's body has to arrive once its headers have (else 408 and the connection "
+        "is closed). Env: GOCHAT_BODY_TIMEOUT. Default: 10.",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=_positive_int,
+        default=env.get("GOCHAT_KEEP_ALIVE_TIMEOUT", "5"),
+        help="Whole seconds an idle HTTP keep-alive connection stays open. Env: GOCHAT_KEEP_ALIVE_TIMEOUT. Default: 5.",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=env.get("GOCHAT_MAX_CONNECTIONS", "20000"),
+        help="Connections held at once, WebSockets included (lowered to fit the process's file-descriptor "
+        "limit). Env: GOCHAT_MAX_CONNECTIONS. Default: 20000.",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=_non_negative_int,
+        default=env.get("GOCHAT_MAX_CONNECTIONS_PER_ADDRESS", "256"),
+        help="Connections held at once from one client address (0: no limit). "
+        "Env: GOCHAT_MAX_CONNECTIONS_PER_ADDRESS. Default: 256.",
+    )
+    parser.add_argument(
+        "--max-pending-connections",
+        type=_positive_int,
+        default=env.get("GOCHAT_MAX_PENDING_CONNECTIONS", "2000"),
+        help="Connections that have not sent a request (yet, or since their last answer); past it the oldest "
+        "is closed for a new one. Env: GOCHAT_MAX_PENDING_CONNECTIONS. Default: 2000.",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default=env.get("GOCHAT_FORWARDED_ALLOW_IPS", ""),
+        help="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names the client "
+        "(e.g. 127.0.0.1 for nginx on this machine). Env: GOCHAT_FORWARDED_ALLOW_IPS. "
+        "Default: none (the socket's peer is the client).",
+    )
     parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
@@ -232,4 +323,12 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         db_connect_timeout=args.db_connect_timeout,
         db_timeout=args.db_timeout,
         health_timeout=args.health_timeout,
+        max_body_bytes=args.max_body_bytes,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
+        max_connections_per_address=args.max_connections_per_address,
+        max_pending_connections=args.max_pending_connections,
+        forwarded_allow_ips=args.forwarded_allow_ips.strip(),
     )

@@ -18,6 +18,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
+from gochat.server.connections import ConnectionTicket
+
 SEND_TEXTS = "gochat.send_texts"
 
 SendTexts = Callable[[Sequence[str]], Awaitable[None]]
@@ -25,6 +27,14 @@ SendTextsNow = Callable[[Sequence[str]], bool]
 
 
 class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
+    # The connection's place in the ledger, handed over by the HTTP protocol at the upgrade.
+    connection_ticket: ConnectionTicket | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.connection_ticket is not None:
+            self.connection_ticket.release()
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)  # absent when the handshake was refused

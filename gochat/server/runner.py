@@ -29,8 +29,11 @@ from gochat.discovery import Announcer, addresses_to_announce
 from gochat.server import ws
 from gochat.server.app import create_app
 from gochat.server.config import Settings, masked_url
+from gochat.server.connections import ConnectionLedger
 from gochat.server.context import ServerContext
+from gochat.server.descriptors import connection_budget, raise_descriptor_limit
 from gochat.server.frames import BatchingWebSocketProtocol
+from gochat.server.guarded_http import guarded_http_protocol
 from gochat.server.tls import certificate_problem
 
 log = logging.getLogger("gochat.server")
@@ -108,7 +111,20 @@ class GochatServer(uvicorn.Server):
 
     def __init__(self, settings: Settings, *, owns_process: bool = False) -> None:
         self.app = create_app(settings)
-        super().__init__(make_config(self.app, settings))
+        descriptors = raise_descriptor_limit()
+        self.ledger = ConnectionLedger(
+            max_total=connection_budget(settings.max_connections, descriptors),
+            max_per_address=settings.max_connections_per_address,
+            max_pending=settings.max_pending_connections,
+        )
+        log.info(
+            "file descriptors: %d; connections at most %d in total, %s per address, %d pending",
+            descriptors,
+            self.ledger.max_total,
+            settings.max_connections_per_address or "any number",
+            self.ledger.max_pending,
+        )
+        super().__init__(make_config(self.app, settings, self.ledger))
         self.started_event = threading.Event()
         self._owns_process = owns_process  # headless: process-wide settings are ours to tune
 
@@ -202,10 +218,19 @@ class QuietStartupFailure:
         return lifespan_send
 
 
-def make_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+def make_config(app: FastAPI, settings: Settings, ledger: ConnectionLedger) -> uvicorn.Config:
     return uvicorn.Config(
         QuietStartupFailure(ws.with_direct_websocket(app), app),
         interface="asgi3",
+        # httptools with a header timeout, a header size cap and the connection caps.
+        http=guarded_http_protocol(ledger, settings.header_timeout, settings.forwarded_allow_ips),
+        # An idle keep-alive connection is closed after this; one that trickles bytes of its next
+        # request (which restarts uvicorn's timer) is closed by the header timeout.
+        timeout_keep_alive=settings.keep_alive_timeout,
+        # scope["client"] is the X-Forwarded-For client only behind a listed proxy. uvicorn's own
+        # default believes 127.0.0.1 (or $FORWARDED_ALLOW_IPS); ours believes no one unless told.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
         # uvicorn's websockets-sansio protocol, plus sending queued frames in one write.
         ws=BatchingWebSocketProtocol,
         # The protocol refuses frames over 64 KiB with an error frame; only far larger ones
