@@ -17,9 +17,13 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 DEFAULT_REDIS_PREFIX = "gochat:"
 
 
+def default_data_dir() -> Path:
+    """gochat's own folder in the user's data directory (the default database's; made 0700)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 def default_database_url() -> str:
-    data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    return f"sqlite:///{data_dir / 'gochat.sqlite3'}"
+    return f"sqlite:///{default_data_dir() / 'gochat.sqlite3'}"
 
 
 @dataclass(frozen=True, slots=True)
