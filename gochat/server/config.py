@@ -42,6 +42,8 @@ class Settings:
     # TLS: with both, the port speaks only https/wss (docs/security.md).
     certfile: str | None = None
     keyfile: str | None = None
+    # The interactive API pages /docs and /redoc (off: nobody on the LAN needs them to chat).
+    api_docs: bool = False
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -140,6 +142,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="PEM private key of --certfile. Env: GOCHAT_KEYFILE. Default: none.",
     )
     parser.add_argument(
+        "--api-docs",
+        action=argparse.BooleanOptionalAction,
+        default=env.get("GOCHAT_API_DOCS", "").lower() in ("1", "true", "yes"),
+        help="Serve the interactive API pages /docs (Swagger UI) and /redoc; /openapi.json is served either way. "
+        "Env: GOCHAT_API_DOCS=1. Default: off.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -168,4 +177,5 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         max_client_backlog=max(args.max_client_backlog, 1),
         certfile=args.certfile,
         keyfile=args.keyfile,
+        api_docs=args.api_docs,
     )

@@ -77,6 +77,7 @@ def test_help_explains_every_flag_and_its_env_var() -> None:
         ("--log-level", "GOCHAT_LOG_LEVEL"),
         ("--name", "GOCHAT_SERVER_NAME"),
         ("--announce", "GOCHAT_ANNOUNCE"),
+        ("--api-docs", "GOCHAT_API_DOCS"),
     ]:
         assert flag in result.stdout
         assert env in result.stdout
