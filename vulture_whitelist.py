@@ -24,6 +24,7 @@ _.format  # QTextLayout.FormatRange.format: Qt reads the format gochat sets (bub
 _.createdAt
 _.roomId
 _.clientMsgId
+_.retryAfter  # ErrorOut: the API description's error body (server/api.py)
 
 # SQLAlchemy columns that the database fills (onupdate) and gorm's schema has.
 _.updated_at
@@ -37,6 +38,7 @@ _.connection_lost
 _.capture_signals  # overrides uvicorn.Server.capture_signals (server/runner.py)
 _.should_exit  # uvicorn.Server polls it (server/runner.py)
 _.msg  # logging.LogRecord.msg, rewritten by a filter (server/runner.py)
+_.send_receive_event_to_app  # overrides uvicorn's websockets-sansio protocol (server/frames.py)
 
 # A discovered server's TXT record, kept whole: protocol=<version> (discovery.py).
 _.protocol

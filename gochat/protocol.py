@@ -56,6 +56,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000  # a normal close
     GOING_AWAY = 1001  # the server is shutting down: reconnect later
+    INVALID_DATA = 1007  # a text frame that is not UTF-8 (sent by the transport)
     POLICY_VIOLATION = 1008  # too many bad frames
     MESSAGE_TOO_BIG = 1009  # a frame over the transport's limit (sent by the transport)
     TRY_AGAIN_LATER = 1013  # the client fell too far behind: reconnect and SYNC

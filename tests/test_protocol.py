@@ -322,4 +322,4 @@ def test_client_frames_know_their_msgtype() -> None:
 
 
 def test_close_codes_keep_their_numbers() -> None:
-    assert [int(code) for code in protocol.CloseCode] == [1000, 1001, 1008, 1009, 1013, 4001]
+    assert [int(code) for code in protocol.CloseCode] == [1000, 1001, 1007, 1008, 1009, 1013, 4001]

@@ -16,6 +16,7 @@ from gochat.protocol import (
     PROTOCOL_VERSION,
     ROOMS_DEFAULT_LIMIT,
     ROOMS_MAX_LIMIT,
+    ErrorCode,
     Message,
     Room,
     RoomSort,
@@ -24,7 +25,8 @@ from gochat.protocol import (
     clamp_rooms_limit,
 )
 from gochat.server.context import ServerContext
-from gochat.server.errors import Unauthorized
+from gochat.server.errors import Conflict, NotFound, RateLimited, StorageUnavailable, Unauthorized
+from gochat.server.http_errors import HTTP_ERROR, chat_error_body, error_body
 
 router = APIRouter(prefix="/api")
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/login.")
@@ -59,8 +61,14 @@ class LogoutScope(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    error: str
-    message: str
+    """Every error's body (docs/protocol.md): a stable code and a message for a person."""
+
+    error: str = Field(description="A stable code: validation, unauthorized, conflict, not_found, …")
+    message: str = Field(description="What went wrong, written for a person")
+    field: str | None = Field(None, description="422: the field at fault, where one is")
+    retryAfter: int | None = Field(  # noqa: N815 - the wire name
+        None, description="429: milliseconds until the same request is accepted"
+    )
 
 
 # The bodies' shapes are the protocol's (gochat/protocol.py, docs/protocol.md); the API
@@ -76,10 +84,54 @@ def _example(description: str, example: object) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"example": example}}}
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "Missing, unknown or logged-out token"},
-    422: {"model": ErrorOut, "description": "Invalid input"},
+def _error(description: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorOut, **_example(description, body), **extra}
+
+
+# Every error status the API answers, once; each endpoint lists the statuses it can answer
+# (``errors``). The examples are encoded by the code that answers (http_errors).
+ERRORS: dict[int, dict[str, Any]] = {
+    400: _error(
+        "The body could not be read: it is not UTF-8",
+        error_body(HTTP_ERROR, "The request body could not be read: it must be JSON in UTF-8."),
+    ),
+    401: _error(
+        "Missing, unknown or logged-out token (login: wrong username or password)",
+        chat_error_body(Unauthorized("The token is not valid; it may have been logged out.")),
+    ),
+    404: _error("No such room", chat_error_body(NotFound("There is no room 3."))),
+    408: _error(
+        "The body did not arrive within the server's body timeout (10 s by default); the connection is closed",
+        error_body(HTTP_ERROR, "The request body did not arrive within 10 seconds."),
+    ),
+    409: _error("The name is taken (ignoring case)", chat_error_body(Conflict("That username is taken."))),
+    413: _error(
+        "The body is over the server's limit (64 KiB by default); refused before it is read",
+        error_body(ErrorCode.TOO_LARGE, "The request body is larger than the server accepts (65536 bytes)."),
+    ),
+    422: _error(
+        "Invalid input",
+        error_body(ErrorCode.VALIDATION, "The username must be 3 to 32 characters long.", field="username"),
+    ),
+    429: _error(
+        "Too many of these requests: wait, then try again",
+        chat_error_body(RateLimited("Too many attempts; try again in 2 seconds.", 1500)),
+        headers={
+            "Retry-After": {
+                "description": "Whole seconds to wait (the body's retryAfter, in ms, rounded up)",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    ),
+    503: _error("Storage does not answer; try again shortly", chat_error_body(StorageUnavailable())),
 }
+READS_BODY = (400, 408, 413, 422)  # every endpoint with a JSON body
+SIGNED_IN = (401, 503)  # every endpoint that needs a token: storage says whose it is
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: ERRORS[status] for status in statuses}
 
 
 def context(request: Request) -> ServerContext:
@@ -109,7 +161,7 @@ Me = Annotated[Caller, Depends(caller)]
 @router.post(
     "/register",
     status_code=201,
-    responses={**ERRORS, 201: _example("The new account", _USER_EXAMPLE), 409: {"model": ErrorOut}},
+    responses={201: _example("The new account", _USER_EXAMPLE), **errors(*READS_BODY, 409, 429, 503)},
 )
 async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
     """Create an account. Usernames are unique ignoring case."""
@@ -121,8 +173,7 @@ async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
     "/login",
     responses={
         200: _example("A bearer token and who it is for", {"token": "…", "user": _USER_EXAMPLE}),
-        401: ERRORS[401],
-        422: ERRORS[422],
+        **errors(*READS_BODY, 401, 429, 503),
     },
 )
 async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
@@ -131,7 +182,7 @@ async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
     return {"token": token, "user": user.to_wire()}
 
 
-@router.post("/logout", status_code=204, responses=ERRORS)
+@router.post("/logout", status_code=204, responses=errors(*SIGNED_IN, *READS_BODY))
 async def logout(me: Me, ctx: Ctx, body: LogoutScope | None = None) -> Response:
     """End this token's session at once, closing its WebSocket connections (4001) too. With
     ``{"everywhere": true}``: every token of the user, and every one of their connections."""
@@ -142,7 +193,7 @@ async def logout(me: Me, ctx: Ctx, body: LogoutScope | None = None) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", responses={200: _example("The caller", _USER_EXAMPLE), 401: ERRORS[401]})
+@router.get("/me", responses={200: _example("The caller", _USER_EXAMPLE), **errors(*SIGNED_IN)})
 async def whoami(me: Me) -> dict[str, Any]:
     return me.user.to_wire()
 
@@ -159,7 +210,7 @@ _TOTAL_COUNT = {
     "/rooms",
     responses={
         200: {**_example("One page of rooms, in the order asked for", [_ROOM_EXAMPLE]), "headers": _TOTAL_COUNT},
-        **ERRORS,
+        **errors(*SIGNED_IN, 422),
     },
 )
 async def list_rooms(
@@ -197,21 +248,19 @@ async def list_rooms(
 @router.post(
     "/rooms",
     status_code=201,
-    responses={**ERRORS, 201: _example("The new room", _ROOM_EXAMPLE), 409: {"model": ErrorOut}},
+    responses={201: _example("The new room", _ROOM_EXAMPLE), **errors(*READS_BODY, *SIGNED_IN, 409, 429)},
 )
 async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
     return ctx.rooms.view(await ctx.rooms.create(body.name, me.user)).to_wire()
 
 
-@router.get(
-    "/rooms/{room_id}", responses={**ERRORS, 200: _example("The room", _ROOM_EXAMPLE), 404: {"model": ErrorOut}}
-)
+@router.get("/rooms/{room_id}", responses={200: _example("The room", _ROOM_EXAMPLE), **errors(*SIGNED_IN, 404, 422)})
 async def get_room(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], me: Me, ctx: Ctx) -> dict[str, Any]:
     room = await ctx.rooms.get(room_id)
     return ctx.rooms.view(room, await ctx.markers.of_room(me.user, room.id)).to_wire()
 
 
-@router.post("/rooms/{room_id}/read", status_code=204, responses={**ERRORS, 404: {"model": ErrorOut}})
+@router.post("/rooms/{room_id}/read", status_code=204, responses=errors(*READS_BODY, *SIGNED_IN, 404))
 async def mark_read(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ReadUpTo, me: Me, ctx: Ctx) -> Response:
     """Move the caller's read marker forward to ``lastReadId`` (a lower id changes nothing; an id
     past the room's newest message stops at it). Every connection of the caller gets READ (13)."""
@@ -222,7 +271,7 @@ async def mark_read(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ReadUp
 
 @router.get(
     "/rooms/{room_id}/messages",
-    responses={**ERRORS, 200: _example("One page, oldest first", [_MESSAGE_EXAMPLE]), 404: {"model": ErrorOut}},
+    responses={200: _example("One page, oldest first", [_MESSAGE_EXAMPLE]), **errors(*SIGNED_IN, 404, 422)},
 )
 async def room_messages(
     room_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -240,13 +289,7 @@ async def room_messages(
     return [message.to_wire() for message in page.messages]
 
 
-@router.get("/health")
-async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
-    """Whether storage and cache answer. 503 when storage does not."""
-    storage = await ctx.storage_health()
-    cache = await ctx.cache.health()
-    if not storage["ok"]:
-        response.status_code = 503
+def health_body(connections: int, database_id: str, storage: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
     status = "ok" if storage["ok"] and cache["ok"] else ("degraded" if storage["ok"] else "down")
     return {
         "status": status,
@@ -254,8 +297,31 @@ async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
         "protocolVersion": PROTOCOL_VERSION,
         # Which database this server serves: a client keeps what it holds for a server (unsent
         # messages, open rooms) under this, so a new server at the same address never gets them.
-        "databaseId": ctx.database_id,
+        "databaseId": database_id,
         "storage": storage,
         "cache": cache,
-        "connections": ctx.hub.connection_count,
+        "connections": connections,
     }
+
+
+_DATABASE_ID = "0f6b7c1e9d2a4f38b5c6d7e8f9a0b1c2"
+_HEALTH_UP = health_body(2, _DATABASE_ID, {"backend": "sqlite", "ok": True}, {"backend": "memory", "ok": True})
+_HEALTH_DOWN = health_body(
+    2, _DATABASE_ID, {"backend": "mysql", "ok": False, "error": "OperationalError"}, {"backend": "redis", "ok": True}
+)
+
+
+@router.get(
+    "/health",
+    responses={
+        200: _example("Storage answers (status ok, or degraded when only the cache does not)", _HEALTH_UP),
+        503: _example("Storage does not answer (status down)", _HEALTH_DOWN),
+    },
+)
+async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Whether storage and cache answer. 503 when storage does not."""
+    storage = await ctx.storage_health()
+    cache = await ctx.cache.health()
+    if not storage["ok"]:
+        response.status_code = 503
+    return health_body(ctx.hub.connection_count, ctx.database_id, storage, cache)

@@ -21,9 +21,13 @@ _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
+def default_data_dir() -> Path:
+    """gochat's own folder in the user's data directory (the default database's; made 0700)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 def default_database_url() -> str:
-    data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    return f"sqlite:///{data_dir / 'gochat.sqlite3'}"
+    return f"sqlite:///{default_data_dir() / 'gochat.sqlite3'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ class Settings:
     max_connections_per_address: int = 256  # 0: no limit
     max_pending_connections: int = 2_000  # connections that have not (yet) made a request
     forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For is believed; empty: none
+    # The interactive API pages /docs and /redoc (off: nobody on the LAN needs them to chat).
+    api_docs: bool = False
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -291,6 +297,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "Default: none (the socket's peer is the client).",
     )
     parser.add_argument(
+        "--api-docs",
+        action=argparse.BooleanOptionalAction,
+        default=env.get("GOCHAT_API_DOCS", "").lower() in ("1", "true", "yes"),
+        help="Serve the interactive API pages /docs (Swagger UI) and /redoc; /openapi.json is served either way. "
+        "Env: GOCHAT_API_DOCS=1. Default: off.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -331,4 +344,5 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         max_connections_per_address=args.max_connections_per_address,
         max_pending_connections=args.max_pending_connections,
         forwarded_allow_ips=args.forwarded_allow_ips.strip(),
+        api_docs=args.api_docs,
     )

@@ -27,6 +27,9 @@ STATUS_OF: dict[type[ChatError], int] = {
     RateLimited: 429,
 }
 VALIDATION_STATUS = 422
+# The code of an HTTP-level failure the domain has no word for: a body that is not UTF-8 (400),
+# a method a path does not answer (405).
+HTTP_ERROR = "http_error"
 
 
 def status_of(error: ChatError) -> int:
@@ -41,15 +44,30 @@ def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     """The JSON error body every failure has: ``{"error": code, "message": ..., ...}``."""
-    headers = dict(headers or {})
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers or None)
+    return _json_error(status, error_body(code, message, **extra), headers)
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "message": message, **extra}
+
+
+def chat_error_body(error: ChatError) -> dict[str, Any]:
+    """The JSON body of a domain error (also the API description's example of it)."""
+    if isinstance(error, RateLimited):
+        return error_body(error.code, error.message, retryAfter=error.retry_after_ms)
+    return error_body(error.code, error.message)
 
 
 def chat_error_response(error: ChatError) -> JSONResponse:
+    headers: dict[str, str] = {}
     if isinstance(error, RateLimited):
         # Retry-After is whole seconds (RFC 9110); the body's retryAfter is the exact wait in ms.
-        wait = {"Retry-After": str(math.ceil(error.retry_after_ms / 1000))}
-        return error_response(429, error.code, error.message, headers=wait, retryAfter=error.retry_after_ms)
-    return error_response(status_of(error), error.code, error.message)
+        headers["Retry-After"] = str(math.ceil(error.retry_after_ms / 1000))
+    return _json_error(status_of(error), chat_error_body(error), headers)
+
+
+def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, headers=headers or None)

@@ -44,6 +44,7 @@ ERROR_BUDGET = 50  # bad frames tolerated per ERROR_WINDOW seconds before we cal
 ERROR_WINDOW = 10.0
 FLUSH_TIMEOUT = 5.0
 FRAMES_PER_WRITE = 256  # a bound on one write, so flow control still gets a say in a long backlog
+BINARY_FRAME_REFUSED = "Frames must be text frames holding JSON; binary frames are not accepted."
 
 
 class WebSocketConnection:
@@ -283,11 +284,14 @@ async def _read_frames(ctx: ServerContext, websocket: WebSocket, connection: Web
             continue
         payload = message.get("text")
         if payload is None:
-            payload = message.get("bytes") or b""
+            # The protocol is JSON in text frames; a binary frame is a client's mistake, answered
+            # like any other bad frame (and counted towards the abuse limit), never parsed.
+            _reject(connection, ProtocolError(ErrorCode.BAD_FRAME, BINARY_FRAME_REFUSED))
+            continue
         await _handle(ctx, connection, payload)
 
 
-async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: str | bytes) -> None:
+async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: str) -> None:
     frame: ClientFrame | None = None
     try:
         frame = decode_client_frame(payload)

@@ -80,6 +80,7 @@ def test_help_explains_every_flag_and_its_env_var() -> None:
         ("--certfile", "GOCHAT_CERTFILE"),
         ("--keyfile", "GOCHAT_KEYFILE"),
         ("--token-ttl", "GOCHAT_TOKEN_TTL"),
+        ("--api-docs", "GOCHAT_API_DOCS"),
     ]:
         assert flag in result.stdout
         assert env in result.stdout

@@ -16,7 +16,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gochat.server.config import default_data_dir
 from gochat.server.errors import StorageUnavailable
+from gochat.server.store.files import create_private_file, make_private_directory
 from gochat.server.store.models import Base
 from gochat.server.store.upgrade import upgrade
 
@@ -82,7 +84,9 @@ def create_db_engine(url: str, timeouts: DatabaseTimeouts | None = None) -> Engi
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser()
+            make_private_directory(path.parent, ours=path.parent == default_data_dir())
+            create_private_file(path)
         busy = timeouts.statement if timeouts else _UNBOUNDED_SQLITE_BUSY
         engine = create_engine(
             parsed,
