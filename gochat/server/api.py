@@ -42,6 +42,10 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class RateLimitedOut(ErrorOut):
+    retryAfter: int = Field(description="Milliseconds to wait before trying again", examples=[1500])  # noqa: N815
+
+
 # The bodies' shapes are the protocol's (gochat/protocol.py, docs/protocol.md); the API
 # description shows them by example, encoded by the same code that answers.
 _ALICE = User(1, "alice")
@@ -55,6 +59,11 @@ def _example(description: str, example: object) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"example": example}}}
 
 
+RATE_LIMITED: dict[str, Any] = {
+    "model": RateLimitedOut,
+    "description": "Too many requests: try again after Retry-After seconds (retryAfter ms in the body)",
+    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing, unknown or logged-out token"},
     422: {"model": ErrorOut, "description": "Invalid input"},
@@ -67,6 +76,14 @@ def context(request: Request) -> ServerContext:
 
 
 Ctx = Annotated[ServerContext, Depends(context)]
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address, as the server sees it (limits are counted per address)."""
+    return request.client.host if request.client else None
+
+
+Address = Annotated[str | None, Depends(client_address)]
 
 
 class Caller:
@@ -88,11 +105,16 @@ Me = Annotated[Caller, Depends(caller)]
 @router.post(
     "/register",
     status_code=201,
-    responses={**ERRORS, 201: _example("The new account", _USER_EXAMPLE), 409: {"model": ErrorOut}},
+    responses={
+        **ERRORS,
+        201: _example("The new account", _USER_EXAMPLE),
+        409: {"model": ErrorOut},
+        429: RATE_LIMITED,
+    },
 )
-async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
+async def register(body: Credentials, ctx: Ctx, address: Address) -> dict[str, Any]:
     """Create an account. Usernames are unique ignoring case."""
-    user = await ctx.accounts.register(body.username, body.password)
+    user = await ctx.accounts.register(body.username, body.password, address)
     return user.to_wire()
 
 
@@ -102,11 +124,12 @@ async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
         200: _example("A bearer token and who it is for", {"token": "…", "user": _USER_EXAMPLE}),
         401: ERRORS[401],
         422: ERRORS[422],
+        429: RATE_LIMITED,
     },
 )
-async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
+async def login(body: Credentials, ctx: Ctx, address: Address) -> dict[str, Any]:
     """Exchange a username and password for a bearer token."""
-    token, user = await ctx.accounts.login(body.username, body.password)
+    token, user = await ctx.accounts.login(body.username, body.password, address)
     return {"token": token, "user": user.to_wire()}
 
 
@@ -136,7 +159,7 @@ async def list_rooms(
 @router.post(
     "/rooms",
     status_code=201,
-    responses={**ERRORS, 201: _example("The new room", _ROOM_EXAMPLE), 409: {"model": ErrorOut}},
+    responses={**ERRORS, 201: _example("The new room", _ROOM_EXAMPLE), 409: {"model": ErrorOut}, 429: RATE_LIMITED},
 )
 async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
     return ctx.rooms.view(await ctx.rooms.create(body.name, me.user)).to_wire()

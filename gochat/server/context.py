@@ -13,8 +13,10 @@ from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
+from gochat.server.limits import RateLimits
 from gochat.server.reading import ReadMarkers
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
@@ -39,6 +41,7 @@ class ServerContext:
     chat: ChatService
     markers: ReadMarkers
     history: History
+    hashing: HashingPool
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -58,13 +61,17 @@ class ServerContext:
         if settings.redis_url:
             log.info("Redis keys of this database start with %r", namespace)
         hub = RoomHub()
-        rooms = RoomDirectory(database, cache, hub)
+        limits = RateLimits(settings)
+        hashing = HashingPool(settings.hash_concurrency, settings.hash_wait)
+        rooms = RoomDirectory(database, cache, hub, limits)
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
-        chat = ChatService(database, rooms, hub, markers, history)
+        chat = ChatService(database, rooms, hub, markers, history, limits)
         chat.writer.start()
-        accounts = Accounts(database, cache)
-        return cls(settings, database, cache, hub, accounts, rooms, chat, markers, history, namespace, database_id)
+        accounts = Accounts(database, cache, limits, hashing)
+        return cls(
+            settings, database, cache, hub, accounts, rooms, chat, markers, history, hashing, namespace, database_id
+        )
 
     async def logout(self, token_hash: str) -> None:
         await self.accounts.logout(token_hash)
@@ -97,6 +104,7 @@ class ServerContext:
         """Flush every pending write, then release storage and cache."""
         await self.chat.writer.close()
         await self.cache.close()
+        self.hashing.close()
         await self.database.call(lambda: None)
         self.database.close()
         log.info("storage flushed and closed")

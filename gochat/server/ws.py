@@ -30,7 +30,7 @@ from gochat.protocol import (
 from gochat.server import auth
 from gochat.server.chat import Acknowledgement, rejection
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError, Unauthorized, log_if_storage_failed
+from gochat.server.errors import ChatError, RateLimited, Unauthorized, log_if_storage_failed
 from gochat.server.frames import send_texts_now_of, send_texts_of
 from gochat.server.http_errors import chat_error_response
 from gochat.server.hub import next_connection_id
@@ -295,6 +295,10 @@ async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: 
             await _limit_in_flight(connection)
     except ProtocolError as exc:
         _reject(connection, exc)
+    except RateLimited as exc:
+        # A well-formed frame sent too soon: answered (retryAfter), never held against the
+        # client's bad-frame budget, so a fast sender is slowed, not disconnected.
+        connection.deliver(error_frame(rejection(exc, frame)))
     except ChatError as exc:
         log_if_storage_failed(exc)
         _reject(connection, rejection(exc, frame))
