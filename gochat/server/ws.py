@@ -44,6 +44,12 @@ ERROR_BUDGET = 50  # bad frames tolerated per ERROR_WINDOW seconds before we cal
 ERROR_WINDOW = 10.0
 FLUSH_TIMEOUT = 5.0
 FRAMES_PER_WRITE = 256  # a bound on one write, so flow control still gets a say in a long backlog
+# SENDs refused for speed (rate_limited) that a client may ignore before its frames are read no
+# faster than it is allowed to send: each further refusal pauses reading for its retryAfter, and
+# TCP makes the flooder wait. Far above what a client has in flight when its first refusal
+# reaches it; counted afresh after REFUSAL_MEMORY seconds without a refusal.
+REFUSALS_BEFORE_PAUSE = 64
+REFUSAL_MEMORY = 1.0
 
 
 class WebSocketConnection:
@@ -59,6 +65,8 @@ class WebSocketConnection:
         "_loop",
         "_max_backlog",
         "_outbox",
+        "_refusals",
+        "_refused_at",
         "_send_now",
         "_sender_busy",
         "_wakeup",
@@ -81,6 +89,8 @@ class WebSocketConnection:
         self._flush_before_close = True
         self.in_flight: set[Acknowledgement] = set()  # messages sent, not yet acknowledged
         self._errors: collections.deque[float] | None = None  # times of recent bad frames
+        self._refusals = 0  # rate_limited answers in a row (see REFUSALS_BEFORE_PAUSE)
+        self._refused_at = 0.0
         self._drained: asyncio.Event | None = None  # made when the reader waits for the backlog
         self._loop = asyncio.get_running_loop()
         self._send_now = send_texts_now_of(websocket.scope)
@@ -172,6 +182,16 @@ class WebSocketConnection:
         while self._errors and self._errors[0] < now - ERROR_WINDOW:
             self._errors.popleft()
         return len(self._errors) > ERROR_BUDGET
+
+    def count_refusal(self) -> bool:
+        """Record one SEND refused for speed; True when the client has ignored so many that its
+        frames should be read no faster than its allowance."""
+        now = time.monotonic()
+        if now - self._refused_at > REFUSAL_MEMORY:
+            self._refusals = 0
+        self._refused_at = now
+        self._refusals += 1
+        return self._refusals > REFUSALS_BEFORE_PAUSE
 
     async def run_sender(self) -> None:
         websocket = self._websocket
@@ -299,6 +319,10 @@ async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: 
         # A well-formed frame sent too soon: answered (retryAfter), never held against the
         # client's bad-frame budget, so a fast sender is slowed, not disconnected.
         connection.deliver(error_frame(rejection(exc, frame)))
+        if connection.count_refusal():
+            # It keeps sending regardless: read its next frame only when one may be accepted, so
+            # a flood costs the server (and the other rooms) no more than its allowance does.
+            await asyncio.sleep(exc.retry_after_ms / 1000)
     except ChatError as exc:
         log_if_storage_failed(exc)
         _reject(connection, rejection(exc, frame))

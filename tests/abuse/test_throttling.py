@@ -113,7 +113,7 @@ async def test_a_room_flood_from_one_user_is_refused(sqlite_settings: Settings) 
 async def test_a_message_flood_is_answered_with_retry_after_and_leaves_other_rooms_alone(
     sqlite_server: ServerThread,
 ) -> None:
-    flood = 300
+    flood = 150  # past the burst, and past the 64 refusals after which reading slows to the allowance
     burst = sqlite_server.settings.message_burst
     async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=scaled(10)) as api:
         flooder_token, _ = await register_and_login(api)
@@ -142,17 +142,27 @@ async def test_a_message_flood_is_answered_with_retry_after_and_leaves_other_roo
                         answers[frame.data["clientMsgId"]] = frame
             acked = [cid for cid in ids if answers[cid].msg_type == MsgType.ACK]
             refused = [answers[cid] for cid in ids if answers[cid].msg_type == MsgType.ERROR]
-            assert burst <= len(acked) < flood // 2
+            assert burst <= len(acked) < flood * 2 // 3
             for frame in refused:
                 assert frame.data["code"] == "rate_limited"
                 assert frame.data["msgType"] == MsgType.SEND
                 assert 0 < frame.data["retryAfter"] <= 1000
-            # Still connected (a well-formed frame is never cause to disconnect): after the wait,
-            # the first refused message goes through.
-            first_refused = refused[0]
-            await asyncio.sleep(first_refused.data["retryAfter"] / 1000)
-            ack = await flooder.say(flooded_room["id"], "spam", first_refused.data["clientMsgId"])
-            assert not ack.data["duplicate"]
+            # Still connected (a well-formed frame is never cause to disconnect): a client that
+            # waits as it is told gets the first refused message through.
+            cid = refused[0].data["clientMsgId"]
+            wait = max(frame.data["retryAfter"] for frame in refused[-3:])
+            for _attempt in range(5):
+                await asyncio.sleep(wait / 1000)
+                await flooder.send(MsgType.SEND, {"roomId": flooded_room["id"], "content": "spam", "clientMsgId": cid})
+                answer = await flooder.next()
+                while answer.data.get("clientMsgId") != cid or answer.msg_type not in (MsgType.ACK, MsgType.ERROR):
+                    answer = await flooder.next()
+                if answer.msg_type == MsgType.ACK:
+                    break
+                assert answer.data["code"] == "rate_limited"
+                wait = answer.data["retryAfter"]
+            assert answer.msg_type == MsgType.ACK
+            assert not answer.data["duplicate"]
 
 
 async def test_a_login_storm_hashes_at_most_n_passwords_at_once_and_the_rest_wait_or_get_429(
