@@ -23,6 +23,7 @@ _.format  # QTextLayout.FormatRange.format: Qt reads the format gochat sets (bub
 _.createdAt
 _.roomId
 _.clientMsgId
+_.retryAfter  # RateLimitedOut, the 429 body in the OpenAPI document (api.py)
 
 # SQLAlchemy columns that the database fills (onupdate) and gorm's schema has.
 _.updated_at
