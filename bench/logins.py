@@ -60,7 +60,10 @@ async def _log_in(url: str, n: int, deadline: float) -> tuple[int, float]:
     transport = httpx.AsyncHTTPTransport(local_address=source_address(n))
     started = time.monotonic()
     waits = 0
-    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=120) as api:
+    # A connection per attempt: a client waiting out a 429 is not holding a keep-alive connection
+    # the server may close meanwhile (its keep-alive timeout is 5 s; a loaded client can be late).
+    headers = {"Connection": "close"}
+    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=120, headers=headers) as api:
         while True:
             response = await api.post("/api/login", json={"username": f"bench{n}", "password": PASSWORD})
             if response.status_code == 200:
