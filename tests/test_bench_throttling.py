@@ -29,9 +29,9 @@ def test_a_tiny_flood_and_login_storm_report_every_figure(tmp_path: Path) -> Non
         "--flood-rate",
         "5",
         "--flood-seconds",
-        "2",
+        "1",
         "--storm-users",
-        "20",
+        "10",
         "--workers",
         "2",
     )
@@ -49,9 +49,9 @@ def test_a_tiny_flood_and_login_storm_report_every_figure(tmp_path: Path) -> Non
     assert "flood beside N=3 at 5/s" in stdout
 
     logins = report["logins"]
-    assert logins["users"] == 20
+    assert logins["users"] == 10
     [run] = logins["runs"]
     assert 0 < run["rss_before_mb"] <= run["rss_peak_mb"]
     assert run["rss_after_mb"] > 0
     assert run["logins_per_second"] > 0
-    assert "login storm of 20 from as many addresses" in stdout
+    assert "login storm of 10 from as many addresses" in stdout
