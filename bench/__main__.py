@@ -10,6 +10,8 @@ repository's root (``make bench``): the benchmarks are not part of the installed
     python -m bench --skip fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
     python -m bench --skip fanout,ingest,latency,connections,hosting   # the desktop app (bench/desktop.py)
     python -m bench --skip fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
+    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,logins   # a flood beside normal traffic
+    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,flood    # a login storm: RSS
     python -m bench --workers 4           # four client processes (default: one per CPU)
 """
 
@@ -33,8 +35,10 @@ from typing import Any
 from bench import ingest, load
 from bench.connections import bench_connections
 from bench.desktop import bench_desktop
+from bench.flood import bench_flood
 from bench.hosting import bench_hosting
 from bench.latency import bench_latency
+from bench.logins import bench_logins
 from bench.processes import default_worker_count, shares
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
@@ -223,8 +227,19 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="the active window of the hosting app and the plain client: chat or elsewhere (HOST[,PLAIN])",
     )
     parser.add_argument("--hosting-platform", default="offscreen", help="the Qt platform of both apps")
+    parser.add_argument("--flood-clients", type=int, default=100, help="clients timed in the room beside the flood")
     parser.add_argument(
-        "--skip", default="", help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting"
+        "--flood-rate",
+        type=float,
+        default=8.0,
+        help="messages per second in the room beside the flood (a person's pace)",
+    )
+    parser.add_argument("--flood-seconds", type=float, default=10.0, help="measured seconds per flood run")
+    parser.add_argument("--storm-users", type=int, default=500, help="users logging in at once in the login storm")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting,flood,logins",
     )
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
     return parser.parse_args(argv)
@@ -273,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
             (focus[0], focus[-1]),
             args.hosting_platform,
         )
+    if "flood" not in skip:
+        report["flood"] = bench_flood(args.flood_clients, args.flood_rate, args.flood_seconds, args.runs, args.workers)
+    if "logins" not in skip:
+        report["logins"] = bench_logins(args.storm_users, args.runs)
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import sys
@@ -40,7 +41,7 @@ from gochat.desktop.app import DesktopApp
 from gochat.desktop.chat.models import MessageListModel
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.hosting.options import HostOptions
-from gochat.server.embedded import free_port
+from gochat.server.embedded import EmbeddedServer, free_port
 
 Times = tuple[float, float]  # a message's commit time and send time (time.time())
 
@@ -239,9 +240,24 @@ def read_commands() -> asyncio.Queue[str]:
     return lines
 
 
+def unthrottled_hosting() -> None:
+    """The benchmark posts up to hundreds of messages a second and makes a room list of --rooms
+    at once, far beyond what people do: the hosted server's message and room-creation limits are
+    off for it (what the host dialog starts is otherwise unchanged)."""
+    original = EmbeddedServer.for_desktop
+
+    def for_desktop(**options: Any) -> EmbeddedServer:
+        server = original(**options)
+        server.settings = dataclasses.replace(server.settings, message_rate=0, room_create_per_minute=0)
+        return server
+
+    EmbeddedServer.for_desktop = for_desktop  # type: ignore[method-assign]
+
+
 async def probe(desktop: DesktopApp, args: argparse.Namespace, folder: str) -> None:
     desktop.start()
     if args.host:
+        unthrottled_hosting()
         # What the host dialog's "Start hosting" does (SQLite in a folder of the run's own).
         options = HostOptions(name="bench host", port=free_port(), database_url=f"sqlite:///{folder}/hosted.sqlite3")
         if not await desktop.hosting.start(options):

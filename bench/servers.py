@@ -137,10 +137,20 @@ def seed_messages(database: Database, room_id: int, user_ids: list[int], count: 
 
 
 def start_gochat(
-    database_url: str, users: int, rooms: int = 1, *, password: str | None = None, messages: int = 0
+    database_url: str,
+    users: int,
+    rooms: int = 1,
+    *,
+    password: str | None = None,
+    messages: int = 0,
+    message_limit: bool = False,
 ) -> Running:
+    """gochat in a process of its own. The benchmarks measure throughput, far beyond what people
+    type, so the message limit is off (--message-rate 0) unless ``message_limit``: the flood row
+    runs with the server's defaults, as an operator would."""
     tokens, room_ids = seed(database_url, users, rooms, password=password, messages=messages)
     port = free_port()
+    limit = [] if message_limit else ["--message-rate", "0"]
     process = subprocess.Popen(
         [
             sys.executable,
@@ -158,6 +168,7 @@ def start_gochat(
             # share one address may hold by default (docs/security.md).
             "--max-connections-per-address",
             "0",
+            *limit,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -206,11 +206,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("settings", backends, indirect=True)
 
 
+def message_limit(request: pytest.FixtureRequest) -> dict[str, float]:
+    """The server's default message limit, except for a test marked ``unthrottled_messages``:
+    it sends bursts or loads far faster than a person types (to exercise ordering, flow control,
+    fan-out), which the limit would answer with rate_limited (tests/abuse tests the limit)."""
+    return {"message_rate": 0} if request.node.get_closest_marker("unthrottled_messages") else {}
+
+
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Settings:
     """Server settings on the backend the test is parametrized with (see pytest_generate_tests)."""
     if request.param == "sqlite+memory":
-        return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
+        return Settings(
+            host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3", **message_limit(request)
+        )
     target: RedisTarget = request.getfixturevalue("redis_target")
     return Settings(
         host="127.0.0.1",
@@ -222,12 +231,15 @@ def settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Sett
         # dropped all the time) and stalls for seconds under that load: these tests are not about
         # the database timeout (tests/abuse/test_frozen_database.py is, with the defaults).
         db_timeout=scaled(15),
+        **message_limit(request),
     )
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: os.PathLike[str]) -> Settings:
-    return Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3")
+def sqlite_settings(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Settings:
+    return Settings(
+        host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/gochat.sqlite3", **message_limit(request)
+    )
 
 
 @contextmanager

@@ -34,7 +34,7 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
         "--ingest-seconds",
         "1",
         "--skip",
-        "mariadb,latency,connections,desktop,hosting",  # the others have tests of their own
+        "mariadb,latency,connections,desktop,hosting,flood,logins",  # the others have tests of their own
         "--workers",
         "3",
     )
@@ -56,7 +56,7 @@ def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None
     report, stdout = run_bench(
         tmp_path,
         "--skip",
-        "fanout,ingest,desktop,hosting",
+        "fanout,ingest,desktop,hosting,flood,logins",
         "--runs",
         "1",
         "--latency-clients",

@@ -9,6 +9,8 @@ from gochat.protocol import username_key, validate_password, validate_username
 from gochat.server import auth
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, Unauthorized
+from gochat.server.hashing import HashingPool
+from gochat.server.limits import RateLimits
 from gochat.server.records import UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
@@ -31,12 +33,23 @@ def _refuse(clash: type[queries.NameTaken] | None) -> None:
         raise Conflict(NAME_LOOKS_TAKEN if issubclass(clash, queries.NameLooksTaken) else NAME_TAKEN)
 
 
+MAX_KEY_CHARS = 64  # twice the longest username
+
+
 class Accounts:
     def __init__(
-        self, database: Database, cache: Cache, token_ttl: timedelta, clock: Callable[[], datetime] = utcnow
+        self,
+        database: Database,
+        cache: Cache,
+        token_ttl: timedelta,
+        limits: RateLimits,
+        hashing: HashingPool,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = database
         self._cache = cache
+        self._limits = limits
+        self._hashing = hashing
         self.token_ttl = token_ttl
         # A tenth of the lifetime for the short ones tests use, so renewal still counts.
         self._renew_interval = min(MAX_RENEW_INTERVAL, token_ttl / 10)
@@ -46,16 +59,18 @@ class Accounts:
         """Sessions last used before this have ended."""
         return now - self.token_ttl
 
-    async def register(self, username: object, password: object) -> UserRecord:
+    async def register(self, username: object, password: object, address: str | None = None) -> UserRecord:
+        """A new account; ``address`` (the client's) is counted against registrations from it."""
         name = validate_username(username)
         secret = validate_password(password)
         key = username_key(name)
+        self._limits.register(address)
         if await self._cache.get_user_by_name(key) is not None:
             raise Conflict(NAME_TAKEN)
         # Before the slow hash: a taken or look-alike name costs no hashing.
         _refuse(await self._db.run(queries.name_clash, name))
-        # Hashing is deliberately slow: keep it off the event loop.
-        password_hash = await self._db.call(auth.hash_password, secret)
+        # Hashing is deliberately slow: on its own bounded pool, off the event loop.
+        password_hash = await self._hashing.run(auth.hash_password, secret)
         try:
             user = await self._db.run(queries.create_user, name, password_hash)
         except queries.NameTaken as taken:
@@ -65,7 +80,7 @@ class Accounts:
         await self._cache.put_user(user, key)
         return user
 
-    async def login(self, username: object, password: object) -> tuple[str, UserRecord]:
+    async def login(self, username: object, password: object, address: str | None = None) -> tuple[str, UserRecord]:
         failure = Unauthorized("Wrong username or password.")
         if not isinstance(username, str) or not isinstance(password, str):
             raise failure
@@ -73,11 +88,22 @@ class Accounts:
             username.encode("utf-8")
         except UnicodeEncodeError:
             raise failure from None
+        # Failed attempts count against the name (known or not: the answer is the same) and the
+        # address; a success gives its attempt back.
+        # Cut to a bounded length: no real name is longer, and a long guess must not make a long key.
+        name_key = username_key(username)[:MAX_KEY_CHARS]
+        self._limits.begin_login(name_key, address)
         found = await self._db.run(queries.find_credentials, username)
         # Verify even for an unknown name, so timing does not reveal which names exist.
-        ok = await self._db.call(auth.verify_password, found.password_hash if found else None, password)
+        stored = found.password_hash if found else None
+        ok = await self._hashing.run(auth.verify_password, stored, password)
         if found is None or not ok:
             raise failure
+        self._limits.login_succeeded(name_key, address)
+        if auth.needs_rehash(found.password_hash):
+            # Stored under older parameters: the password is at hand only now, so re-hash it.
+            new_hash = await self._hashing.run(auth.hash_password, password)
+            await self._db.run(queries.replace_password_hash, found.user.id, found.password_hash, new_hash)
         token = auth.new_token()
         await self._db.run(queries.create_session, auth.token_hash(token), found.user.id, self._clock())
         await self._cache.put_user(found.user, username_key(found.user.username))

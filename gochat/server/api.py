@@ -71,6 +71,12 @@ class ErrorOut(BaseModel):
     )
 
 
+class RateLimitedOut(ErrorOut):
+    """429's body: retryAfter is always there."""
+
+    retryAfter: int = Field(description="Milliseconds to wait before trying again", examples=[1500])  # noqa: N815
+
+
 # The bodies' shapes are the protocol's (gochat/protocol.py, docs/protocol.md); the API
 # description shows them by example, encoded by the same code that answers.
 _ALICE = User(1, "alice")
@@ -116,6 +122,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     429: _error(
         "Too many of these requests: wait, then try again",
         chat_error_body(RateLimited("Too many attempts; try again in 2 seconds.", 1500)),
+        model=RateLimitedOut,  # retryAfter always there
         headers={
             "Retry-After": {
                 "description": "Whole seconds to wait (the body's retryAfter, in ms, rounded up)",
@@ -142,6 +149,14 @@ def context(request: Request) -> ServerContext:
 Ctx = Annotated[ServerContext, Depends(context)]
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address, as the server sees it (limits are counted per address)."""
+    return request.client.host if request.client else None
+
+
+Address = Annotated[str | None, Depends(client_address)]
+
+
 class Caller:
     def __init__(self, user: User, token_hash: str) -> None:
         self.user = user
@@ -163,9 +178,9 @@ Me = Annotated[Caller, Depends(caller)]
     status_code=201,
     responses={201: _example("The new account", _USER_EXAMPLE), **errors(*READS_BODY, 409, 429, 503)},
 )
-async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
+async def register(body: Credentials, ctx: Ctx, address: Address) -> dict[str, Any]:
     """Create an account. Usernames are unique ignoring case."""
-    user = await ctx.accounts.register(body.username, body.password)
+    user = await ctx.accounts.register(body.username, body.password, address)
     return user.to_wire()
 
 
@@ -176,9 +191,9 @@ async def register(body: Credentials, ctx: Ctx) -> dict[str, Any]:
         **errors(*READS_BODY, 401, 429, 503),
     },
 )
-async def login(body: Credentials, ctx: Ctx) -> dict[str, Any]:
+async def login(body: Credentials, ctx: Ctx, address: Address) -> dict[str, Any]:
     """Exchange a username and password for a bearer token."""
-    token, user = await ctx.accounts.login(body.username, body.password)
+    token, user = await ctx.accounts.login(body.username, body.password, address)
     return {"token": token, "user": user.to_wire()}
 
 

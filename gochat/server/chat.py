@@ -30,6 +30,7 @@ from gochat.protocol import (
 from gochat.server.errors import ChatError, NotInRoom, RateLimited, StorageUnavailable
 from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
+from gochat.server.limits import RateLimits
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import Reading, RoomRecord
 from gochat.server.rooms import RoomDirectory
@@ -54,9 +55,16 @@ def rejection(error: ChatError, request: ClientFrame | None) -> ProtocolError:
 
 class ChatService:
     def __init__(
-        self, database: Database, rooms: RoomDirectory, hub: RoomHub, markers: ReadMarkers, history: History
+        self,
+        database: Database,
+        rooms: RoomDirectory,
+        hub: RoomHub,
+        markers: ReadMarkers,
+        history: History,
+        limits: RateLimits,
     ) -> None:
         self._db = database
+        self._limits = limits
         self._rooms = rooms
         self._hub = hub
         self._markers = markers
@@ -81,9 +89,12 @@ class ChatService:
 
     def send(self, connection: Connection, request: SendMessage) -> Acknowledgement:
         """Queue a message for storage, in the order frames arrived; once it is committed the
-        room gets it and then the sender its ACK (or an error frame). Raises NotInRoom."""
+        room gets it and then the sender its ACK (or an error frame). Raises NotInRoom, or
+        RateLimited past the connection's or the user's allowance (nothing is stored: the client
+        sends it again after retryAfter)."""
         if not self._hub.may_send(connection, request.room_id):
             raise NotInRoom(f"Enter or watch room {request.room_id} before sending to it.")
+        self._limits.send(connection.user.id, connection.id)
         future = self.writer.submit(connection.user, request.room_id, request.content, request.client_msg_id)
         # A callback, not a task per message: the ACK goes out as soon as the commit lands.
         future.add_done_callback(functools.partial(self._acknowledge, connection, request))
@@ -198,6 +209,7 @@ class ChatService:
             self._announce(False, connection, request.room_id)
 
     def disconnected(self, connection: Connection) -> None:
+        self._limits.connection_closed(connection.id)
         for room_id in self._hub.unregister(connection):
             self._announce(False, connection, room_id)
 

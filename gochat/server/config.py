@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import platformdirs
 from sqlalchemy.engine import make_url
@@ -26,8 +27,17 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+T = TypeVar("T", int, float)
+
+
 def default_database_url() -> str:
     return f"sqlite:///{default_data_dir() / 'gochat.sqlite3'}"
+
+
+def default_hash_concurrency() -> int:
+    """One hash per core, at most 4: argon2id with p=1 uses one core, so more at once only
+    costs memory (19 MiB each) and makes every login slower."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,22 @@ class Settings:
     forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For is believed; empty: none
     # The interactive API pages /docs and /redoc (off: nobody on the LAN needs them to chat).
     api_docs: bool = False
+    # Throttling (issue 12): for floods, not people (docs/security.md, Throttling). A rate of 0
+    # turns that limit off. Messages: per connection; each user gets twice that over all theirs.
+    message_rate: float = 10.0
+    message_burst: int = 50
+    # Failed logins per username (per address: four times as many); registrations per address;
+    # rooms created per user.
+    login_per_minute: float = 5.0
+    login_burst: int = 10
+    register_per_minute: float = 6.0
+    register_burst: int = 60
+    room_create_per_minute: float = 6.0
+    room_create_burst: int = 10
+    # Password hashes (argon2id, 19 MiB each) computed at once; a login waits this long for a
+    # turn before it is answered 429.
+    hash_concurrency: int = field(default_factory=default_hash_concurrency)
+    hash_wait: float = 5.0
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -142,6 +168,19 @@ def _positive_float(text: str) -> float:
     if value <= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
+
+
+def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(text: str) -> T:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= 0:  # NaN too
+            raise argparse.ArgumentTypeError(f"{text} is below 0")
+        return value
+
+    return parse
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -303,6 +342,81 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Serve the interactive API pages /docs (Swagger UI) and /redoc; /openapi.json is served either way. "
         "Env: GOCHAT_API_DOCS=1. Default: off.",
     )
+    # Throttling (issue 12)
+    parser.add_argument(
+        "--message-rate",
+        type=_non_negative(float),
+        default=env.get("GOCHAT_MESSAGE_RATE", "10"),
+        metavar="PER_SECOND",
+        help="Messages a second one connection may keep sending (a user: twice that over all their connections); "
+        "beyond it a send is answered with a rate_limited error frame. 0: no limit. "
+        "Env: GOCHAT_MESSAGE_RATE. Default: 10.",
+    )
+    parser.add_argument(
+        "--message-burst",
+        type=_non_negative(int),
+        default=env.get("GOCHAT_MESSAGE_BURST", "50"),
+        metavar="N",
+        help="Messages one connection may send at once before --message-rate applies (a user: twice that). "
+        "Env: GOCHAT_MESSAGE_BURST. Default: 50.",
+    )
+    parser.add_argument(
+        "--login-per-minute",
+        type=_non_negative(float),
+        default=env.get("GOCHAT_LOGIN_PER_MINUTE", "5"),
+        help="Failed logins a minute per username (per address: four times as many), after --login-burst; "
+        "each time the allowance runs out it refills half as fast. 0: no limit. "
+        "Env: GOCHAT_LOGIN_PER_MINUTE. Default: 5.",
+    )
+    parser.add_argument(
+        "--login-burst",
+        type=_non_negative(int),
+        default=env.get("GOCHAT_LOGIN_BURST", "10"),
+        help="Failed logins per username allowed at once (per address: four times as many). "
+        "Env: GOCHAT_LOGIN_BURST. Default: 10.",
+    )
+    parser.add_argument(
+        "--register-per-minute",
+        type=_non_negative(float),
+        default=env.get("GOCHAT_REGISTER_PER_MINUTE", "6"),
+        help="Registrations a minute per address, after --register-burst. 0: no limit. "
+        "Env: GOCHAT_REGISTER_PER_MINUTE. Default: 6.",
+    )
+    parser.add_argument(
+        "--register-burst",
+        type=_non_negative(int),
+        default=env.get("GOCHAT_REGISTER_BURST", "60"),
+        help="Registrations per address allowed at once (a classroom behind one NAT). "
+        "Env: GOCHAT_REGISTER_BURST. Default: 60.",
+    )
+    parser.add_argument(
+        "--room-create-per-minute",
+        type=_non_negative(float),
+        default=env.get("GOCHAT_ROOM_CREATE_PER_MINUTE", "6"),
+        help="Rooms a minute one user may create, after --room-create-burst. 0: no limit. "
+        "Env: GOCHAT_ROOM_CREATE_PER_MINUTE. Default: 6.",
+    )
+    parser.add_argument(
+        "--room-create-burst",
+        type=_non_negative(int),
+        default=env.get("GOCHAT_ROOM_CREATE_BURST", "10"),
+        help="Rooms one user may create at once. Env: GOCHAT_ROOM_CREATE_BURST. Default: 10.",
+    )
+    parser.add_argument(
+        "--hash-concurrency",
+        type=_non_negative(int),
+        default=env.get("GOCHAT_HASH_CONCURRENCY", str(default_hash_concurrency())),
+        help="Password hashes (argon2id, 19 MiB each) computed at once; the rest wait their turn. "
+        f"Env: GOCHAT_HASH_CONCURRENCY. Default: one per CPU, at most 4 ({default_hash_concurrency()} here).",
+    )
+    parser.add_argument(
+        "--hash-wait",
+        type=_non_negative(float),
+        default=env.get("GOCHAT_HASH_WAIT", "5"),
+        metavar="SECONDS",
+        help="How long a login or registration waits for a hashing turn before it is answered 429. "
+        "Env: GOCHAT_HASH_WAIT. Default: 5.",
+    )
     parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
@@ -345,4 +459,14 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         max_pending_connections=args.max_pending_connections,
         forwarded_allow_ips=args.forwarded_allow_ips.strip(),
         api_docs=args.api_docs,
+        message_rate=args.message_rate,
+        message_burst=args.message_burst,
+        login_per_minute=args.login_per_minute,
+        login_burst=args.login_burst,
+        register_per_minute=args.register_per_minute,
+        register_burst=args.register_burst,
+        room_create_per_minute=args.room_create_per_minute,
+        room_create_burst=args.room_create_burst,
+        hash_concurrency=max(args.hash_concurrency, 1),
+        hash_wait=args.hash_wait,
     )

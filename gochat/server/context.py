@@ -15,8 +15,10 @@ from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
 from gochat.server.errors import StorageUnavailable
+from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
+from gochat.server.limits import RateLimits
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
@@ -44,6 +46,7 @@ class ServerContext:
     markers: ReadMarkers
     history: History
     sweeper: TokenSweeper
+    hashing: HashingPool
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -64,16 +67,30 @@ class ServerContext:
         if settings.redis_url:
             log.info("Redis keys of this database start with %r", namespace)
         hub = RoomHub()
-        rooms = RoomDirectory(database, cache, hub)
+        limits = RateLimits(settings)
+        hashing = HashingPool(settings.hash_concurrency, settings.hash_wait)
+        rooms = RoomDirectory(database, cache, hub, limits)
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
-        chat = ChatService(database, rooms, hub, markers, history)
+        chat = ChatService(database, rooms, hub, markers, history, limits)
         chat.writer.start()
-        accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl))
+        accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
         sweeper.start()
         return cls(
-            settings, database, cache, hub, accounts, rooms, chat, markers, history, sweeper, namespace, database_id
+            settings,
+            database,
+            cache,
+            hub,
+            accounts,
+            rooms,
+            chat,
+            markers,
+            history,
+            sweeper,
+            hashing,
+            namespace,
+            database_id,
         )
 
     async def logout(self, token_hash: str) -> None:
@@ -116,6 +133,7 @@ class ServerContext:
         await self.sweeper.close()
         await self.chat.writer.close()
         await self.cache.close()
+        self.hashing.close()
         await self.database.call(lambda: None)
         self.database.close()
         log.info("storage flushed and closed")

@@ -7,16 +7,18 @@ from gochat.protocol import Room, RoomCreated, RoomSort, encode_server_frame, va
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, NotFound
 from gochat.server.hub import RoomHub
+from gochat.server.limits import RateLimits
 from gochat.server.records import NOT_READ, Reading, RoomPage, RoomRecord, UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 
 
 class RoomDirectory:
-    def __init__(self, database: Database, cache: Cache, hub: RoomHub) -> None:
+    def __init__(self, database: Database, cache: Cache, hub: RoomHub, limits: RateLimits) -> None:
         self._db = database
         self._cache = cache
         self._hub = hub
+        self._limits = limits
 
     async def page(
         self, user: UserRecord, *, query: str | None, sort: RoomSort, mine: bool, limit: int, offset: int
@@ -39,6 +41,8 @@ class RoomDirectory:
 
     async def create(self, name: object, creator: UserRecord) -> RoomRecord:
         room_name = validate_room_name(name)
+        # Every connection hears of a new room: a flood of them would be a flood for everyone.
+        self._limits.create_room(creator.id)
         try:
             room = await self._db.run(queries.create_room, room_name, creator)
         except queries.NameTaken:

@@ -30,7 +30,7 @@ from gochat.protocol import (
 from gochat.server import auth
 from gochat.server.chat import Acknowledgement, rejection
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError, Unauthorized, log_if_storage_failed
+from gochat.server.errors import ChatError, RateLimited, Unauthorized, log_if_storage_failed
 from gochat.server.frames import send_texts_now_of, send_texts_of
 from gochat.server.http_errors import chat_error_response
 from gochat.server.hub import next_connection_id
@@ -45,6 +45,12 @@ ERROR_WINDOW = 10.0
 FLUSH_TIMEOUT = 5.0
 FRAMES_PER_WRITE = 256  # a bound on one write, so flow control still gets a say in a long backlog
 BINARY_FRAME_REFUSED = "Frames must be text frames holding JSON; binary frames are not accepted."
+# SENDs refused for speed (rate_limited) that a client may ignore before its frames are read no
+# faster than it is allowed to send: each further refusal pauses reading for its retryAfter, and
+# TCP makes the flooder wait. Far above what a client has in flight when its first refusal
+# reaches it; counted afresh after REFUSAL_MEMORY seconds without a refusal.
+REFUSALS_BEFORE_PAUSE = 64
+REFUSAL_MEMORY = 1.0
 
 
 class WebSocketConnection:
@@ -60,6 +66,8 @@ class WebSocketConnection:
         "_loop",
         "_max_backlog",
         "_outbox",
+        "_refusals",
+        "_refused_at",
         "_send_now",
         "_sender_busy",
         "_wakeup",
@@ -84,6 +92,8 @@ class WebSocketConnection:
         self._flush_before_close = True
         self.in_flight: set[Acknowledgement] = set()  # messages sent, not yet acknowledged
         self._errors: collections.deque[float] | None = None  # times of recent bad frames
+        self._refusals = 0  # rate_limited answers in a row (see REFUSALS_BEFORE_PAUSE)
+        self._refused_at = 0.0
         self._drained: asyncio.Event | None = None  # made when the reader waits for the backlog
         self._loop = asyncio.get_running_loop()
         self._send_now = send_texts_now_of(websocket.scope)
@@ -175,6 +185,16 @@ class WebSocketConnection:
         while self._errors and self._errors[0] < now - ERROR_WINDOW:
             self._errors.popleft()
         return len(self._errors) > ERROR_BUDGET
+
+    def count_refusal(self) -> bool:
+        """Record one SEND refused for speed; True when the client has ignored so many that its
+        frames should be read no faster than its allowance."""
+        now = time.monotonic()
+        if now - self._refused_at > REFUSAL_MEMORY:
+            self._refusals = 0
+        self._refused_at = now
+        self._refusals += 1
+        return self._refusals > REFUSALS_BEFORE_PAUSE
 
     async def run_sender(self) -> None:
         websocket = self._websocket
@@ -302,6 +322,14 @@ async def _handle(ctx: ServerContext, connection: WebSocketConnection, payload: 
             await _limit_in_flight(connection)
     except ProtocolError as exc:
         _reject(connection, exc)
+    except RateLimited as exc:
+        # A well-formed frame sent too soon: answered (retryAfter), never held against the
+        # client's bad-frame budget, so a fast sender is slowed, not disconnected.
+        connection.deliver(error_frame(rejection(exc, frame)))
+        if connection.count_refusal():
+            # It keeps sending regardless: read its next frame only when one may be accepted, so
+            # a flood costs the server (and the other rooms) no more than its allowance does.
+            await asyncio.sleep(exc.retry_after_ms / 1000)
     except ChatError as exc:
         log_if_storage_failed(exc)
         _reject(connection, rejection(exc, frame))

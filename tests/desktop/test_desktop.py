@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
@@ -198,6 +199,7 @@ async def _post_many(server: ServerThread, token_owner: str, room_name: str, cou
             await c.expect(4)
 
 
+@pytest.mark.unthrottled_messages  # 130 messages of history posted at once
 def test_history_shows_on_opening_and_older_pages_load_on_scroll_without_jumping(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
 ) -> None:

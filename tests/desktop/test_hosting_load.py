@@ -9,10 +9,13 @@ room. The figures are in `make bench` (bench/hosting.py); these tests hold the m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
@@ -22,7 +25,7 @@ from gochat.desktop.rooms.model import Index, RoomListModel
 from gochat.desktop.rooms.window import RoomListWindow
 from gochat.desktop.state import UnreadCounts
 from gochat.protocol import Room, User
-from gochat.server.embedded import free_port
+from gochat.server.embedded import EmbeddedServer, free_port
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, create_room, open_room, texts
 from tests.desktop.test_hosting import open_host_dialog, start_hosting
 from tests.helpers import auth, chat_client, register_and_login, unique_name
@@ -63,6 +66,21 @@ async def _flood(url: str, token: str, room_id: int, count: int) -> None:
             await client.expect(4)
 
 
+@pytest.fixture
+def unthrottled_hosting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hosted server without its message and room-creation limits: this test makes 120 rooms
+    and floods a room at once, far beyond what people do (tests/abuse tests the limits)."""
+    original = EmbeddedServer.for_desktop
+
+    def for_desktop(**options: Any) -> EmbeddedServer:
+        server = original(**options)
+        server.settings = dataclasses.replace(server.settings, message_rate=0, room_create_per_minute=0)
+        return server
+
+    monkeypatch.setattr(EmbeddedServer, "for_desktop", for_desktop)
+
+
+@pytest.mark.usefixtures("unthrottled_hosting")
 def test_the_hosting_app_keeps_up_with_its_busy_room_whatever_the_room_list_holds(
     qtbot: QtBot,
     make_desktop: MakeDesktop,

@@ -62,6 +62,7 @@ async def test_register_login_room_enter_send_history_logout(server: ServerThrea
     assert refused.value.response.status_code == 401
 
 
+@pytest.mark.unthrottled_messages
 @pytest.mark.backends
 async def test_entering_gives_newest_history_and_older_pages_follow(
     server: ServerThread, api: httpx.AsyncClient

@@ -143,6 +143,7 @@ async def test_rooms_create_list_search_and_validate(api: httpx.AsyncClient) -> 
     assert (await api.get(f"/api/rooms/{room['id']}", headers=auth(token))).json() == room
 
 
+@pytest.mark.unthrottled_messages
 @pytest.mark.backends
 async def test_history_paging_limits_and_unknown_rooms(server: ServerThread) -> None:
     # Messages go in through a WebSocket: this one runs against a real server.

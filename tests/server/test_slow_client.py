@@ -40,6 +40,9 @@ def server_url(tmp_path: Path) -> Iterator[str]:
         str(BACKLOG),
         "--database-url",
         f"sqlite:///{tmp_path}/slow.sqlite3",
+        # A load far beyond what people type: it is about backlogs, not the message limit.
+        "--message-rate",
+        "0",
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -140,7 +143,14 @@ async def test_a_client_that_sends_faster_than_it_reads_is_slowed_down_not_cut_o
     # frames until it reads again, instead of closing it for a backlog of its own making.
     port = free_port()
     process = start_server(
-        "--port", str(port), "--max-client-backlog", "100", "--database-url", f"sqlite:///{tmp_path}/s.sqlite3"
+        "--port",
+        str(port),
+        "--max-client-backlog",
+        "100",
+        "--database-url",
+        f"sqlite:///{tmp_path}/s.sqlite3",
+        "--message-rate",
+        "0",  # a flood on purpose: it is about flow control, not the message limit
     )
     url = f"http://127.0.0.1:{port}"
     count = 600

@@ -150,6 +150,7 @@ async def test_watch_answers_bad_input_with_error_frames(server: ServerThread, a
         assert "members" in state.data
 
 
+@pytest.mark.unthrottled_messages
 @pytest.mark.backends
 async def test_watch_reply_and_live_messages_neither_overlap_nor_leave_a_gap(
     server: ServerThread, api: httpx.AsyncClient

@@ -157,6 +157,7 @@ async def test_storage_failing_at_the_handshake_refuses_with_503_and_a_reason(
     assert body["message"]
 
 
+@pytest.mark.unthrottled_messages
 async def test_members_leaving_in_the_middle_of_a_burst_cost_the_room_nothing(
     sqlite_server: ServerThread, api: httpx.AsyncClient
 ) -> None:

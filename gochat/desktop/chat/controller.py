@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from gochat.desktop.state import Change, Item, LinkState, Outbox, Removed, Statu
 from gochat.protocol import (
     Ack,
     EnterRoom,
+    ErrorCode,
     ErrorFrame,
     LeaveRoom,
     Message,
@@ -50,6 +52,8 @@ LIVE_BATCH_MS = 16
 # Someone missing after a reconnect who is back within this long was never gone: no "left" and
 # "entered" pair for a blip of the connection or a server restart.
 REJOIN_GRACE_SECONDS = 30.0
+# A rate_limited refusal without retryAfter (an older server's) waits this long before sending again.
+DEFAULT_RETRY_AFTER_MS = 1000
 
 
 class OpenRoom:
@@ -99,6 +103,9 @@ class ChatController(QObject):
         self._visible: set[int] = set()
         # Messages already sent on the current connection.
         self._sent_on_link: set[str] = set()
+        # Rooms whose sends the server asked to wait (rate_limited), and until when (monotonic):
+        # their pending messages go out again together, in order, once the wait is over.
+        self._held_until: dict[int, float] = {}
         self._live_batch = QTimer(self)
         self._live_batch.setSingleShot(True)
         self._live_batch.setInterval(LIVE_BATCH_MS)
@@ -300,6 +307,8 @@ class ChatController(QObject):
 
     def _send_message(self, room_id: int, item: Item) -> None:
         assert item.client_msg_id is not None
+        if room_id in self._held_until:
+            return  # it stays pending and goes out, after those before it, when the wait is over
         self._sent_on_link.add(item.client_msg_id)
         self.session.spawn(self.session.send_frame(SendMessage(room_id, item.text, item.client_msg_id)))
 
@@ -309,6 +318,28 @@ class ChatController(QObject):
         for item in self.outbox.room(room_id):
             if item.status is Status.PENDING and item.client_msg_id not in self._sent_on_link:
                 self._send_message(room_id, item)
+
+    def _hold(self, room_id: int, wait_ms: int) -> None:
+        until = time.monotonic() + wait_ms / 1000
+        if until <= self._held_until.get(room_id, 0.0):
+            return
+        self._held_until[room_id] = until
+        QTimer.singleShot(wait_ms, self, lambda: self._release(room_id))
+
+    def _release(self, room_id: int) -> None:
+        """A wait is over: send what is pending in the room, in order (unless a later refusal
+        asked for a longer wait, whose own timer comes later)."""
+        until = self._held_until.get(room_id)
+        if until is None:
+            return
+        early = until - time.monotonic()
+        if early > 0:  # a timer may fire a little early, or a later refusal asked for longer
+            QTimer.singleShot(math.ceil(early * 1000), self, lambda: self._release(room_id))
+            return
+        del self._held_until[room_id]
+        opened = self._open.get(room_id)
+        if (opened is not None and opened.entered) or self.session.watching(room_id):
+            self._send_unsent(room_id)
 
     def _rooms_to_follow(self) -> set[int]:
         """Rooms with messages waiting to be sent, and the open ones."""
@@ -466,6 +497,12 @@ class ChatController(QObject):
         client_msg_id = frame.client_msg_id
         if client_msg_id is not None:
             found = self.outbox.find(client_msg_id)
+            if found is not None and frame.code == ErrorCode.RATE_LIMITED:
+                # Sent too fast: not a failure. It stays pending (nothing to alarm anyone) and
+                # goes again after the wait the server named, the room's later messages after it.
+                self._sent_on_link.discard(client_msg_id)
+                self._hold(found[0], frame.retry_after or DEFAULT_RETRY_AFTER_MS)
+                return
             if found is not None:
                 opened = self._open.get(found[0])
                 if opened is not None:

@@ -75,6 +75,15 @@ def find_credentials(session: Session, username: str) -> CredentialRecord | None
     return None if row is None else CredentialRecord(_user(row), row.password)
 
 
+def replace_password_hash(session: Session, user_id: int, old_hash: str, new_hash: str) -> None:
+    """Store a re-made hash of the same password, unless the password changed meanwhile."""
+    session.execute(
+        update(models.User)
+        .where(models.User.id == user_id, models.User.password == old_hash)
+        .values(password=new_hash, updated_at=models.utcnow())
+    )
+
+
 def create_session(session: Session, token_hash: str, user_id: int, now: datetime) -> None:
     session.add(models.Session(token_hash=token_hash, user_id=user_id, created_at=now, last_used_at=now))
 
