@@ -334,6 +334,8 @@ class DesktopApp(QObject):
     async def _warn_certificate_changed(self, server: str, trusted: str, seen: str) -> None:
         if await self._answer(changed_box(server, trusted, seen, self.login_window)):
             self.known_servers.forget(server)
+            # The refusal said under Server is over: left there, it would contradict the notice.
+            self.login_window.clear_errors()
             self.login_window.show_info(
                 f"The certificate trusted for {server} is forgotten: the next login shows the new one to trust."
             )
