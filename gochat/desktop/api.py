@@ -202,6 +202,10 @@ _FRIENDLY = {
     ("login", 401): ("Wrong username or password.", "password"),
     ("create_room", 409): ("A room with that name exists already.", "name"),
 }
+# Where the server says more than the friendly words (a 409 at registration is a name taken, or
+# one that looks too much like an existing one: "taken" would be wrong for a name nobody has),
+# its own message is shown, beside the friendly field; the friendly words are the fallback.
+_SERVER_WORDS_FIRST = frozenset({("register", 409)})
 
 
 class RestApi:
@@ -304,6 +308,8 @@ class RestApi:
         field: str | None
         if friendly is not None:
             message, field = friendly
+            if (action, response.status_code) in _SERVER_WORDS_FIRST and body.get("message"):
+                message = str(body["message"])
         else:
             message = str(body.get("message") or f"The server answered {response.status_code}.")
             field = str(body["field"]) if body.get("field") else None

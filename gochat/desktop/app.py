@@ -23,6 +23,7 @@ from gochat.desktop.chat.controller import ChatController
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.discovery.controller import DiscoveryController
 from gochat.desktop.hosting.controller import HostingController, HostingStatus
+from gochat.desktop.hosting.remembered import remember_options, remembered_options
 from gochat.desktop.hosting.window import HostDialog
 from gochat.desktop.notifications import Notifier
 from gochat.desktop.resources import app_icon, stylesheet
@@ -271,6 +272,11 @@ class DesktopApp(QObject):
             return
         if self.host_dialog is None:
             self.host_dialog = HostDialog(f"{username}'s gochat" if username else "gochat", self.login_window)
+            last = remembered_options(self.settings)
+            if last is not None:
+                # The same port and choices as last time: joiners' saved address and the
+                # certificate they trusted for it still lead here.
+                self.host_dialog.show_options(last)
             self.host_dialog.startRequested.connect(lambda options: self.session.spawn(self.hosting.start(options)))
             self._manage_dialog(self.host_dialog)
         self.host_dialog.set_busy(False)
@@ -282,6 +288,8 @@ class DesktopApp(QObject):
         if self.host_dialog is not None:
             self.host_dialog.accept()
         server = self.hosting.server
+        if self.hosting.options is not None:
+            remember_options(self.settings, self.hosting.options)
         if server is not None and self.hosting.fingerprint:
             # Our own certificate: trusted without asking when we log in to our own server.
             self.known_servers.remember(server.address, self.hosting.fingerprint)
@@ -337,6 +345,8 @@ class DesktopApp(QObject):
     async def _warn_certificate_changed(self, server: str, trusted: str, seen: str) -> None:
         if await self._answer(changed_box(server, trusted, seen, self.login_window)):
             self.known_servers.forget(server)
+            # The refusal said under Server is over: left there, it would contradict the notice.
+            self.login_window.clear_errors()
             self.login_window.show_info(
                 f"The certificate trusted for {server} is forgotten: the next login shows the new one to trust."
             )

@@ -289,7 +289,7 @@ def test_readable_errors_for_taken_name_wrong_password_and_unreachable_server(
     window.username.setText(name.upper())
     window.password.setText(PASSWORD)
     qtbot.mouseClick(window.register_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.errors["username"].text() == "That name is taken.", timeout=WAIT)
+    qtbot.waitUntil(lambda: window.errors["username"].text() == "That username is taken.", timeout=WAIT)
     assert window.errors["username"].isVisible()
     screenshot(window, "error-name-taken")
 
@@ -306,6 +306,27 @@ def test_readable_errors_for_taken_name_wrong_password_and_unreachable_server(
     assert not window.busy.isVisible()
     assert window.login_button.isEnabled()
     screenshot(window, "error-unreachable")
+
+
+def test_registering_a_look_alike_of_a_name_says_so_not_that_the_name_is_taken(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
+) -> None:
+    """Before: every 409 at registration read "That name is taken." — for a name nobody has (a
+    look-alike of one that exists), which leaves a person puzzled. The server's words say why."""
+    first = make_desktop()
+    name = unique_name("victim")
+    log_in(qtbot, first, server, name)
+
+    desktop = make_desktop()
+    window = desktop.login_window
+    window.server.setText(address(server))
+    window.username.setText(name.replace("t", "\N{LATIN SMALL LETTER T WITH DOT BELOW}", 1))
+    window.password.setText(PASSWORD)
+    qtbot.mouseClick(window.register_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.errors["username"].isVisible(), timeout=WAIT)
+    assert window.errors["username"].text().startswith("That username looks too much like an existing one")
+    assert desktop.session.me is None
+    screenshot(window, "error-name-looks-taken")
 
 
 def test_html_is_shown_as_the_characters_typed(qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread) -> None:

@@ -323,3 +323,31 @@ def test_logged_out_of_a_server_still_hosted_the_app_says_so_and_closing_asks_fi
     assert asked == ["You are hosting and 1 person is connected. Quit and disconnect them?"]
     assert login.isVisible()
     assert host.hosting.hosting
+
+
+def test_hosting_again_after_a_restart_offers_the_same_name_port_and_choices(
+    qtbot: QtBot, make_desktop: MakeDesktop, qloop: asyncio.AbstractEventLoop, data_home: Path, screenshot: Shot
+) -> None:
+    """Before: after a restart the dialog offered "<user>'s gochat" on 8080, only this computer,
+    again: a host who clicked Start hosting moved their server to another address, where the
+    joiners' saved address (and the certificate they trusted for it) no longer led."""
+    port = free_port()
+    name = unique_name("host")
+    host = make_desktop(profile="host")
+    dialog = open_host_dialog(qtbot, host, name)
+    dialog.name.setText("团队 Team")
+    start_hosting(qtbot, host, dialog, port, others=True)
+    shutdown = qloop.create_task(host.shutdown())
+    qtbot.waitUntil(shutdown.done, timeout=30000)
+    shutdown.result()
+
+    again = make_desktop(profile="host")
+    dialog = open_host_dialog(qtbot, again, name)
+    assert dialog.name.text() == "团队 Team"
+    assert dialog.port.value() == port
+    assert dialog.let_others_join.isChecked()
+    assert dialog.encrypt.isChecked()
+    assert dialog.encrypt.isEnabled()
+    assert not dialog.announce.isChecked()  # as it was: discovery stays off unless asked for
+    assert not dialog.advanced.isChecked()  # database URLs (and their passwords) are not kept
+    screenshot(dialog, "host-dialog-after-restart")

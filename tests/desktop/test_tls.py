@@ -217,6 +217,24 @@ def test_a_changed_certificate_is_refused_with_a_warning(
     assert f"First connection to {address}" in security_box(qtbot, desktop).text()
 
 
+def test_forgetting_a_changed_certificate_clears_the_refusal_under_the_address(
+    qtbot: QtBot, make_desktop: MakeDesktop, tls_server: ServerThread, tmp_path: Path, screenshot: Shot
+) -> None:
+    """Before: after "Forget the certificate trusted before" the notice said the next login asks
+    about the new one, while the red refusal under Server still said it may be an impostor."""
+    address = tls_server.url.removeprefix("https://")
+    desktop = make_desktop()
+    desktop.known_servers.remember(address, make_self_signed(tmp_path / "the-real-one").fingerprint)
+    submit(qtbot, desktop, address, unique_name("victim"))
+    click_yes(qtbot, security_box(qtbot, desktop))
+    qtbot.waitUntil(lambda: desktop.known_servers.fingerprint(address) == "", timeout=WAIT)
+    login = desktop.login_window
+    qtbot.waitUntil(login.notice.isVisible, timeout=WAIT)
+    assert "is forgotten" in login.notice.text()
+    assert not login.errors["server"].isVisible()
+    screenshot(login, "certificate-forgotten")
+
+
 # -- which scheme -----------------------------------------------------------------------------
 
 

@@ -140,6 +140,15 @@ class HostDialog(QDialog):
         if not on:
             self.announce.setChecked(False)
 
+    def show_options(self, options: HostOptions) -> None:
+        """Fill the form with ``options`` (the last hosting's: see hosting/remembered.py)."""
+        self.name.setText(options.name)
+        self.port.setValue(options.port)
+        self.let_others_join.setChecked(options.let_others_join)
+        if options.let_others_join:  # unticked, the two below are off and disabled anyway
+            self.announce.setChecked(options.announce)
+            self.encrypt.setChecked(options.tls)
+
     def options(self) -> HostOptions:
         advanced = self.advanced.isChecked()
         return HostOptions(
