@@ -358,7 +358,9 @@ class RoomListWindow(QMainWindow):
         near = MORE_WITHIN_ROWS
         if self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerPixel:
             near *= max(1, self.table.verticalHeader().defaultSectionSize())
-        if self._more and scroll.maximum() - scroll.value() <= near:
+        # Not while a search waits to be asked: the pages loaded so far are of the old list, and
+        # a search that hides most of them would otherwise page in all of it before it is asked.
+        if self._more and not self._search_soon.isActive() and scroll.maximum() - scroll.value() <= near:
             self.moreWanted.emit()
 
     def _selection_changed(self) -> None:
