@@ -264,6 +264,7 @@ def test_reading_on_one_device_clears_the_count_on_the_other(
     qtbot.waitUntil(lambda: unread_shown(phone, room_id) == "", timeout=WAIT)
 
 
+@pytest.mark.unthrottled_messages  # one client posts 62 messages at once to fill the room
 def test_closed_rooms_notify_muted_ones_only_count_and_a_click_opens_the_message(
     qtbot: QtBot,
     make_desktop: MakeDesktop,
