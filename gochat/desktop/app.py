@@ -577,9 +577,13 @@ class DesktopApp(QObject):
 
 
 def question_box(question: str) -> QMessageBox:
-    """The yes/no box ``DesktopApp.confirm`` shows (tests show it to take its picture)."""
+    """The yes/no box ``DesktopApp.confirm`` shows (tests show it to take its picture). No is the
+    default: each question guards something that cannot be undone (logging out every device,
+    disconnecting people, creating an account), so a stray Enter must not say yes."""
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    return QMessageBox(QMessageBox.Icon.Question, "gochat", question, buttons)
+    box = QMessageBox(QMessageBox.Icon.Question, "gochat", question, buttons)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box
 
 
 def create_application(argv: Sequence[str]) -> QApplication:

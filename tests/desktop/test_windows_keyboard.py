@@ -368,6 +368,17 @@ def test_esc_closes_the_host_dialog_and_the_question_box(
     assert desktop._ask("Quit and disconnect them?") is False  # the real question box: Esc is No
     assert pressed == ["Quit and disconnect them?"]
 
+    def press_enter() -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        pressed.append(box.text())
+        QTest.keyClick(box, Qt.Key.Key_Return)
+
+    # A stray Enter does not log out every device: No is the default.
+    QTimer.singleShot(0, press_enter)
+    assert desktop._ask("Log out everywhere?") is False
+    assert pressed[-1] == "Log out everywhere?"
+
 
 @pytest.fixture
 def make_app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop) -> Iterator[Callable[[Path], DesktopApp]]:
