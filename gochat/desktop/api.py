@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from gochat.desktop.sockets import closing_transport
 from gochat.desktop.tls import CertificateChanged, Pin, certificate_problem, pinning_context, verifying_context
 from gochat.protocol import ROOMS_DEFAULT_LIMIT, Message, Room, RoomSort, User
 
@@ -224,7 +225,7 @@ class RestApi:
 
     def _client(self) -> httpx.AsyncClient:
         verify: ssl.SSLContext | bool = self.ssl_context if self.ssl_context is not None else True
-        return httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, verify=verify)
+        return httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=closing_transport(verify))
 
     async def _pin_instead(self) -> None:
         """No CA vouches for the certificate: from now on it is trusted by fingerprint only."""
