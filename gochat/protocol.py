@@ -81,6 +81,16 @@ class ErrorCode:
     TOO_LARGE = "too_large"  # REST: a request body over the limit (413)
 
 
+# The two answers (409) to a registration whose name is not free. The desktop tells them apart:
+# a name taken exactly means the account exists; a look-alike means it does not.
+NAME_TAKEN = "That username is taken."
+# Which account it resembles is not said: that would help whoever looks for names to imitate.
+NAME_LOOKS_TAKEN = (
+    "That username looks too much like an existing one (the same letters from another alphabet, "
+    "or with marks added): choose another."
+)
+
+
 class ValidationError(ValueError):
     """A value a person typed breaks a rule; ``message`` says which, in plain words."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from gochat.protocol import username_key, validate_password, validate_username
+from gochat.protocol import NAME_LOOKS_TAKEN, NAME_TAKEN, username_key, validate_password, validate_username
 from gochat.server import auth
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, Unauthorized
@@ -19,13 +19,6 @@ from gochat.server.store.models import utcnow
 # A session's last use is written at most this often, so a busy token is not a write per request.
 # Its expiry is then up to this much early: nothing next to a lifetime of days.
 MAX_RENEW_INTERVAL = timedelta(seconds=60)
-
-NAME_TAKEN = "That username is taken."
-# Which account it resembles is not said: that would help whoever looks for names to imitate.
-NAME_LOOKS_TAKEN = (
-    "That username looks too much like an existing one (the same letters from another alphabet, "
-    "or with marks added): choose another."
-)
 
 
 def _refuse(clash: type[queries.NameTaken] | None) -> None:

@@ -17,6 +17,7 @@ from gochat.desktop.chat.delegates import MessageDelegate
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.rooms.model import RoomListModel, RoomRole
 from gochat.desktop.state import Item, Kind, Status
+from gochat.protocol import NAME_LOOKS_TAKEN
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from tests.desktop.servers import stop_server
@@ -327,6 +328,27 @@ def test_registering_a_look_alike_of_a_name_says_so_not_that_the_name_is_taken(
     assert window.errors["username"].text().startswith("That username looks too much like an existing one")
     assert desktop.session.me is None
     screenshot(window, "error-name-looks-taken")
+
+
+def test_creating_an_account_that_looks_like_another_says_so_not_wrong_password(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, make_desktop: MakeDesktop, server: ServerThread
+) -> None:
+    """The account offered on one's own server (register_and_login): a 409 for a name taken
+    exactly means the account exists, so the password was wrong; a look-alike's 409 does not."""
+    first = make_desktop()
+    name = unique_name("victim")
+    log_in(qtbot, first, server, name)
+    desktop = make_desktop()
+    shown: list[tuple[str, str]] = []
+    desktop.account.loginFailed.connect(lambda field, message: shown.append((field, message)))
+
+    look_alike = name.replace("t", "\N{LATIN SMALL LETTER T WITH DOT BELOW}", 1)
+    for typed, said in ((look_alike, NAME_LOOKS_TAKEN), (name, "Wrong username or password.")):
+        attempt = qloop.create_task(desktop.account.register_and_login(server.url, typed, "not the password"))
+        qtbot.waitUntil(attempt.done, timeout=WAIT)
+        assert attempt.result() is False
+        assert shown[-1][1] == said
+    assert desktop.session.me is None
 
 
 def test_html_is_shown_as_the_characters_typed(qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread) -> None:

@@ -38,6 +38,7 @@ from gochat.desktop.api import (
 from gochat.desktop.session import ChatSession
 from gochat.desktop.state import LinkState
 from gochat.desktop.tls import is_loopback
+from gochat.protocol import NAME_TAKEN
 
 
 async def _refuse_trust(_server: str, _fingerprint: str) -> bool:
@@ -248,11 +249,16 @@ class AccountController(QObject):
 
     async def register_and_login(self, address: str, username: str, password: str) -> bool:
         """Create the account (the person asked for it) and log in. When the name is taken the
-        account exists already, so the password they typed was wrong: that is what is said."""
+        account exists already, so the password they typed was wrong: that is what is said. A
+        name refused as a look-alike of another is said as the server says it."""
         if await self.login(address, username, password, register=True, quiet_statuses=frozenset({409})):
             return True
         if self.last_login_failure is not None and self.last_login_failure[2] == 409:
-            self.loginFailed.emit("password", "Wrong username or password.")
+            field, message, _status = self.last_login_failure
+            if message == NAME_TAKEN:
+                self.loginFailed.emit("password", "Wrong username or password.")
+            else:  # a look-alike of someone else's name: no account of that name exists
+                self.loginFailed.emit(field, message)
         return False
 
     def login_to_own_server(self, address: str, username: str, password: str) -> asyncio.Task[bool]:
