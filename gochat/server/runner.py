@@ -34,6 +34,7 @@ from gochat.server.context import ServerContext
 from gochat.server.descriptors import connection_budget, raise_descriptor_limit
 from gochat.server.frames import BatchingWebSocketProtocol
 from gochat.server.guarded_http import guarded_http_protocol
+from gochat.server.handshakes import HandshakeGuard, guarded_loop_factory
 from gochat.server.tls import certificate_problem
 
 log = logging.getLogger("gochat.server")
@@ -125,6 +126,7 @@ class GochatServer(uvicorn.Server):
             self.ledger.max_pending,
         )
         super().__init__(make_config(self.app, settings, self.ledger))
+        self._header_timeout = settings.header_timeout
         self.started_event = threading.Event()
         self._owns_process = owns_process  # headless: process-wide settings are ours to tune
 
@@ -134,6 +136,10 @@ class GochatServer(uvicorn.Server):
         return ctx
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, HandshakeGuard):
+            # A TLS handshake is the first bytes of a request: it gets the headers' time.
+            loop.tls_handshake_timeout = self._header_timeout
         await super().startup(sockets)
         if self.started:
             if self._owns_process:
@@ -165,6 +171,13 @@ class GochatServer(uvicorn.Server):
         if self.config.is_ssl:
             self._drop_idle_tls_connections()
         await super().shutdown(sockets)
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, HandshakeGuard):
+            # Connections uvicorn never heard of (their handshake unfinished): left open, the
+            # loop could not be closed.
+            dropped = await loop.drop_leftovers()
+            if dropped:
+                log.info("dropped %d connection(s) still in their TLS handshake", dropped)
 
     def _drop_idle_tls_connections(self) -> None:
         # uvicorn closes an idle keep-alive connection with transport.close(), which over TLS
@@ -266,12 +279,9 @@ def describe(settings: Settings, port: int) -> str:
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (faster fan-out), else the standard loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    """uvloop when installed (faster fan-out), else the standard loop; either one with TLS
+    handshakes timed and none left open at shutdown (gochat/server/handshakes.py)."""
+    return guarded_loop_factory()
 
 
 async def serve(settings: Settings, sock: socket.socket | None = None) -> None:

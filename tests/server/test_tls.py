@@ -5,6 +5,7 @@ gochat/certificates.py (self-signed, trusted here as its own CA)."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import ssl
 import subprocess
 import sys
@@ -149,3 +150,50 @@ def test_an_embedded_server_with_a_wrong_tls_file_says_why(
     settings = dataclasses.replace(sqlite_settings, certfile=str(pair.certfile), keyfile=str(other_pair.keyfile))
     with pytest.raises(ServerStartError, match="is not the key of the certificate"):
         ServerThread(settings).start()
+
+
+def _silent_tls_client(server: ServerThread, trust: ssl.SSLContext) -> socket.socket:
+    """A TCP connection to ``server`` that never sends its ClientHello, once the server has
+    accepted it (it accepts in order: a later request answered means this one was taken)."""
+    assert server.port is not None
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=scaled(10))
+    with httpx.Client(verify=trust) as client:
+        assert client.get(f"{server.url}/api/health").status_code == 200
+    return silent
+
+
+def test_a_client_silent_in_its_tls_handshake_does_not_keep_the_server_from_stopping(
+    sqlite_settings: Settings, pair: CertificatePair, trust: ssl.SSLContext
+) -> None:
+    """Before: the connection uvicorn never heard of stayed open; closing the loop then failed
+    (an ERROR "the embedded server failed", an unclosed transport)."""
+    settings = dataclasses.replace(sqlite_settings, certfile=str(pair.certfile), keyfile=str(pair.keyfile))
+    server = ServerThread(settings)
+    server.start()
+    silent = _silent_tls_client(server, trust)
+    try:
+        server.stop()
+        assert server._thread is not None
+        assert not server._thread.is_alive()
+        assert server._error is None
+        assert silent.recv(1) == b""  # the server hung up on it
+    finally:
+        silent.close()
+
+
+def test_a_tls_handshake_gets_the_header_timeout(
+    sqlite_settings: Settings, pair: CertificatePair, trust: ssl.SSLContext
+) -> None:
+    """Before: a client that never finished its handshake held its connection for 60 s."""
+    settings = dataclasses.replace(
+        sqlite_settings, certfile=str(pair.certfile), keyfile=str(pair.keyfile), header_timeout=0.5
+    )
+    server = ServerThread(settings)
+    server.start()
+    try:
+        silent = _silent_tls_client(server, trust)
+        with silent:
+            silent.settimeout(scaled(10))
+            assert silent.recv(1) == b""  # hung up on, long before 60 s
+    finally:
+        server.stop()
