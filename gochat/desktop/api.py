@@ -56,6 +56,7 @@ HUNG_UP = "hung_up"  # it closed the connection without an answer (a TLS-only se
 NOT_VERIFIED = "not_verified"  # no CA vouches for its certificate: a fingerprint must
 CHANGED = "certificate_changed"  # its certificate is not the one trusted for it
 UNTRUSTED = "untrusted"  # the person did not trust its certificate
+CLOSED = "closed"  # this client was closed (logged out) before the request: nothing was sent
 
 
 class CertificateRefused(ApiError):
@@ -246,6 +247,10 @@ class RestApi:
         if self.pin is not None and not self.pin.trusted and path != "/api/health":
             # Never a password or a token to a certificate nobody trusted.
             raise ApiError(f"{self.address} is not trusted yet: nothing was sent.", field="server")
+        if self._http.is_closed:
+            # A task of a login that ended meanwhile (logged out, the server said the token is
+            # no more): httpx would raise a bare RuntimeError.
+            raise ApiError(f"Not sent: logged out of {self.address}.", field="server", failure=CLOSED)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         waited = _seconds(self.timeout)
         try:

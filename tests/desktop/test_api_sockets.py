@@ -14,7 +14,7 @@ import socket
 import httpcore
 import httpx
 
-from gochat.desktop.api import RestApi
+from gochat.desktop.api import CLOSED, ApiError, RestApi
 from gochat.desktop.sockets import closing_transport
 from tests.helpers import scaled
 
@@ -53,3 +53,20 @@ def test_the_closing_backend_is_the_one_httpx_connects_with() -> None:
     assert isinstance(pool, httpcore.AsyncConnectionPool)
     assert type(pool._network_backend).__name__ == "_ClosingBackend"
     assert isinstance(closing_transport(False), httpx.AsyncHTTPTransport)
+
+
+def test_a_request_after_the_client_was_closed_is_an_api_error() -> None:
+    """Before: a task of a login that had just ended met httpx's bare RuntimeError."""
+
+    async def after_close() -> ApiError:
+        api = RestApi("http://127.0.0.1:9")
+        await api.close()
+        try:
+            await api.rooms(mine=True)
+        except ApiError as error:
+            return error
+        raise AssertionError("a closed client sent a request")
+
+    error = asyncio.run(after_close())
+    assert error.failure == CLOSED
+    assert error.message == "Not sent: logged out of 127.0.0.1:9."

@@ -105,7 +105,8 @@ class RoomsController(QObject):
         try:
             mine = await self._all_mine(api)
         except ApiError as error:
-            self.session.errorShown.emit(error.message)
+            if self.session.api is api:  # not about a login that ended meanwhile
+                self.session.errorShown.emit(error.message)
             return
         for room in mine:
             self.known[room.id] = room
