@@ -35,6 +35,13 @@ class NotInRoom(ChatError):
     code = ErrorCode.NOT_IN_ROOM
 
 
+class ShuttingDown(ChatError):
+    """The server is stopping: nothing new is started; the same request may succeed shortly
+    (on this server once it is back, or on another)."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
 class RateLimited(ChatError):
     """Too many requests of one kind, from one user, connection or address: refused, not queued.
     ``retry_after_ms`` says when the same request will be accepted."""

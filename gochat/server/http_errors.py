@@ -14,6 +14,7 @@ from gochat.server.errors import (
     NotFound,
     NotInRoom,
     RateLimited,
+    ShuttingDown,
     StorageUnavailable,
     Unauthorized,
 )
@@ -25,6 +26,7 @@ STATUS_OF: dict[type[ChatError], int] = {
     Unauthorized: 401,
     StorageUnavailable: 503,
     RateLimited: 429,
+    ShuttingDown: 503,
 }
 VALIDATION_STATUS = 422
 # The code of an HTTP-level failure the domain has no word for: a body that is not UTF-8 (400),

@@ -30,7 +30,7 @@ from gochat.protocol import (
 from gochat.server import auth
 from gochat.server.chat import Acknowledgement, rejection
 from gochat.server.context import ServerContext
-from gochat.server.errors import ChatError, RateLimited, Unauthorized, log_if_storage_failed
+from gochat.server.errors import ChatError, RateLimited, ShuttingDown, log_if_storage_failed
 from gochat.server.frames import send_texts_now_of, send_texts_of
 from gochat.server.http_errors import chat_error_response
 from gochat.server.hub import next_connection_id
@@ -256,7 +256,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     ctx: ServerContext = websocket.app.state.context
     try:
         if ctx.closing:
-            raise Unauthorized("The server is shutting down.")
+            # 503, not 401: the token is fine, and a client told 401 would log its person out.
+            raise ShuttingDown("The server is shutting down; connect again shortly.")
         user, digest = await ctx.accounts.authenticate(_token_of(websocket))
     except ChatError as exc:
         # Refused at the handshake, before any chat: an HTTP status (401, or 503 when storage

@@ -157,6 +157,22 @@ async def test_storage_failing_at_the_handshake_refuses_with_503_and_a_reason(
     assert body["message"]
 
 
+async def test_a_server_shutting_down_refuses_a_handshake_with_503_not_401(
+    sqlite_server: ServerThread, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client reconnecting while the server stops keeps its login: 401 would tell it the token
+    is gone (the desktop then logs its person out); 503 says come back shortly."""
+    token, _ = await register_and_login(api)
+    ctx = sqlite_server.context
+    assert ctx is not None
+    monkeypatch.setattr(ctx, "closing", True)
+    with pytest.raises(InvalidStatus) as refused:
+        async with chat_client(sqlite_server.url, token):
+            pass
+    assert refused.value.response.status_code == 503
+    assert json.loads(refused.value.response.body)["error"] == "unavailable"
+
+
 @pytest.mark.unthrottled_messages
 async def test_members_leaving_in_the_middle_of_a_burst_cost_the_room_nothing(
     sqlite_server: ServerThread, api: httpx.AsyncClient
