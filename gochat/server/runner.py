@@ -168,9 +168,19 @@ class GochatServer(uvicorn.Server):
             ctx.begin_shutdown()
             await ctx.wait_connections_closed(within=3.0)
             await self._wait_for_close_handshakes(within=3.0)
-        if self.config.is_ssl:
-            self._drop_idle_tls_connections()
-        await super().shutdown(sockets)
+        if not self.config.is_ssl:
+            await super().shutdown(sockets)
+            return
+        # A client may still finish a request, or open a connection accepted just before the
+        # listener closed, while uvicorn waits for connections to close: each one idle from then
+        # on is dropped too, for as long as the wait lasts.
+        dropping = asyncio.create_task(self._keep_dropping_idle_tls_connections())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            dropping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dropping
         loop = asyncio.get_running_loop()
         if isinstance(loop, HandshakeGuard):
             # Connections uvicorn never heard of (their handshake unfinished): left open, the
@@ -178,6 +188,11 @@ class GochatServer(uvicorn.Server):
             dropped = await loop.drop_leftovers()
             if dropped:
                 log.info("dropped %d connection(s) still in their TLS handshake", dropped)
+
+    async def _keep_dropping_idle_tls_connections(self) -> None:
+        while True:
+            self._drop_idle_tls_connections()
+            await asyncio.sleep(0.05)
 
     def _drop_idle_tls_connections(self) -> None:
         # uvicorn closes an idle keep-alive connection with transport.close(), which over TLS
