@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -171,17 +171,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
-    def parse(text: str) -> T:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value >= 0:  # NaN too
-            raise argparse.ArgumentTypeError(f"{text} is below 0")
-        return value
-
-    return parse
+def _non_negative_float(text: str) -> float:
+    return _number(text, float, 0, "a number of at least 0")
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -346,7 +337,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     # Throttling (issue 12)
     parser.add_argument(
         "--message-rate",
-        type=_non_negative(float),
+        type=_non_negative_float,
         default=env.get("GOCHAT_MESSAGE_RATE", "10"),
         metavar="PER_SECOND",
         help="Messages a second one connection may keep sending (a user: twice that over all their connections); "
@@ -355,7 +346,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--message-burst",
-        type=_non_negative(int),
+        type=_non_negative_int,
         default=env.get("GOCHAT_MESSAGE_BURST", "50"),
         metavar="N",
         help="Messages one connection may send at once before --message-rate applies (a user: twice that). "
@@ -363,7 +354,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--login-per-minute",
-        type=_non_negative(float),
+        type=_non_negative_float,
         default=env.get("GOCHAT_LOGIN_PER_MINUTE", "5"),
         help="Failed logins a minute per username (per address: four times as many), after --login-burst; "
         "each time the allowance runs out it refills half as fast. 0: no limit. "
@@ -371,48 +362,48 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--login-burst",
-        type=_non_negative(int),
+        type=_non_negative_int,
         default=env.get("GOCHAT_LOGIN_BURST", "10"),
         help="Failed logins per username allowed at once (per address: four times as many). "
         "Env: GOCHAT_LOGIN_BURST. Default: 10.",
     )
     parser.add_argument(
         "--register-per-minute",
-        type=_non_negative(float),
+        type=_non_negative_float,
         default=env.get("GOCHAT_REGISTER_PER_MINUTE", "6"),
         help="Registrations a minute per address, after --register-burst. 0: no limit. "
         "Env: GOCHAT_REGISTER_PER_MINUTE. Default: 6.",
     )
     parser.add_argument(
         "--register-burst",
-        type=_non_negative(int),
+        type=_non_negative_int,
         default=env.get("GOCHAT_REGISTER_BURST", "60"),
         help="Registrations per address allowed at once (a classroom behind one NAT). "
         "Env: GOCHAT_REGISTER_BURST. Default: 60.",
     )
     parser.add_argument(
         "--room-create-per-minute",
-        type=_non_negative(float),
+        type=_non_negative_float,
         default=env.get("GOCHAT_ROOM_CREATE_PER_MINUTE", "6"),
         help="Rooms a minute one user may create, after --room-create-burst. 0: no limit. "
         "Env: GOCHAT_ROOM_CREATE_PER_MINUTE. Default: 6.",
     )
     parser.add_argument(
         "--room-create-burst",
-        type=_non_negative(int),
+        type=_non_negative_int,
         default=env.get("GOCHAT_ROOM_CREATE_BURST", "10"),
         help="Rooms one user may create at once. Env: GOCHAT_ROOM_CREATE_BURST. Default: 10.",
     )
     parser.add_argument(
         "--hash-concurrency",
-        type=_non_negative(int),
+        type=_non_negative_int,
         default=env.get("GOCHAT_HASH_CONCURRENCY", str(default_hash_concurrency())),
         help="Password hashes (argon2id, 19 MiB each) computed at once; the rest wait their turn. "
         f"Env: GOCHAT_HASH_CONCURRENCY. Default: one per two CPUs, at most 2 ({default_hash_concurrency()} here).",
     )
     parser.add_argument(
         "--hash-wait",
-        type=_non_negative(float),
+        type=_non_negative_float,
         default=env.get("GOCHAT_HASH_WAIT", "5"),
         metavar="SECONDS",
         help="How long a login or registration waits for a hashing turn before it is answered 429. "
