@@ -8,7 +8,6 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import platformdirs
 from sqlalchemy.engine import make_url
@@ -25,9 +24,6 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 def default_data_dir() -> Path:
     """gochat's own folder in the user's data directory (the default database's; made 0700)."""
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
-T = TypeVar("T", int, float)
 
 
 def default_database_url() -> str:
