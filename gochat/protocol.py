@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
@@ -34,6 +35,18 @@ ROOMS_DEFAULT_LIMIT = 100
 ROOMS_MAX_LIMIT = 500
 # Ids are signed 64-bit in the database; anything larger cannot name a row.
 MAX_ID = 2**63 - 1
+# GET /api/users?q=: at most this many people, the exact name first.
+USERS_SEARCH_MAX = 50
+# GET /api/search: this many messages a page; a query needs at least SEARCH_MIN_CHARS characters.
+SEARCH_PAGE = 50
+SEARCH_MIN_CHARS = 2
+SEARCH_MAX_CHARS = 200
+# Typing (9): a client sends at most one every TYPING_SEND_SECONDS while composing; the server
+# forwards at most one per user per room every TYPING_FORWARD_SECONDS; a client shows "is
+# typing…" for TYPING_SHOW_SECONDS unless the typer's message arrives first.
+TYPING_SEND_SECONDS = 3.0
+TYPING_FORWARD_SECONDS = 2.0
+TYPING_SHOW_SECONDS = 5.0
 
 
 class MsgType(IntEnum):
@@ -48,6 +61,10 @@ class MsgType(IntEnum):
     SYNC = 7  # client: ask for messages after an id; server: those messages
     ROOM_CREATED = 8  # server: a new room exists
     # 9-12 are taken by the next protocol additions (typing, edit, delete, mention).
+    TYPING = 9  # client: I am composing in a room; server: someone in your room is
+    MESSAGE_EDITED = 10  # server: a message was edited (to the room)
+    MESSAGE_DELETED = 11  # server: a message was deleted (to the room)
+    MENTIONED = 12  # server: you were mentioned in a room you are not in
     READ = 13  # server: your read marker in a room moved (sent to every connection of yours)
 
 
@@ -78,6 +95,7 @@ class ErrorCode:
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    FORBIDDEN = "forbidden"  # REST: the request is understood but not yours to make (403)
     TOO_LARGE = "too_large"  # REST: a request body over the limit (413)
 
 
@@ -345,6 +363,99 @@ def clamp_rooms_limit(limit: int | None) -> int:
     return max(1, min(limit, ROOMS_MAX_LIMIT))
 
 
+def validate_search_query(value: object) -> str:
+    """A message search's text: 2 to 200 characters once trimmed (Chinese words are often two)."""
+    if not isinstance(value, str):
+        raise ValidationError("q", "The search must be text.")
+    _require_encodable("q", value)
+    query = unicodedata.normalize("NFC", value.strip())
+    if len(query) < SEARCH_MIN_CHARS:
+        raise ValidationError("q", f"Search for at least {SEARCH_MIN_CHARS} characters.")
+    if len(query) > SEARCH_MAX_CHARS:
+        raise ValidationError("q", f"Search for at most {SEARCH_MAX_CHARS} characters.")
+    return query
+
+
+# ---------------------------------------------------------------------------
+# Mentions. "@name" mentions the registered user whose name the text after "@" starts with,
+# the longest such name (Chinese has no spaces: "@张三你好" mentions 张三). The server resolves
+# candidates against its users; clients find the spans of the mentions a message carries.
+
+# "@" right after one of these is part of an e-mail address or a word, not a mention.
+_NOT_BEFORE_MENTION = frozenset("._%+-'@")
+
+
+def _is_word_char(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category.startswith(("L", "M", "N")) or ch in "_-'’"
+
+
+_UNSPACED_SCRIPTS = frozenset(
+    {"Han", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar", "Tibetan", "Yi", "Bopomofo"}
+)
+
+
+def _written_without_spaces(ch: str) -> bool:
+    """A character of a script whose words run together: a name may end right before it."""
+    return bool(icu.Script.getScript(ch).getName() in _UNSPACED_SCRIPTS)
+
+
+def _mention_may_end(text: str, end: int) -> bool:
+    if end >= len(text):
+        return True
+    after, last = text[end], text[end - 1]
+    return not _is_word_char(after) or _written_without_spaces(after) or _written_without_spaces(last)
+
+
+@dataclass(frozen=True, slots=True)
+class MentionCandidate:
+    """One "@" in a text: the keys (username_key) of the names it could mention, longest first,
+    each with where that name would end."""
+
+    at: int  # the index of "@"
+    keys: tuple[tuple[str, int], ...]  # (username_key of text[at+1:end], end), longest first
+
+
+def mention_candidates(content: str) -> list[MentionCandidate]:
+    """Every "@" that may start a mention and the names it could be (pure; the server keeps the
+    longest that is registered). A name must end at a word boundary unless the script has none."""
+    candidates: list[MentionCandidate] = []
+    start = content.find("@")
+    while start != -1:
+        before_ok = start == 0 or (
+            content[start - 1] not in _NOT_BEFORE_MENTION
+            and not (content[start - 1].isascii() and content[start - 1].isalnum())
+        )
+        if before_ok:
+            keys: list[tuple[str, int]] = []
+            limit = min(len(content), start + 1 + USERNAME_MAX)
+            for end in range(limit, start + USERNAME_MIN, -1):
+                if _mention_may_end(content, end):
+                    keys.append((username_key(content[start + 1 : end]), end))
+            if keys:
+                candidates.append(MentionCandidate(start, tuple(keys)))
+        start = content.find("@", start + 1)
+    return candidates
+
+
+def mention_spans(content: str, usernames: Collection[str]) -> list[tuple[int, int]]:
+    """Where ``content`` mentions these users (the ``mentions`` a message carries): (start, end)
+    of each "@name", for a client to highlight. The same rule as the server's resolution."""
+    wanted = {username_key(name) for name in usernames}
+    spans: list[tuple[int, int]] = []
+    for candidate in mention_candidates(content):
+        for key, end in candidate.keys:
+            if key in wanted:
+                spans.append((candidate.at, end))
+                break
+    return spans
+
+
+class RoomKind(StrEnum):
+    PUBLIC = "public"
+    DIRECT = "direct"  # a conversation of exactly two users; see docs/protocol.md
+
+
 class RoomSort(StrEnum):
     """The orders of ``GET /api/rooms?sort=``; each breaks ties by room id, so pages never overlap."""
 
@@ -448,7 +559,8 @@ class User:
 @dataclass(frozen=True, slots=True)
 class Room:
     """A room as one user sees it: ``online`` now, and that user's read marker (None: they
-    never entered it) and unread count."""
+    never entered it) and unread count. A direct room (``kind`` direct) has its two
+    ``members``; its ``name`` is the other member's username as the viewer sees it."""
 
     id: int
     name: str
@@ -457,17 +569,34 @@ class Room:
     online: int = 0
     last_read_id: int | None = None
     unread: int = 0
+    kind: RoomKind = RoomKind.PUBLIC
+    members: tuple[User, ...] | None = None  # a direct room's two members; None for public rooms
+
+    @property
+    def is_direct(self) -> bool:
+        return self.kind == RoomKind.DIRECT
+
+    def peer_of(self, user_id: int) -> User | None:
+        """A direct room's other member, as ``user_id`` sees it."""
+        for member in self.members or ():
+            if member.id != user_id:
+                return member
+        return None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
+            "kind": self.kind.value,
             "creator": self.creator.to_wire(),
             "createdAt": iso_utc(self.created_at),
             "online": self.online,
             "lastReadId": self.last_read_id,
             "unread": self.unread,
         }
+        if self.members is not None:
+            data["members"] = [member.to_wire() for member in self.members]
+        return data
 
     @classmethod
     def from_wire(cls, data: object) -> Room:
@@ -480,12 +609,32 @@ class Room:
             online=_int(data.get("online", 0), "room.online"),
             last_read_id=_optional_int(data.get("lastReadId"), "room.lastReadId"),
             unread=_int(data.get("unread", 0), "room.unread"),
+            kind=_room_kind(data.get("kind", RoomKind.PUBLIC.value)),
+            members=_optional_users(data.get("members"), "room.members"),
         )
+
+
+def _room_kind(value: object) -> RoomKind:
+    try:
+        return RoomKind(_str(value, "room.kind"))
+    except ValueError:
+        raise _frame_error(f"room.kind must be one of {', '.join(k.value for k in RoomKind)}.") from None
+
+
+def _optional_users(value: object, what: str) -> tuple[User, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _frame_error(f"{what} must be a list.")
+    return tuple(User.from_wire(item) for item in value)
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A stored message. ``created_at`` is UTC (naive from the database, aware from the wire)."""
+    """A stored message. ``created_at`` and ``edited_at`` are UTC (naive from the database,
+    aware from the wire). ``rev`` comes from one sequence for the whole server, taken when the
+    message is stored and again at each edit or deletion. A deleted message is a tombstone:
+    ``deleted``, empty ``content`` and no ``mentions``."""
 
     id: int
     room_id: int
@@ -493,6 +642,10 @@ class Message:
     content: str
     created_at: datetime
     client_msg_id: str | None = None
+    rev: int = 0
+    mentions: tuple[User, ...] = ()
+    edited_at: datetime | None = None
+    deleted: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -501,6 +654,10 @@ class Message:
             "author": self.author.to_wire(),
             "content": self.content,
             "createdAt": iso_utc(self.created_at),
+            "rev": self.rev,
+            "mentions": [user.to_wire() for user in self.mentions],
+            "editedAt": None if self.edited_at is None else iso_utc(self.edited_at),
+            "deleted": self.deleted,
         }
         if self.client_msg_id is not None:
             data["clientMsgId"] = self.client_msg_id
@@ -511,10 +668,14 @@ class Message:
         message stored is encoded once, on the server's event loop, so this is on its hot path
         (tests/test_protocol.py holds the two equal)."""
         client_msg_id = "" if self.client_msg_id is None else f',"clientMsgId":{dumps(self.client_msg_id)}'
+        mentions = ",".join(f'{{"id":{user.id},"username":{dumps(user.username)}}}' for user in self.mentions)
+        edited_at = "null" if self.edited_at is None else dumps(iso_utc(self.edited_at))
         return (
             f'{{"id":{self.id},"roomId":{self.room_id},'
             f'"author":{{"id":{self.author.id},"username":{dumps(self.author.username)}}},'
-            f'"content":{dumps(self.content)},"createdAt":{dumps(iso_utc(self.created_at))}{client_msg_id}}}'
+            f'"content":{dumps(self.content)},"createdAt":{dumps(iso_utc(self.created_at))},'
+            f'"rev":{self.rev},"mentions":[{mentions}],"editedAt":{edited_at},'
+            f'"deleted":{"true" if self.deleted else "false"}{client_msg_id}}}'
         )
 
     @classmethod
@@ -527,7 +688,52 @@ class Message:
             content=_str(data.get("content"), "message.content"),
             created_at=_time(data.get("createdAt"), "message.createdAt"),
             client_msg_id=_optional_str(data.get("clientMsgId"), "message.clientMsgId"),
+            rev=_int(data.get("rev", 0), "message.rev"),
+            mentions=_optional_users(data.get("mentions"), "message.mentions") or (),
+            edited_at=None if data.get("editedAt") is None else _time(data.get("editedAt"), "message.editedAt"),
+            deleted=_bool(data.get("deleted", False), "message.deleted"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DirectConversation:
+    """One entry of ``GET /api/dms``: the direct room, the other member and the newest message."""
+
+    room: Room
+    peer: User
+    last_message: Message | None
+
+    def to_wire(self) -> dict[str, Any]:
+        data = self.room.to_wire()
+        data["peer"] = self.peer.to_wire()
+        data["lastMessage"] = None if self.last_message is None else self.last_message.to_wire()
+        return data
+
+    @classmethod
+    def from_wire(cls, data: object) -> DirectConversation:
+        data = _object(data, "A direct conversation")
+        last = data.get("lastMessage")
+        return cls(
+            room=Room.from_wire(data),
+            peer=User.from_wire(data.get("peer")),
+            last_message=None if last is None else Message.from_wire(last),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One entry of ``GET /api/users``: a user, and whether they are connected anywhere."""
+
+    user: User
+    online: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.user.id, "username": self.user.username, "online": self.online}
+
+    @classmethod
+    def from_wire(cls, data: object) -> Person:
+        data = _object(data, "A person")
+        return cls(User.from_wire(data), _bool(data.get("online", False), "online"))
 
 
 def _messages(value: object, what: str) -> tuple[Message, ...]:
@@ -559,11 +765,16 @@ class EnterRoom:
     # Watching: receive the room's messages without being present (no announcement, not a
     # member, not counted online); the reply is the room, the read marker and the unread count.
     watch: bool = False
+    # With after_id: the reply also carries ``changed``, the messages up to after_id edited or
+    # deleted since this rev (the highest rev the client has seen in the room).
+    after_rev: int | None = None
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"roomId": self.room_id}
         if self.after_id is not None:
             data["afterId"] = self.after_id
+        if self.after_rev is not None:
+            data["afterRev"] = self.after_rev
         if self.watch:
             data["watch"] = True
         return data
@@ -571,11 +782,13 @@ class EnterRoom:
     @classmethod
     def from_data(cls, data: dict[str, Any], request_id: str | None) -> EnterRoom:
         after = data.get("afterId")
+        after_rev = data.get("afterRev")
         return cls(
             room_id=validate_id("roomId", data.get("roomId")),
             request_id=request_id,
             after_id=None if after is None else validate_after_id("afterId", after),
             watch=validate_flag("watch", data.get("watch")),
+            after_rev=None if after_rev is None else validate_after_id("afterRev", after_rev),
         )
 
 
@@ -635,22 +848,46 @@ class SyncRoom:
     room_id: int
     after_id: int
     request_id: str | None = None
+    # As EnterRoom's: the reply adds ``changed`` (edits and deletions up to after_id since this rev).
+    after_rev: int | None = None
 
     def to_data(self) -> dict[str, Any]:
-        return {"roomId": self.room_id, "afterId": self.after_id}
+        data: dict[str, Any] = {"roomId": self.room_id, "afterId": self.after_id}
+        if self.after_rev is not None:
+            data["afterRev"] = self.after_rev
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any], request_id: str | None) -> SyncRoom:
+        after_rev = data.get("afterRev")
         return cls(
             room_id=validate_id("roomId", data.get("roomId")),
             after_id=validate_after_id("afterId", data.get("afterId", 0)),
             request_id=request_id,
+            after_rev=None if after_rev is None else validate_after_id("afterRev", after_rev),
         )
 
 
-ClientFrame: TypeAlias = EnterRoom | SendMessage | LeaveRoom | SyncRoom
+@dataclass(frozen=True, slots=True)
+class StartTyping:
+    """TYPING (9) from a client: I am composing in this room (at most one every
+    TYPING_SEND_SECONDS). Never answered; the server drops extras silently."""
+
+    msg_type: ClassVar[MsgType] = MsgType.TYPING
+    room_id: int
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"roomId": self.room_id}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], request_id: str | None) -> StartTyping:
+        return cls(room_id=validate_id("roomId", data.get("roomId")), request_id=request_id)
+
+
+ClientFrame: TypeAlias = EnterRoom | SendMessage | LeaveRoom | SyncRoom | StartTyping
 CLIENT_FRAMES: dict[int, type[ClientFrame]] = {
-    cls.msg_type: cls for cls in (EnterRoom, SendMessage, LeaveRoom, SyncRoom)
+    cls.msg_type: cls for cls in (EnterRoom, SendMessage, LeaveRoom, SyncRoom, StartTyping)
 }
 
 
@@ -683,7 +920,7 @@ def decode_client_frame(text: str | bytes) -> ClientFrame:
     if frame_class is None:
         raise ProtocolError(
             ErrorCode.UNKNOWN_TYPE,
-            f"Unknown msgType {raw_type!r}; clients may send 1 (enter), 2 (send), 3 (leave) or 7 (sync).",
+            f"Unknown msgType {raw_type!r}; clients may send 1 (enter), 2 (send), 3 (leave), 7 (sync) or 9 (typing).",
             request_id=request_id,
             msg_type=msg_type,
         )
@@ -857,6 +1094,10 @@ class RoomState:
     has_newer: bool | None = None
     watching: bool = False
     request_id: str | None = None
+    # With afterRev: the messages up to afterId edited or deleted since then, as they are now,
+    # and the highest rev this reply reflects.
+    changed: tuple[Message, ...] | None = None
+    rev: int | None = None
 
     @property
     def room_id(self) -> int:
@@ -890,6 +1131,10 @@ class RoomState:
             data["messages"] = [message.to_wire() for message in self.messages]
         if self.watching:
             data["watching"] = True
+        if self.changed is not None:
+            data["changed"] = [message.to_wire() for message in self.changed]
+        if self.rev is not None:
+            data["rev"] = self.rev
         return data
 
     @classmethod
@@ -898,6 +1143,7 @@ class RoomState:
         if members is not None and not isinstance(members, list):
             raise _frame_error("members must be a list.")
         messages = data.get("messages")
+        changed = data.get("changed")
         return cls(
             room=Room.from_wire(data.get("room")),
             last_message_id=_int(data.get("lastMessageId", 0), "lastMessageId"),
@@ -907,6 +1153,8 @@ class RoomState:
             has_newer=_optional_bool(data.get("hasNewer"), "hasNewer"),
             watching=_bool(data.get("watching", False), "watching"),
             request_id=request_id,
+            changed=None if changed is None else _messages(changed, "changed"),
+            rev=_optional_int(data.get("rev"), "rev"),
         )
 
 
@@ -919,27 +1167,39 @@ class SyncPage:
     messages: tuple[Message, ...]
     has_newer: bool
     request_id: str | None = None
+    # With afterRev, as RoomState's.
+    changed: tuple[Message, ...] | None = None
+    rev: int | None = None
 
     def to_data(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "roomId": self.room_id,
             "messages": [message.to_wire() for message in self.messages],
             "hasNewer": self.has_newer,
         }
+        if self.changed is not None:
+            data["changed"] = [message.to_wire() for message in self.changed]
+        if self.rev is not None:
+            data["rev"] = self.rev
+        return data
 
     @classmethod
     def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> SyncPage:
+        changed = data.get("changed")
         return cls(
             room_id=_int(data.get("roomId"), "roomId"),
             messages=_messages(data.get("messages"), "messages"),
             has_newer=_bool(data.get("hasNewer"), "hasNewer"),
             request_id=request_id,
+            changed=None if changed is None else _messages(changed, "changed"),
+            rev=_optional_int(data.get("rev"), "rev"),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class RoomCreated:
-    """ROOM_CREATED (8): a new room exists (to every connection)."""
+    """ROOM_CREATED (8): a new public room exists (to every connection), or a direct room got its
+    first message (to the other member's connections only)."""
 
     msg_type: ClassVar[MsgType] = MsgType.ROOM_CREATED
     room: Room
@@ -977,6 +1237,82 @@ class ReadMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class Typing:
+    """TYPING (9) from the server: ``user`` is composing in a room you are in (never yourself)."""
+
+    msg_type: ClassVar[MsgType] = MsgType.TYPING
+    room_id: int
+    user: User
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"roomId": self.room_id, "user": self.user.to_wire()}
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> Typing:
+        return cls(_int(data.get("roomId"), "roomId"), User.from_wire(data.get("user")), request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """MESSAGE_EDITED (10): a message as it is after an edit (``edited_at`` and a new ``rev``)."""
+
+    msg_type: ClassVar[MsgType] = MsgType.MESSAGE_EDITED
+    message: Message
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return self.message.to_wire()
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> MessageEdited:
+        return cls(Message.from_wire(data), request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """MESSAGE_DELETED (11): message ``id`` in a room was deleted by ``deleted_by``; its ``rev``
+    is the deletion's. Clients drop the text and show a tombstone."""
+
+    msg_type: ClassVar[MsgType] = MsgType.MESSAGE_DELETED
+    room_id: int
+    id: int
+    deleted_by: User
+    rev: int
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"roomId": self.room_id, "id": self.id, "deletedBy": self.deleted_by.to_wire(), "rev": self.rev}
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> MessageDeleted:
+        return cls(
+            room_id=_int(data.get("roomId"), "roomId"),
+            id=_int(data.get("id"), "id"),
+            deleted_by=User.from_wire(data.get("deletedBy")),
+            rev=_int(data.get("rev"), "rev"),
+            request_id=request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Mentioned:
+    """MENTIONED (12): a message that mentions you, in a room you are not in (to each of your
+    connections not in it)."""
+
+    msg_type: ClassVar[MsgType] = MsgType.MENTIONED
+    message: Message
+    request_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"message": self.message.to_wire()}
+
+    @classmethod
+    def from_data(cls, msg_type: int, data: dict[str, Any], request_id: str | None) -> Mentioned:
+        return cls(Message.from_wire(data.get("message")), request_id)
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownFrame:
     """A msgType this client does not know (a newer server's): kept whole, for the client to
     ignore or log, never an error."""
@@ -990,7 +1326,19 @@ class UnknownFrame:
 
 
 ServerFrame: TypeAlias = (
-    Presence | MessagePosted | Ack | ErrorFrame | RoomState | SyncPage | RoomCreated | ReadMoved | UnknownFrame
+    Presence
+    | MessagePosted
+    | Ack
+    | ErrorFrame
+    | RoomState
+    | SyncPage
+    | RoomCreated
+    | Typing
+    | MessageEdited
+    | MessageDeleted
+    | Mentioned
+    | ReadMoved
+    | UnknownFrame
 )
 _SERVER_FRAMES: dict[int, Any] = {
     MsgType.ENTER: Presence,
@@ -1001,6 +1349,10 @@ _SERVER_FRAMES: dict[int, Any] = {
     MsgType.ROOM_STATE: RoomState,
     MsgType.SYNC: SyncPage,
     MsgType.ROOM_CREATED: RoomCreated,
+    MsgType.TYPING: Typing,
+    MsgType.MESSAGE_EDITED: MessageEdited,
+    MsgType.MESSAGE_DELETED: MessageDeleted,
+    MsgType.MENTIONED: Mentioned,
     MsgType.READ: ReadMoved,
 }
 

@@ -37,12 +37,28 @@ CREATE TABLE IF NOT EXISTS rooms (
     user_id BIGINT UNSIGNED NOT NULL,
     room_name VARCHAR(64) NOT NULL,
     room_name_key VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    -- 'public', or 'direct': a conversation of two users, its members in direct_rooms.
+    kind VARCHAR(16) NOT NULL DEFAULT 'public',
     PRIMARY KEY (id),
     CONSTRAINT uq_rooms_room_name_key UNIQUE (room_name_key),
     INDEX idx_rooms_deleted_at (deleted_at),
     -- The room list by name ("deleted_at IS NULL ORDER BY room_name_key, id LIMIT n") reads this in order.
     INDEX idx_rooms_deleted_at_room_name_key (deleted_at, room_name_key),
     CONSTRAINT fk_rooms_user FOREIGN KEY (user_id) REFERENCES users (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- A direct room's two members, the lower user id first; the unique pair means one room per two
+-- users, however many ask at once.
+CREATE TABLE IF NOT EXISTS direct_rooms (
+    room_id BIGINT UNSIGNED NOT NULL,
+    user_low_id BIGINT UNSIGNED NOT NULL,
+    user_high_id BIGINT UNSIGNED NOT NULL,
+    PRIMARY KEY (room_id),
+    CONSTRAINT uq_direct_rooms_users UNIQUE (user_low_id, user_high_id),
+    INDEX idx_direct_rooms_user_high_id (user_high_id),
+    CONSTRAINT fk_direct_rooms_room FOREIGN KEY (room_id) REFERENCES rooms (id),
+    CONSTRAINT fk_direct_rooms_user_low FOREIGN KEY (user_low_id) REFERENCES users (id),
+    CONSTRAINT fk_direct_rooms_user_high FOREIGN KEY (user_high_id) REFERENCES users (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -65,10 +81,18 @@ CREATE TABLE IF NOT EXISTS messages (
     room_id BIGINT UNSIGNED NOT NULL,
     content TEXT NOT NULL,
     client_msg_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+    -- From sequences 'rev': taken when stored and again at each edit or deletion. A deleted
+    -- message is a tombstone: deleted_at set, content '', mentions NULL.
+    rev BIGINT NOT NULL DEFAULT 0,
+    edited_at DATETIME(6) NULL,
+    -- The users mentioned, JSON [{"id": 1, "username": "bob"}]; NULL when none.
+    mentions TEXT NULL,
     PRIMARY KEY (id),
     -- History pages ("room = ? AND id < ? ORDER BY id DESC LIMIT n") are answered from this index.
     INDEX idx_messages_room_id_id (room_id, id),
     INDEX idx_messages_deleted_at (deleted_at),
+    -- Catching up on edits and deletions ("room = ? AND rev > ?").
+    INDEX idx_messages_room_id_rev (room_id, rev),
     CONSTRAINT uq_messages_user_client_msg_id UNIQUE (user_id, client_msg_id),
     CONSTRAINT fk_messages_user FOREIGN KEY (user_id) REFERENCES users (id),
     CONSTRAINT fk_messages_room FOREIGN KEY (room_id) REFERENCES rooms (id)
@@ -91,5 +115,13 @@ CREATE TABLE IF NOT EXISTS read_markers (
 CREATE TABLE IF NOT EXISTS database_info (
     name VARCHAR(64) NOT NULL,
     value VARCHAR(255) NOT NULL,
+    PRIMARY KEY (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Counters shared by every server on the database: 'rev' orders stored messages, edits and
+-- deletions. The server inserts its row on first start.
+CREATE TABLE IF NOT EXISTS sequences (
+    name VARCHAR(64) NOT NULL,
+    value BIGINT NOT NULL,
     PRIMARY KEY (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -286,7 +286,8 @@ def test_a_message_keeps_chinese_emoji_quotes_and_markup_as_text() -> None:
     )
     assert message.wire_json() == (
         '{"id":7,"roomId":3,"author":{"id":1,"username":"小明"},'
-        '"content":"你好 😀 \\"<b>hi</b>\\"\\n","createdAt":"2026-11-27T08:00:00.000Z","clientMsgId":"c-1"}'
+        '"content":"你好 😀 \\"<b>hi</b>\\"\\n","createdAt":"2026-11-27T08:00:00.000Z",'
+        '"rev":0,"mentions":[],"editedAt":null,"deleted":false,"clientMsgId":"c-1"}'
     )
 
 
@@ -317,8 +318,9 @@ def test_a_malformed_server_frame_is_a_protocol_error(text: str) -> None:
 
 
 def test_client_frames_know_their_msgtype() -> None:
-    assert [cls.msg_type for cls in (EnterRoom, SendMessage, LeaveRoom, SyncRoom)] == [1, 2, 3, 7]
-    assert {1: EnterRoom, 2: SendMessage, 3: LeaveRoom, 7: SyncRoom} == protocol.CLIENT_FRAMES
+    classes = (EnterRoom, SendMessage, LeaveRoom, SyncRoom, protocol.StartTyping)
+    assert [cls.msg_type for cls in classes] == [1, 2, 3, 7, 9]
+    assert {1: EnterRoom, 2: SendMessage, 3: LeaveRoom, 7: SyncRoom, 9: protocol.StartTyping} == protocol.CLIENT_FRAMES
 
 
 def test_close_codes_keep_their_numbers() -> None:

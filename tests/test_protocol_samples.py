@@ -82,4 +82,4 @@ def test_server_sample_decodes_and_encodes_back(path: Path) -> None:
 
 def test_every_server_msgtype_has_a_sample() -> None:
     documented = {json.loads(path.read_text(encoding="utf-8"))["msgType"] for path in FRAMES.glob("*-server-*.json")}
-    assert documented == {1, 2, 3, 4, 5, 6, 7, 8, 13}
+    assert documented == {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}

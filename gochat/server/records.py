@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gochat.protocol import Message, Room, User
+from gochat.protocol import Message, Room, RoomKind, User
 
 UserRecord = User
 MessageRecord = Message
@@ -48,31 +48,65 @@ class HistoryPage:
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
+    """A stored room. A direct room has ``kind`` direct and its two ``members`` (lower id
+    first); to anyone else it does not exist (``visible_to``)."""
+
     id: int
     name: str
     creator: UserRecord
     created_at: datetime
+    kind: RoomKind = RoomKind.PUBLIC
+    members: tuple[UserRecord, UserRecord] | None = None
 
-    def view(self, online: int = 0, reading: Reading = NOT_READ) -> Room:
-        """The room as one user sees it: ``reading`` is theirs (the default suits a frame sent
-        to everyone about a room nobody has read yet)."""
-        return Room(self.id, self.name, self.creator, self.created_at, online, reading.last_read_id, reading.unread)
+    @property
+    def is_direct(self) -> bool:
+        return self.kind == RoomKind.DIRECT
+
+    def visible_to(self, user_id: int) -> bool:
+        """Whether ``user_id`` may enter, watch, read, search or change anything in this room."""
+        return self.members is None or any(member.id == user_id for member in self.members)
+
+    def view(self, online: int = 0, reading: Reading = NOT_READ, viewer_id: int | None = None) -> Room:
+        """The room as one user (``viewer_id``) sees it: ``reading`` is theirs (the default suits
+        a frame sent to everyone about a room nobody has read yet). A direct room is named
+        after the viewer's peer."""
+        name = self.name
+        if self.members is not None and viewer_id is not None:
+            name = next((m.username for m in self.members if m.id != viewer_id), self.members[0].username)
+        return Room(
+            self.id,
+            name,
+            self.creator,
+            self.created_at,
+            online,
+            reading.last_read_id,
+            reading.unread,
+            kind=self.kind,
+            members=self.members,
+        )
 
     def to_cache(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "creator": self.creator.to_wire(),
             "createdAt": self.created_at.isoformat(),
+            "kind": self.kind.value,
         }
+        if self.members is not None:
+            data["members"] = [member.to_wire() for member in self.members]
+        return data
 
     @classmethod
     def from_cache(cls, data: dict[str, Any]) -> RoomRecord:
+        members = data.get("members")
         return cls(
             id=int(data["id"]),
             name=str(data["name"]),
             creator=UserRecord.from_wire(data["creator"]),
             created_at=datetime.fromisoformat(data["createdAt"]),
+            kind=RoomKind(data.get("kind", RoomKind.PUBLIC.value)),
+            members=None if members is None else (UserRecord.from_wire(members[0]), UserRecord.from_wire(members[1])),
         )
 
 

@@ -39,6 +39,14 @@ class RoomDirectory:
             await self._cache.add_room(room)
         return room
 
+    async def get_visible(self, room_id: int, user_id: int) -> RoomRecord:
+        """The room, if ``user_id`` may see it. Someone else's direct room is answered exactly
+        as an id never used (NotFound, the same message), so its existence does not leak."""
+        room = await self.get(room_id)
+        if not room.visible_to(user_id):
+            raise NotFound(f"There is no room {room_id}.")
+        return room
+
     async def create(self, name: object, creator: UserRecord) -> RoomRecord:
         room_name = validate_room_name(name)
         # Every connection hears of a new room: a flood of them would be a flood for everyone.
@@ -52,6 +60,6 @@ class RoomDirectory:
         self._hub.broadcast_everyone(encode_server_frame(RoomCreated(self.view(room))))
         return room
 
-    def view(self, room: RoomRecord, reading: Reading | None = None) -> Room:
-        """The room as one user sees it, with their ``reading`` (None: they have none)."""
-        return room.view(online=self._hub.online(room.id), reading=reading or NOT_READ)
+    def view(self, room: RoomRecord, reading: Reading | None = None, viewer_id: int | None = None) -> Room:
+        """The room as one user (``viewer_id``) sees it, with their ``reading`` (None: they have none)."""
+        return room.view(online=self._hub.online(room.id), reading=reading or NOT_READ, viewer_id=viewer_id)

@@ -55,7 +55,7 @@ async def test_pages_follow_one_another_with_the_total_in_a_header(settings: Set
         assert await rooms_page(api, token, offset=620) == ([], 620)
         assert await rooms_page(api, token, offset=MAX_ID) == ([], 620)  # the largest offset asked for
         # A page's rooms have the same shape as ever.
-        assert set(first[0]) == {"id", "name", "creator", "createdAt", "online", "lastReadId", "unread"}
+        assert set(first[0]) == {"id", "name", "kind", "creator", "createdAt", "online", "lastReadId", "unread"}
 
 
 @pytest.mark.backends

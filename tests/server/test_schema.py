@@ -14,7 +14,7 @@ from gochat.server.store.database import normalise_url
 from gochat.server.store.models import Base
 
 DDL = Path(__file__).resolve().parents[2] / "sql" / "chatdb.sql"
-TABLES = {"users", "rooms", "messages", "sessions", "read_markers", "database_info"}
+TABLES = {"users", "rooms", "messages", "sessions", "read_markers", "database_info", "direct_rooms", "sequences"}
 
 
 @pytest.fixture
@@ -99,4 +99,6 @@ def test_server_accepts_a_database_created_from_chatdb_sql(ddl_engine: Engine) -
         "sessions",
         "read_markers",
         "database_info",
+        "direct_rooms",
+        "sequences",
     }

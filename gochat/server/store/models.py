@@ -87,6 +87,24 @@ class Room(GormModel, Base):
     user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_rooms_user"))
     room_name: Mapped[str] = mapped_column(String(64))
     room_name_key: Mapped[str] = mapped_column(_binary_key(255))
+    # protocol.RoomKind: "public", or "direct" (its two members in direct_rooms).
+    kind: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+
+
+class DirectRoom(Base):
+    """The two members of a direct room, the lower user id first: the unique pair is what makes
+    two users asking at the same moment (on any instance) get one room."""
+
+    __tablename__ = "direct_rooms"
+    __table_args__ = (
+        UniqueConstraint("user_low_id", "user_high_id", name="uq_direct_rooms_users"),
+        Index("idx_direct_rooms_user_high_id", "user_high_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    room_id: Mapped[int] = mapped_column(Id, ForeignKey("rooms.id", name="fk_direct_rooms_room"), primary_key=True)
+    user_low_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_direct_rooms_user_low"))
+    user_high_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", name="fk_direct_rooms_user_high"))
 
 
 class Message(GormModel, Base):
@@ -97,6 +115,8 @@ class Message(GormModel, Base):
         # A retried clientMsgId from the same user finds the stored row instead of a duplicate.
         UniqueConstraint("user_id", "client_msg_id", name="uq_messages_user_client_msg_id"),
         Index("idx_messages_deleted_at", "deleted_at"),
+        # Catching up on edits and deletions: "room = ? and rev > ?".
+        Index("idx_messages_room_id_rev", "room_id", "rev"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -107,6 +127,22 @@ class Message(GormModel, Base):
         String(64).with_variant(mysql.VARCHAR(64, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"),
         default=None,
     )
+    # From the "rev" sequence (sequences table): taken when stored, taken again at each edit or
+    # deletion. A deleted message is a tombstone: deleted_at set, content "", mentions NULL.
+    rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    edited_at: Mapped[datetime | None] = mapped_column(Time, default=None)
+    # The users mentioned, as JSON [{"id": 1, "username": "bob"}] (names never change); NULL: none.
+    mentions: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Sequence(Base):
+    """Counters shared by every server on the database; "rev" orders message changes."""
+
+    __tablename__ = "sequences"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Session(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections import defaultdict
 from collections.abc import Collection, Sequence
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from gochat.protocol import RoomSort, room_name_key, username_key, username_skeleton
+from gochat.protocol import RoomKind, RoomSort, room_name_key, username_key, username_skeleton
 from gochat.server.records import (
     CredentialRecord,
     HistoryPage,
@@ -155,18 +156,33 @@ def delete_expired_sessions(session: Session, *, expired_before: datetime) -> No
     session.execute(delete(models.Session).where(models.Session.last_used_at < expired_before))
 
 
-def _room_query() -> Select[models.Room, models.User]:
-    creator = aliased(models.User)
+def _room_query() -> Select[models.Room, models.User, models.User | None, models.User | None]:
+    """Rooms with their creator and, for a direct room, its two members (lower id first)."""
+    creator, low, high = aliased(models.User), aliased(models.User), aliased(models.User)
+    direct = models.DirectRoom
     return (
-        select(models.Room, creator)
+        select(models.Room, creator, low, high)
         .join(creator, creator.id == models.Room.user_id)
+        .outerjoin(direct, direct.room_id == models.Room.id)
+        .outerjoin(low, low.id == direct.user_low_id)
+        .outerjoin(high, high.id == direct.user_high_id)
         .where(models.Room.deleted_at.is_(None))
         .order_by(models.Room.id)
     )
 
 
-def _room(room: models.Room, creator: models.User) -> RoomRecord:
-    return RoomRecord(id=room.id, name=room.room_name, creator=_user(creator), created_at=room.created_at)
+def _room(
+    room: models.Room, creator: models.User, low: models.User | None = None, high: models.User | None = None
+) -> RoomRecord:
+    members = None if low is None or high is None else (_user(low), _user(high))
+    return RoomRecord(
+        id=room.id,
+        name=room.room_name,
+        creator=_user(creator),
+        created_at=room.created_at,
+        kind=RoomKind(room.kind or RoomKind.PUBLIC.value),
+        members=members,
+    )
 
 
 def create_room(session: Session, name: str, creator: UserRecord) -> RoomRecord:
@@ -193,7 +209,8 @@ def room_page(
     ``mine`` keeps the rooms the user has a read marker in. Every order ends with the id, so
     offsets page through a stable order. Activity is each room's newest message id: a pass over
     every matching room (docs/architecture.md, "The room list in pages", has the figures)."""
-    matching: list[ColumnElement[bool]] = [models.Room.deleted_at.is_(None)]
+    # Direct rooms are never in the list (GET /api/dms has them).
+    matching: list[ColumnElement[bool]] = [models.Room.deleted_at.is_(None), models.Room.kind == RoomKind.PUBLIC.value]
     if query:
         matching.append(models.Room.room_name_key.contains(room_name_key(query), autoescape=True))
     if mine:
@@ -233,7 +250,7 @@ def room_page(
 
 def get_room(session: Session, room_id: int) -> RoomRecord | None:
     row = session.execute(_room_query().where(models.Room.id == room_id)).first()
-    return None if row is None else _room(row[0], row[1])
+    return None if row is None else _room(*row)
 
 
 def _message_query() -> Select[models.Message, models.User]:
@@ -245,6 +262,12 @@ def _message_query() -> Select[models.Message, models.User]:
     )
 
 
+def _mentions(stored: str | None) -> tuple[UserRecord, ...]:
+    if not stored:
+        return ()
+    return tuple(UserRecord(int(item["id"]), str(item["username"])) for item in json.loads(stored))
+
+
 def _message(row: models.Message, author: models.User) -> MessageRecord:
     return MessageRecord(
         id=row.id,
@@ -253,6 +276,10 @@ def _message(row: models.Message, author: models.User) -> MessageRecord:
         content=row.content,
         created_at=row.created_at,
         client_msg_id=row.client_msg_id,
+        rev=row.rev,
+        mentions=_mentions(row.mentions),
+        edited_at=row.edited_at,
+        deleted=row.deleted_at is not None,
     )
 
 

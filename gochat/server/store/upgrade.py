@@ -8,6 +8,9 @@ several servers starting at once on one MariaDB (or a server restarted mid-upgra
   when it was created, so a token idle longer than the lifetime ends at once.
 - indexes added to tables an older gochat made (``create_all`` indexes only the tables it
   creates), e.g. rooms (deleted_at, room_name_key) for the room list's pages.
+- rooms.kind, messages.rev, messages.edited_at, messages.mentions (direct rooms, edits and
+  deletions, mentions): added with the value an older row means (public, rev 0, never edited,
+  no mentions); new tables (direct_rooms, sequences) come from ``create_all``.
 - users.username_skeleton (look-alike names, docs/security.md): the column and its unique
   index are added when missing, then every account's skeleton is (re)computed whenever the
   skeleton's definition changed (a new ICU brings a new confusables.txt) — the version is kept in
@@ -21,7 +24,7 @@ import logging
 from typing import cast
 
 import icu
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gochat.protocol import username_skeleton
@@ -36,10 +39,22 @@ SKELETON_VERSION_KEY = "username_skeleton_version"
 _ATTEMPTS = 3  # a registration landing mid-recompute can take a skeleton first: recompute again
 
 
+# Columns a newer gochat added to an existing table, each with the value old rows get.
+_ADDED_COLUMNS: tuple[tuple[type[models.Base], str, str], ...] = (
+    (models.Room, "kind", "'public'"),
+    (models.Message, "rev", "0"),
+    (models.Message, "edited_at", "NULL"),
+    (models.Message, "mentions", "NULL"),
+)
+
+
 def upgrade(engine: Engine) -> None:
     """Everything a database made by an older gochat lacks; a no-op on an up-to-date one."""
     _add_session_last_used_at(engine)
     _add_username_skeleton_column(engine)
+    for model, column, default in _ADDED_COLUMNS:
+        _add_column(engine, cast(Table, model.__table__), column, default)
+    _add_rev_sequence(engine)
     _add_missing_indexes(engine)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
@@ -69,6 +84,38 @@ def _add_session_last_used_at(engine: Engine) -> None:
         # Another server starting at once upgraded it first; anything else shows up on the next look.
         if "last_used_at" not in {column["name"] for column in inspect(engine).get_columns(table.name)}:
             raise
+
+
+def _add_column(engine: Engine, table: Table, name: str, default: str) -> None:
+    """Add ``table.name`` when missing, old rows taking ``default`` (NOT NULL when not "NULL")."""
+    if name in {column["name"] for column in inspect(engine).get_columns(table.name)}:
+        return
+    kind = table.c[name].type.compile(dialect=engine.dialect)
+    nullability = "NULL" if default == "NULL" else f"NOT NULL DEFAULT {default}"
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind} {nullability}")
+    except DBAPIError:
+        # Another server starting at once added it first; anything else shows up on the next look.
+        if name not in {column["name"] for column in inspect(engine).get_columns(table.name)}:
+            raise
+
+
+REV_SEQUENCE = "rev"
+
+
+def _add_rev_sequence(engine: Engine) -> None:
+    """The "rev" counter's row, starting after every rev already stored."""
+    sequences = models.Sequence
+    with engine.connect() as connection:
+        if connection.scalar(select(sequences.value).where(sequences.name == REV_SEQUENCE)) is not None:
+            return
+    try:
+        with engine.begin() as connection:
+            highest = connection.scalar(select(func.coalesce(func.max(models.Message.rev), 0)))
+            connection.execute(insert(sequences).values(name=REV_SEQUENCE, value=int(highest or 0)))
+    except IntegrityError:
+        pass  # another server starting at once inserted it first
 
 
 def _add_missing_indexes(engine: Engine) -> None:
