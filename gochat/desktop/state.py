@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from gochat.protocol import Message, User
+from gochat.protocol import Message, User, mention_spans
 
 
 class Status(Enum):
@@ -67,9 +67,20 @@ class Item:
     # live frame said (history does not).
     deleted: bool = False
     deleted_by: User | None = None
-    # The usernames the message mentions (to highlight), and whether one of them is the user.
-    mentions: tuple[str, ...] = ()
+    # Where the text mentions someone, (start, end, is it the user), to highlight; and whether
+    # it mentions the user at all.
+    mention_spans: tuple[tuple[int, int, bool], ...] = ()
     mentions_me: bool = False
+
+
+def mention_spans_of(message: Message, me: User | None) -> tuple[tuple[int, int, bool], ...]:
+    """Where a message's text names the users it mentions (the server's rule, protocol.mention_spans),
+    each marked when it is the user."""
+    if message.deleted or not message.mentions:
+        return ()
+    mine = set(mention_spans(message.content, [me.username])) if me is not None else set()
+    spans = mention_spans(message.content, [user.username for user in message.mentions])
+    return tuple((start, end, (start, end) in mine) for start, end in spans)
 
 
 def message_item(message: Message, me: User | None) -> Item:
@@ -85,7 +96,7 @@ def message_item(message: Message, me: User | None) -> Item:
         rev=message.rev,
         edited_at=message.edited_at,
         deleted=message.deleted,
-        mentions=() if message.deleted else tuple(user.username for user in message.mentions),
+        mention_spans=mention_spans_of(message, me),
         mentions_me=not message.deleted and me is not None and any(user.id == me.id for user in message.mentions),
     )
 
@@ -225,7 +236,7 @@ class Timeline:
         if shown.deleted or rev < shown.rev:
             return []
         self.confirmed[row] = replace(
-            shown, text="", deleted=True, deleted_by=deleted_by, rev=rev, mentions=(), mentions_me=False
+            shown, text="", deleted=True, deleted_by=deleted_by, rev=rev, mention_spans=(), mentions_me=False
         )
         return [Updated(row)]
 

@@ -3,9 +3,14 @@ cycling on repeated Tab, and a plain Tab where there is nothing to complete."""
 
 from __future__ import annotations
 
-from gochat.desktop.chat.completion import MentionCompleter, matching_names, mention_prefix
+from gochat.desktop.chat.completion import Completed, MentionCompleter, matching_names, mention_prefix
 
 NAMES = ["Nadia", "nabil", "张三", "张三丰", "bob"]
+
+
+def applied(done: Completed | None, text: str) -> str:
+    assert done is not None
+    return text[: done.start] + done.replacement + text[done.end :]
 
 
 def test_the_mention_being_typed_is_found_before_the_cursor() -> None:
@@ -29,17 +34,18 @@ def test_tab_completes_then_cycles_and_anything_else_ends_the_cycle() -> None:
     text = "hello @NA and more"
     first = completer.complete(text, 9, NAMES)
     assert first is not None
-    text = first.applied_to(text)
+    text = applied(first, text)
     assert (text, first.cursor) == ("hello @Nadia  and more", 13)
     second = completer.complete(text, first.cursor, NAMES)
     assert second is not None
-    text = second.applied_to(text)
+    text = applied(second, text)
     assert (text, second.cursor) == ("hello @nabil  and more", 13)
     third = completer.complete(text, second.cursor, NAMES)
     assert third is not None
-    assert third.applied_to(text) == "hello @Nadia  and more"  # round again
+    assert applied(third, text) == "hello @Nadia  and more"  # round again
     completer.reset()
     assert completer.complete("plain", 5, NAMES) is None  # nothing to complete: an ordinary Tab
     chinese = completer.complete("你好@张", 4, NAMES)
-    assert chinese is not None and chinese.applied_to("你好@张") == "你好@张三 "
+    assert chinese is not None
+    assert applied(chinese, "你好@张") == "你好@张三 "
     assert completer.complete("@zz", 3, NAMES) is None

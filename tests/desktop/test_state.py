@@ -215,14 +215,18 @@ def test_an_edit_replaces_the_text_in_place_and_keeps_nothing_of_the_old() -> No
     assert len(timeline) == 2
 
 
+MEI = User(1, "meimei")  # mentionable: a name of 3 characters at least
+
+
 def test_a_deletion_leaves_a_tombstone_in_its_place() -> None:
-    timeline = Timeline(me=ME)
-    timeline.add_history([stored(1, 10), stored(2, 11, "bye @me", mentions=(ME,)), stored(3, 12)])
+    timeline = Timeline(me=MEI)
+    timeline.add_history([stored(1, 10), stored(2, 11, "bye @meimei", mentions=(MEI,)), stored(3, 12)])
     assert timeline[1].mentions_me
+    assert timeline[1].mention_spans == ((4, 11, True),)
     admin = User(7, "admin")
     assert timeline.tombstone(2, admin, 30) == [Updated(1)]
     item = timeline[1]
-    assert (item.deleted, item.text, item.deleted_by, item.rev, item.mentions, item.mentions_me) == (
+    assert (item.deleted, item.text, item.deleted_by, item.rev, item.mention_spans, item.mentions_me) == (
         True,
         "",
         admin,
@@ -256,16 +260,29 @@ def test_catching_up_replaces_by_id_and_keeps_the_replys_rev() -> None:
     assert timeline.rev == 17
 
 
+def test_mentions_are_found_where_the_server_found_them_and_yours_are_marked() -> None:
+    amy = User(3, "Amy")
+    timeline = Timeline(me=MEI)
+    timeline.add_history([stored(1, 1, "@amy 看 @meimei你好 and @nobody 😀", mentions=(amy, MEI))])
+    assert timeline[0].mention_spans == ((0, 4, False), (7, 14, True))
+    assert timeline[0].mentions_me
+    timeline.add_history([stored(2, 2, "@amy only", mentions=(amy,))])
+    assert (timeline[1].mention_spans, timeline[1].mentions_me) == (((0, 4, False),), False)
+
+
 def test_the_last_own_message_and_recent_authors() -> None:
     timeline = Timeline(me=ME)
     amy = User(3, "Amy")
     timeline.add_history([stored(1, 1, author=ME), stored(2, 2, author=amy), stored(3, 3, author=ME), stored(4, 4)])
     own = timeline.last_own_message()
-    assert own is not None and own.message_id == 3
+    assert own is not None
+    assert own.message_id == 3
     timeline.tombstone(3, ME, 9)
     own = timeline.last_own_message()
-    assert own is not None and own.message_id == 1
-    assert timeline.message(2) is not None and timeline.message(42) is None
+    assert own is not None
+    assert own.message_id == 1
+    assert timeline.message(2) is not None
+    assert timeline.message(42) is None
     assert [u.username for u in timeline.recent_authors()] == ["you", "me", "Amy"]
     timeline.tombstone(1, ME, 10)
     assert timeline.last_own_message() is None

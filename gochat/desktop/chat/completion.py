@@ -50,9 +50,6 @@ class Completed:
     end: int
     replacement: str
 
-    def applied_to(self, text: str) -> str:
-        return text[: self.start] + self.replacement + text[self.end :]
-
     @property
     def cursor(self) -> int:
         return self.start + len(self.replacement)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QContextMenuEvent,
     QDesktopServices,
@@ -79,6 +79,12 @@ class MessageView(QListView):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.resized.emit()
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802 - Qt's name
+        super().setModel(model)
+        if model is not None:
+            # A row changed in place (edited, deleted): no layout of its old text is kept.
+            model.dataChanged.connect(self.delegate.forget_layouts)
 
     # -- geometry -------------------------------------------------------------------------
 
@@ -316,7 +322,7 @@ class MessageView(QListView):
             copy = menu.addAction("Copy")
             copy.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
             copy.triggered.connect(self.copy_selection)
-        if item.kind is Kind.MESSAGE:
+        if item.kind is Kind.MESSAGE and not item.deleted:
             menu.addAction("Copy text").triggered.connect(lambda: QGuiApplication.clipboard().setText(item.text))
             links = find_links(item.text)
             link = self.link_at(pos) or (links[0] if links else None)

@@ -4,6 +4,7 @@ user's own rooms (followed), creating rooms, unread counts and muting."""
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -14,7 +15,10 @@ from gochat.desktop.state import UnreadCounts
 from gochat.protocol import (
     ROOMS_DEFAULT_LIMIT,
     ROOMS_MAX_LIMIT,
+    Mentioned,
     Message,
+    MessageDeleted,
+    MessageEdited,
     Presence,
     ReadMoved,
     Room,
@@ -35,6 +39,9 @@ READ_REPORT_MS = 400
 # all loaded to be followed, come as many at once as the server gives.
 PAGE = ROOMS_DEFAULT_LIMIT
 MINE_PAGE = ROOMS_MAX_LIMIT
+# Messages notified lately, so one message is notified once: a watched room's message that
+# mentions the user comes both as the room's message and as MENTIONED (12), in either order.
+NOTIFIED_KEPT = 500
 
 
 class RoomsController(QObject):
@@ -47,7 +54,10 @@ class RoomsController(QObject):
         roomCreated(room: Room): the user created ``room`` (it is in the list already).
         roomCreateFailed(message: str): creating a room was refused (bad name, taken, offline).
         notify(room_id: int, message_id: int, title: str, text: str): a message the user has
-            not seen arrived in a room of theirs that is not muted.
+            not seen arrived in a room of theirs that is not muted, or a message mentions the
+            user (muted room or not, theirs or not); once per message.
+        messageRevised(room_id: int, message_id: int, text: str): a message was edited (its
+            new text) or deleted (""): what was notified of it must not keep the old text.
         listChanged(shown: int, total: int): the list holds ``shown`` rooms of the ``total`` that
             match its search (a page arrived, a room was created, the search or order changed).
     """
@@ -56,6 +66,7 @@ class RoomsController(QObject):
     roomCreateFailed = Signal(str)  # noqa: N815
     notify = Signal(int, int, str, str)
     listChanged = Signal(int, int)  # noqa: N815
+    messageRevised = Signal(int, int, str)  # noqa: N815
 
     def __init__(self, session: ChatSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +88,7 @@ class RoomsController(QObject):
         self._resets = 0  # counts first pages shown: a next page asked for before one is dropped
         self._loading_more = False
         self._reads_due: set[int] = set()
+        self._notified: OrderedDict[int, None] = OrderedDict()
         self._read_report = QTimer(self)
         self._read_report.setSingleShot(True)
         self._read_report.setInterval(READ_REPORT_MS)
@@ -87,6 +99,11 @@ class RoomsController(QObject):
         session.on_frame(ReadMoved, lambda f: self._reading(f.room_id, f.last_read_id, f.unread))
         session.on_frame(Presence, lambda f: self.model.set_online(f.room_id, f.online))
         session.on_frame(RoomCreated, lambda f: self._room_created(f.room))
+        session.on_frame(Mentioned, self._mentioned)
+        session.on_frame(
+            MessageEdited, lambda f: self.messageRevised.emit(f.message.room_id, f.message.id, f.message.content)
+        )
+        session.on_frame(MessageDeleted, lambda f: self.messageRevised.emit(f.room_id, f.id, ""))
         session.on_reconnect(self.refresh)
         session.follows(self._rooms_with_marker)
         session.closed.connect(self._forget)
@@ -248,11 +265,47 @@ class RoomsController(QObject):
         if not self.unread.arrived(room_id, message.id, seen=seen, mine=mine):
             return
         self.model.unread_changed(room_id)
-        if room_id in self.muted:
+        mentions_me = me is not None and any(user.id == me.id for user in message.mentions)
+        if room_id in self.muted and not mentions_me:
+            return  # muting quiets a room, not someone calling the user by name
+        self._notify_once(message, self.room(room_id), mentions_me=mentions_me)
+
+    def _notify_once(self, message: Message, room: Room | None, *, mentions_me: bool) -> None:
+        if message.id in self._notified:
             return
-        room = self.room(room_id)
-        name = room.name if room is not None else f"room {room_id}"
-        self.notify.emit(room_id, message.id, f"{author.username} in {name}", message.content)
+        self._notified[message.id] = None
+        while len(self._notified) > NOTIFIED_KEPT:
+            self._notified.popitem(last=False)
+        name = room.name if room is not None else f"room {message.room_id}"
+        author = message.author.username
+        title = f"{author} mentioned you in {name}" if mentions_me else f"{author} in {name}"
+        self.notify.emit(message.room_id, message.id, title, message.content)
+
+    def _mentioned(self, frame: Mentioned) -> None:
+        """MENTIONED: someone called the user by name in a room the user is not in; notified even
+        when that room's window is closed (and the room muted), and once, however it came."""
+        message, me = frame.message, self.session.me
+        if me is None or message.author.id == me.id or message.id in self._notified:
+            return
+        room = self.room(message.room_id)
+        if room is None:
+            # A room never met (not on a page loaded, not the user's): its name first, so the
+            # notification says where, and a click can open it.
+            self.session.spawn(self._mentioned_in_unknown_room(message))
+            return
+        self._notify_once(message, room, mentions_me=True)
+
+    async def _mentioned_in_unknown_room(self, message: Message) -> None:
+        api = self.session.api
+        room: Room | None = None
+        if api is not None:
+            try:
+                room = await api.room(message.room_id)
+            except ApiError as error:
+                log.info("could not look up room %d: %s", message.room_id, error.message)
+        if room is not None:
+            self.known.setdefault(room.id, room)
+        self._notify_once(message, room, mentions_me=True)
 
     def read_upto(self, room_id: int, newest: int) -> None:
         """The user has seen the room up to ``newest``: the count goes, the server hears soon."""
@@ -296,6 +349,7 @@ class RoomsController(QObject):
     def _forget(self) -> None:
         self.unread.rooms.clear()
         self._reads_due.clear()
+        self._notified.clear()
         self.known.clear()
         self._view += 1
         self._offset = self.total = 0
