@@ -32,7 +32,7 @@ from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
 from gochat.server.limits import RateLimits
 from gochat.server.reading import ReadMarkers
-from gochat.server.records import Reading, RoomRecord
+from gochat.server.records import HistoryPage, Reading, RoomRecord
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
 from gochat.server.store.database import Database
@@ -45,6 +45,16 @@ SYNC_PAGE = 500
 
 # A message on its way to storage: done once its ACK (or its error) is queued to the sender.
 Acknowledgement = asyncio.Future[Committed]
+
+
+def caught_up_rev(after_rev: int, page: HistoryPage, changes: HistoryPage) -> int:
+    """The highest rev a catch-up reply reflects (its messages and changes come from one
+    snapshot, in which revs are committed in order). When more changes remain than one reply
+    holds, the last change's: the client asks again from there (hasNewer is true) and may get
+    some of this reply's messages once more, which it merges by id."""
+    if changes.more:
+        return changes.messages[-1].rev
+    return max([after_rev, *(m.rev for m in page.messages), *(m.rev for m in changes.messages)])
 
 
 def rejection(error: ChatError, request: ClientFrame | None) -> ProtocolError:
@@ -141,8 +151,8 @@ class ChatService:
         user = connection.user
         limit = HISTORY_DEFAULT_LIMIT if request.after_id is None else SYNC_PAGE
         try:
-            (marker, unread, newest, joined), page = await self._db.run(
-                queries.enter_room, user.id, room.id, request.after_id, limit
+            (marker, unread, newest, joined), page, changes = await self._db.run(
+                queries.enter_room, user.id, room.id, request.after_id, limit, request.after_rev
             )
         except BaseException:
             self._hub.leave(connection, room.id)  # never announced, so nothing to take back
@@ -154,8 +164,12 @@ class ChatService:
             members=tuple(self._hub.members(room.id)),
             messages=tuple(page.messages),
             has_older=page.more if request.after_id is None else None,
-            has_newer=page.more if request.after_id is not None else None,
+            has_newer=(page.more or (changes is not None and changes.more)) if request.after_id is not None else None,
             request_id=request.request_id,
+            changed=None if changes is None else tuple(changes.messages),
+            rev=None
+            if changes is None or request.after_rev is None
+            else caught_up_rev(request.after_rev, page, changes),
         )
         connection.deliver(encode_server_frame(state))
         upto = page.messages[-1].id if page.messages else (request.after_id or 0)
@@ -190,8 +204,25 @@ class ChatService:
         self._hub.finish_join(connection, room.id, newest)
 
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
-        page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)
-        reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
+        if request.after_rev is None:
+            page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)
+            reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
+        else:
+            page, changes = await self._history.catch_up(
+                request.room_id,
+                connection.user.id,
+                after=request.after_id,
+                after_rev=request.after_rev,
+                limit=SYNC_PAGE,
+            )
+            reply = SyncPage(
+                request.room_id,
+                tuple(page.messages),
+                page.more or changes.more,
+                request.request_id,
+                changed=tuple(changes.messages),
+                rev=caught_up_rev(request.after_rev, page, changes),
+            )
         connection.deliver(encode_server_frame(reply))
 
     def leave(self, connection: Connection, request: LeaveRoom) -> None:

@@ -321,9 +321,11 @@ class MessageWriter:
                     first_in_batch[key] = len(fresh)
                 plan.append((pending, len(fresh)))
                 fresh.append(pending)
+        # The batch's revs, in its own transaction: one UPDATE of the sequence for all of them.
+        first_rev = queries.take_revs(connection, len(fresh)) - len(fresh) + 1 if fresh else 0
         ids = queries.insert_messages(
             connection,
-            [(p.author.id, p.room_id, p.content, p.client_msg_id) for p in fresh],
+            [(p.author.id, p.room_id, p.content, p.client_msg_id, first_rev + i) for i, p in enumerate(fresh)],
             now,
         )
         results: list[tuple[PendingMessage, Committed | BaseException]] = []
@@ -340,6 +342,7 @@ class MessageWriter:
                 content=first.content,
                 created_at=now,
                 client_msg_id=first.client_msg_id,
+                rev=first_rev + target,
             )
             results.append((pending, Committed(record, is_new=target not in inserted)))
             inserted.add(target)
