@@ -194,9 +194,11 @@ def test_up_edits_the_last_message_the_menu_edits_any_of_yours_and_esc_brings_th
     assert window.edit_bar.isVisible()
     assert window.edit_label.text() == "Editing message — Esc to cancel"
     assert window.send_button.text() == "Save"
+    assert window.view.delegate.editing_id == 3  # its bubble outlined
     screenshot(window, "editing-the-last-message")
     qtbot.keyClick(composer, Qt.Key.Key_Escape)
     assert (window.editing, composer.toPlainText(), window.edit_bar.isVisible()) == (None, "", False)
+    assert window.view.delegate.editing_id is None
 
     # With a draft typed, Up moves the cursor as ever; the menu's Edit keeps the draft aside.
     composer.insertPlainText("半截草稿 half a draft")

@@ -171,6 +171,8 @@ class MessageDelegate(QStyledItemDelegate):
         self._layouts: OrderedDict[tuple[object, ...], BubbleText] = OrderedDict()
         # The view's text selection in a row: (start, end) positions in its text, or None.
         self.selection_of: Callable[[int], tuple[int, int] | None] = lambda _row: None
+        # The message being edited in the composer: its bubble is outlined, so the person sees which.
+        self.editing_id: int | None = None
         # Today's date, asked at painting time so "Today" and "Yesterday" are right around midnight
         # (tests replace it).
         self.today: Callable[[], date] = date.today
@@ -419,14 +421,18 @@ class MessageDelegate(QStyledItemDelegate):
             fill.setAlpha(150)
         if option.state & QStyle.StateFlag.State_Selected:
             fill = fill.lighter(110)
-        if item.mentions_me and not item.mine:
+        edged = True
+        if item.message_id is not None and item.message_id == self.editing_id:
+            # Being edited in the composer: a dashed outline says which message Save changes.
+            painter.setPen(QPen(QColor("#ffb000") if item.mine else ACCENT, 2.0, Qt.PenStyle.DashLine))
+        elif item.mentions_me and not item.mine:
             # Someone called the user by name: an amber edge, seen while scrolling past.
-            edge = QPen(MENTION_OF_YOU_MARK, 2.0)
-            painter.setPen(edge)
+            painter.setPen(QPen(MENTION_OF_YOU_MARK, 2.0))
         else:
+            edged = False
             painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(fill)
-        painter.drawRoundedRect(QRectF(bubble).adjusted(1, 1, -1, -1) if item.mentions_me else bubble, RADIUS, RADIUS)
+        painter.drawRoundedRect(QRectF(bubble).adjusted(1, 1, -1, -1) if edged else QRectF(bubble), RADIUS, RADIUS)
 
         painter.setPen(ink)
         text.draw(painter, QPointF(laid.text_origin), selection, highlight, highlighted_text)

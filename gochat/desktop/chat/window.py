@@ -427,6 +427,13 @@ class ChatWindow(QWidget):
             self._draft_before_edit = self.input.toPlainText()
         self._editing = message_id
         self._saving = False
+        self.view.delegate.editing_id = message_id
+        self.view.viewport().update()
+        model = self.messages_model
+        for row in range(model.rowCount() - 1, -1, -1):
+            if model.item(row).message_id == message_id:
+                self.view.scrollTo(model.index(row), QAbstractItemView.ScrollHint.EnsureVisible)
+                break
         self.input.setPlainText(item.text)
         self.input.moveCursor(QTextCursor.MoveOperation.End)
         self.edit_label.setText("Editing message — Esc to cancel")
@@ -444,6 +451,8 @@ class ChatWindow(QWidget):
     def _end_edit(self) -> None:
         self._editing = None
         self._saving = False
+        self.view.delegate.editing_id = None
+        self.view.viewport().update()
         self.edit_bar.hide()
         self.send_button.setText("Send")
         self.set_draft(self._draft_before_edit)
