@@ -18,7 +18,7 @@ from gochat.desktop.chat.delegates import MessageDelegate
 from gochat.desktop.chat.models import MemberListModel, MessageListModel
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.state import Timeline
-from gochat.protocol import Mentioned, Message, MessageDeleted, MessagePosted, MsgType, User
+from gochat.protocol import Mentioned, Message, MessageDeleted, MessageEdited, MessagePosted, MsgType, User
 from gochat.server.runner import ServerThread
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, create_room, log_in, open_room, texts
 from tests.helpers import chat_client, login, unique_name
@@ -155,7 +155,9 @@ def test_a_mention_notifies_once_even_in_a_muted_room_and_plain_messages_there_d
     qtbot.waitUntil(lambda: len(bob.notifier.shown) > shown, timeout=WAIT)
     new = bob.notifier.shown[shown:]
     assert [(n.message_id, n.title) for n in new] == [(901, "amira mentioned you in hushed 安静")]
-    # Deleted afterwards: what the notifier remembers of it loses the text.
+    # Edited, then deleted: what the notifier remembers of it never keeps the old text.
+    bob.session._on_frame(MessageEdited(stored(901, f"@{bob_name} 改了 ✏️", amira, mentions=(me,), room_id=room_id)))
+    assert bob.notifier.shown[-1].text == f"@{bob_name} 改了 ✏️"
     bob.session._on_frame(MessageDeleted(room_id, 901, amira, 999))
     assert bob.notifier.shown[-1].text == "message deleted"
 
