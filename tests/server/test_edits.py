@@ -395,3 +395,30 @@ async def test_admins_from_the_environment(settings: Settings) -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as api:
             admin, _ = await register_and_login(api, admin_name)
             assert (await api.get("/api/me", headers=auth(admin))).json()["admin"] is True
+
+
+@pytest.mark.backends
+async def test_an_edit_works_mentions_out_again(server: ServerThread, api: httpx.AsyncClient) -> None:
+    alice, _ = await register_and_login(api)
+    bob, bob_user = await register_and_login(api)
+    carol, carol_user = await register_and_login(api)
+    room = await create_room(api, alice)
+    [message] = await post(server, alice, room["id"], f"hi @{bob_user['username']}")
+    assert message["mentions"] == [bob_user]
+    async with chat_client(server.url, bob) as bobs, chat_client(server.url, carol) as carols:
+        for c in (bobs, carols):  # connected (an answer proves it), in no room
+            await c.send(MsgType.ENTER, {"roomId": 10**9}, "x")
+            await c.expect(MsgType.ERROR, lambda f: f.request_id == "x")
+        text = f"hi @{bob_user['username']} and @{carol_user['username']}"
+        edited = (await edit(api, alice, room["id"], message["id"], text)).json()
+        assert edited["mentions"] == [bob_user, carol_user]
+        # Carol is newly mentioned: MENTIONED with the message as edited. Bob was mentioned already.
+        assert (await carols.expect(MsgType.MENTIONED)).data == {"message": edited}
+        again = (await edit(api, alice, room["id"], message["id"], text + "!")).json()
+        assert again["mentions"] == [bob_user, carol_user]
+        await carols.silent()
+        await bobs.silent()
+        dropped = (await edit(api, alice, room["id"], message["id"], "hi all")).json()
+        assert dropped["mentions"] == []
+    [shown] = await history(api, alice, room["id"])
+    assert shown["mentions"] == []
