@@ -76,7 +76,7 @@ class ServerContext:
         history = History(database, rooms)
         chat = ChatService(database, rooms, hub, markers, history, limits)
         chat.writer.start()
-        edits = MessageEdits(database, rooms, hub, limits, settings.admins)
+        edits = MessageEdits(database, rooms, hub, limits, chat.notify_mentions, settings.admins)
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
         sweeper.start()

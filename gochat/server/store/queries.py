@@ -43,6 +43,7 @@ from gochat.server.records import (
     UserRecord,
 )
 from gochat.server.store import models, search_index
+from gochat.server.store.mentions import resolve_mentions, stored_mentions
 from gochat.server.store.upgrade import REV_SEQUENCE
 
 
@@ -365,10 +366,12 @@ def find_client_messages(
     return found
 
 
-def insert_messages(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None, int]], now: datetime
-) -> list[int]:
-    """Insert (user id, room id, content, clientMsgId, rev) rows in one statement; their ids, in order."""
+# A message to insert: user id, room id, content, clientMsgId, mentions (messages.mentions: JSON or None), rev.
+MessageRow = tuple[int, int, str, str | None, str | None, int]
+
+
+def insert_messages(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
+    """Insert (user id, room id, content, clientMsgId, mentions, rev) rows in one statement; their ids, in order."""
     if not rows:
         return []
     dialect = connection.dialect
@@ -380,8 +383,8 @@ def insert_messages(
     stamp_processor = MESSAGES.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = stamp_processor(now) if stamp_processor is not None else now
     parameters: list[object] = []
-    for user_id, room_id, content, client_msg_id, rev in rows:
-        parameters += (user_id, room_id, content, client_msg_id, rev, stamp, stamp)
+    for user_id, room_id, content, client_msg_id, mentions, rev in rows:
+        parameters += (user_id, room_id, content, client_msg_id, mentions, rev, stamp, stamp)
     if dialect.name == "sqlite":
         # SQLite gives a new row max(rowid) + 1 (until id 2**63 - 1 is taken, which no message
         # table reaches), and one statement runs under the write lock, so its rows get
@@ -400,24 +403,24 @@ def insert_messages(
 @functools.lru_cache(maxsize=64)
 def _multi_row_insert(paramstyle: str, count: int, returning: bool = True) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
-    row = "(" + ", ".join([mark] * 7) + ")"
+    row = "(" + ", ".join([mark] * 8) + ")"
     return (
-        f"INSERT INTO {MESSAGES.name} (user_id, room_id, content, client_msg_id, rev, created_at, updated_at) "
+        f"INSERT INTO {MESSAGES.name} "
+        "(user_id, room_id, content, client_msg_id, mentions, rev, created_at, updated_at) "
         f"VALUES {', '.join([row] * count)}" + (" RETURNING id" if returning else "")
     )
 
 
-def _insert_messages_one_by_one(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None, int]], now: datetime
-) -> list[int]:
+def _insert_messages_one_by_one(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
     """For a database without INSERT ... RETURNING (MySQL, MariaDB before 10.5)."""
     ids = []
-    for user_id, room_id, content, client_msg_id, rev in rows:
+    for user_id, room_id, content, client_msg_id, mentions, rev in rows:
         values = {
             "user_id": user_id,
             "room_id": room_id,
             "content": content,
             "client_msg_id": client_msg_id,
+            "mentions": mentions,
             "rev": rev,
         }
         result = connection.execute(insert(MESSAGES).values(created_at=now, updated_at=now, **values))
@@ -607,25 +610,36 @@ def live_message(session: Session, room_id: int, message_id: int) -> MessageReco
     return None if row is None else _message(*row)
 
 
-def edit_message(session: Session, room_id: int, message_id: int, editor_id: int, content: str) -> MessageRecord | None:
-    """Replace a live message's text, by its author only (else ChangeRefused), with a new rev and
-    ``edited_at``; the search index follows in the same transaction. None: no such live message."""
+def edit_message(
+    session: Session,
+    room_id: int,
+    message_id: int,
+    editor_id: int,
+    content: str,
+    mentionable: Collection[int] | None = None,
+) -> tuple[MessageRecord, tuple[UserRecord, ...]] | None:
+    """Replace a live message's text, by its author only (else ChangeRefused), with a new rev,
+    ``edited_at`` and its mentions worked out again (among ``mentionable``: a direct room's
+    members; None: anyone); the search index follows in the same transaction. Returns the message
+    as edited and whom it mentioned before; None: no such live message."""
     found = live_message(session, room_id, message_id)
     if found is None:
         return None
     if found.author.id != editor_id:
         raise ChangeRefused(message_id)
+    [mentioned] = resolve_mentions(session, [(content, mentionable)])
     now = models.utcnow()
-    rev = take_revs(session.connection(), 1)
+    rev = take_revs(session.connection(), 1)  # last: the sequence's row stays locked until commit
     changed = session.execute(
         update(models.Message)
         .where(models.Message.id == message_id, models.Message.deleted_at.is_(None))
-        .values(content=content, edited_at=now, updated_at=now, rev=rev)
+        .values(content=content, mentions=stored_mentions(mentioned), edited_at=now, updated_at=now, rev=rev)
     )
     if not cast(Any, changed).rowcount:
         return None  # deleted meanwhile
     search_index.reindex_message(session, message_id, room_id, content)
-    return dataclasses.replace(found, content=content, edited_at=now, rev=rev)
+    edited = dataclasses.replace(found, content=content, mentions=mentioned, edited_at=now, rev=rev)
+    return edited, found.mentions
 
 
 def delete_message(session: Session, room_id: int, message_id: int, deleter_id: int, any_author: bool) -> int | None:
