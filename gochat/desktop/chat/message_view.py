@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QContextMenuEvent,
     QDesktopServices,
@@ -79,12 +79,6 @@ class MessageView(QListView):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.resized.emit()
-
-    def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802 - Qt's name
-        super().setModel(model)
-        if model is not None:
-            # A row changed in place (edited, deleted): no layout of its old text is kept.
-            model.dataChanged.connect(self.delegate.forget_layouts)
 
     # -- geometry -------------------------------------------------------------------------
 

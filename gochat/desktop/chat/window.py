@@ -309,6 +309,8 @@ class ChatWindow(QWidget):
         self.input.editLastRequested.connect(self.edit_last)
         self.input.escapePressed.connect(self.cancel_edit)
         self.send_button.clicked.connect(self._send)
+        # A row changed in place (edited, deleted): no layout of its old text is kept.
+        messages.dataChanged.connect(self.view.delegate.forget_layouts)
         messages.dataChanged.connect(self._check_edited_message)
 
         # Keep the view where the user left it: at the bottom for new messages; on the same
