@@ -25,7 +25,7 @@ from gochat.protocol import (
     clamp_rooms_limit,
 )
 from gochat.server.context import ServerContext
-from gochat.server.errors import Conflict, NotFound, RateLimited, StorageUnavailable, Unauthorized
+from gochat.server.errors import Conflict, Forbidden, NotFound, RateLimited, StorageUnavailable, Unauthorized
 from gochat.server.http_errors import HTTP_ERROR, chat_error_body, error_body
 
 router = APIRouter(prefix="/api")
@@ -82,6 +82,7 @@ class RateLimitedOut(ErrorOut):
 _ALICE = User(1, "alice")
 _CREATED = datetime(2026, 11, 27, 6, 56, 36, 48000, tzinfo=UTC)
 _USER_EXAMPLE = _ALICE.to_wire()
+_ME_EXAMPLE = {**_USER_EXAMPLE, "admin": False}
 _ROOM_EXAMPLE = Room(3, "闲聊 ☕", _ALICE, _CREATED, online=2, last_read_id=40, unread=1).to_wire()
 _MESSAGE_EXAMPLE = Message(41, 3, _ALICE, "<b>hi</b> 你好 😀", _CREATED, "c1").to_wire()
 
@@ -104,6 +105,10 @@ ERRORS: dict[int, dict[str, Any]] = {
     401: _error(
         "Missing, unknown or logged-out token (login: wrong username or password)",
         chat_error_body(Unauthorized("The token is not valid; it may have been logged out.")),
+    ),
+    403: _error(
+        "Not yours to do (another's message)",
+        chat_error_body(Forbidden("Only its author may edit a message.")),
     ),
     404: _error("No such room", chat_error_body(NotFound("There is no room 3."))),
     408: _error(
@@ -208,9 +213,12 @@ async def logout(me: Me, ctx: Ctx, body: LogoutScope | None = None) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", responses={200: _example("The caller", _USER_EXAMPLE), **errors(*SIGNED_IN)})
-async def whoami(me: Me) -> dict[str, Any]:
-    return me.user.to_wire()
+@router.get(
+    "/me",
+    responses={200: _example("The caller; admin: a server admin (--admin)", _ME_EXAMPLE), **errors(*SIGNED_IN)},
+)
+async def whoami(me: Me, ctx: Ctx) -> dict[str, Any]:
+    return {**me.user.to_wire(), "admin": ctx.edits.is_admin(me.user)}
 
 
 _TOTAL_COUNT = {

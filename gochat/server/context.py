@@ -14,6 +14,7 @@ from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.edits import MessageEdits
 from gochat.server.errors import StorageUnavailable
 from gochat.server.hashing import HashingPool
 from gochat.server.history import History
@@ -47,6 +48,7 @@ class ServerContext:
     history: History
     sweeper: TokenSweeper
     hashing: HashingPool
+    edits: MessageEdits
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -74,6 +76,7 @@ class ServerContext:
         history = History(database, rooms)
         chat = ChatService(database, rooms, hub, markers, history, limits)
         chat.writer.start()
+        edits = MessageEdits(database, rooms, hub, limits, chat.notify_mentions, settings.admins)
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
         sweeper.start()
@@ -89,6 +92,7 @@ class ServerContext:
             history,
             sweeper,
             hashing,
+            edits,
             namespace,
             database_id,
         )

@@ -20,3 +20,12 @@ class History:
         ``after``, oldest first; raises NotFound for a room that does not exist."""
         room = await self._rooms.get(room_id)
         return await self._db.run(queries.history_page, room.id, before=before, after=after, limit=limit)
+
+    async def catch_up(
+        self, room_id: int, viewer_id: int, *, after: int, after_rev: int, limit: int
+    ) -> tuple[HistoryPage, HistoryPage]:
+        """The first ``limit`` messages after ``after`` and the changes (edits, deletions) to
+        those up to it since ``after_rev`` (queries.catch_up), for a viewer who may see the room
+        (NotFound otherwise, as for a room that does not exist)."""
+        room = await self._rooms.get_visible(room_id, viewer_id)
+        return await self._db.run(queries.catch_up, room.id, after, after_rev, limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import secrets
@@ -10,7 +11,22 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +42,9 @@ from gochat.server.records import (
     RoomRecord,
     UserRecord,
 )
-from gochat.server.store import models
+from gochat.server.store import models, search_index
+from gochat.server.store.mentions import resolve_mentions, stored_mentions
+from gochat.server.store.upgrade import REV_SEQUENCE
 
 
 class NameTaken(Exception):
@@ -255,11 +273,8 @@ def get_room(session: Session, room_id: int) -> RoomRecord | None:
 
 def _message_query() -> Select[models.Message, models.User]:
     author = aliased(models.User)
-    return (
-        select(models.Message, author)
-        .join(author, author.id == models.Message.user_id)
-        .where(models.Message.deleted_at.is_(None))
-    )
+    # Deleted messages stay in every page as tombstones (their text is gone already).
+    return select(models.Message, author).join(author, author.id == models.Message.user_id)
 
 
 def _mentions(stored: str | None) -> tuple[UserRecord, ...]:
@@ -326,6 +341,10 @@ def find_client_messages(
             MESSAGES.c.content,
             MESSAGES.c.created_at,
             MESSAGES.c.client_msg_id,
+            MESSAGES.c.rev,
+            MESSAGES.c.mentions,
+            MESSAGES.c.edited_at,
+            MESSAGES.c.deleted_at,
         )
         .join(USERS, USERS.c.id == MESSAGES.c.user_id)
         .where(or_(*(and_(MESSAGES.c.user_id == user, MESSAGES.c.client_msg_id.in_(ids)) for user, ids in by_user)))
@@ -339,14 +358,20 @@ def find_client_messages(
             content=row.content,
             created_at=row.created_at,
             client_msg_id=row.client_msg_id,
+            rev=row.rev,
+            mentions=_mentions(row.mentions),
+            edited_at=row.edited_at,
+            deleted=row.deleted_at is not None,
         )
     return found
 
 
-def insert_messages(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None]], now: datetime
-) -> list[int]:
-    """Insert (user id, room id, content, clientMsgId) rows in one statement; their ids, in order."""
+# A message to insert: user id, room id, content, clientMsgId, mentions (messages.mentions: JSON or None), rev.
+MessageRow = tuple[int, int, str, str | None, str | None, int]
+
+
+def insert_messages(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
+    """Insert (user id, room id, content, clientMsgId, mentions, rev) rows in one statement; their ids, in order."""
     if not rows:
         return []
     dialect = connection.dialect
@@ -358,8 +383,8 @@ def insert_messages(
     stamp_processor = MESSAGES.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = stamp_processor(now) if stamp_processor is not None else now
     parameters: list[object] = []
-    for user_id, room_id, content, client_msg_id in rows:
-        parameters += (user_id, room_id, content, client_msg_id, stamp, stamp)
+    for user_id, room_id, content, client_msg_id, mentions, rev in rows:
+        parameters += (user_id, room_id, content, client_msg_id, mentions, rev, stamp, stamp)
     if dialect.name == "sqlite":
         # SQLite gives a new row max(rowid) + 1 (until id 2**63 - 1 is taken, which no message
         # table reaches), and one statement runs under the write lock, so its rows get
@@ -378,20 +403,26 @@ def insert_messages(
 @functools.lru_cache(maxsize=64)
 def _multi_row_insert(paramstyle: str, count: int, returning: bool = True) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
-    row = "(" + ", ".join([mark] * 6) + ")"
+    row = "(" + ", ".join([mark] * 8) + ")"
     return (
-        f"INSERT INTO {MESSAGES.name} (user_id, room_id, content, client_msg_id, created_at, updated_at) "
+        f"INSERT INTO {MESSAGES.name} "
+        "(user_id, room_id, content, client_msg_id, mentions, rev, created_at, updated_at) "
         f"VALUES {', '.join([row] * count)}" + (" RETURNING id" if returning else "")
     )
 
 
-def _insert_messages_one_by_one(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None]], now: datetime
-) -> list[int]:
+def _insert_messages_one_by_one(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
     """For a database without INSERT ... RETURNING (MySQL, MariaDB before 10.5)."""
     ids = []
-    for user_id, room_id, content, client_msg_id in rows:
-        values = {"user_id": user_id, "room_id": room_id, "content": content, "client_msg_id": client_msg_id}
+    for user_id, room_id, content, client_msg_id, mentions, rev in rows:
+        values = {
+            "user_id": user_id,
+            "room_id": room_id,
+            "content": content,
+            "client_msg_id": client_msg_id,
+            "mentions": mentions,
+            "rev": rev,
+        }
         result = connection.execute(insert(MESSAGES).values(created_at=now, updated_at=now, **values))
         assert result.inserted_primary_key is not None
         ids.append(int(result.inserted_primary_key[0]))
@@ -461,12 +492,16 @@ def join_room(session: Session, user_id: int, room_id: int) -> tuple[int, int, i
 
 
 def enter_room(
-    session: Session, user_id: int, room_id: int, after_id: int | None, limit: int
-) -> tuple[tuple[int, int, int, bool], HistoryPage]:
+    session: Session, user_id: int, room_id: int, after_id: int | None, limit: int, after_rev: int | None = None
+) -> tuple[tuple[int, int, int, bool], HistoryPage, HistoryPage | None]:
     """What ENTER reads, in one transaction: the user's reading (``join_room``) and a page of
-    history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it."""
+    history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it;
+    with ``after_id`` and ``after_rev``, also the changes up to ``after_id`` (``catch_up``)."""
     reading = join_room(session, user_id, room_id)
-    return reading, history_page(session, room_id, after=after_id, limit=limit)
+    if after_id is not None and after_rev is not None:
+        page, changes = catch_up(session, room_id, after_id, after_rev, limit)
+        return reading, page, changes
+    return reading, history_page(session, room_id, after=after_id, limit=limit), None
 
 
 def advance_read_marker(session: Session, user_id: int, room_id: int, last_read_id: int) -> tuple[int, int, bool]:
@@ -533,3 +568,139 @@ def database_id(session: Session) -> str:
     """The random id made when this database was first used by gochat (made now if missing)."""
     _insert_if_absent(session, models.DatabaseInfo, {"name": DATABASE_ID, "value": secrets.token_hex(8)})
     return str(session.scalar(select(models.DatabaseInfo.value).where(models.DatabaseInfo.name == DATABASE_ID)))
+
+
+# ---------------------------------------------------------------------------
+# Revs, edits and deletions (docs/protocol.md, "Edits and deletions")
+
+
+SEQUENCES = cast(Table, models.Sequence.__table__)
+
+
+class ChangeRefused(Exception):
+    """The message exists, but the caller may not change it."""
+
+
+def take_revs(connection: Connection, count: int) -> int:
+    """Take ``count`` revs from the one "rev" sequence; returns the last (they are
+    ``last - count + 1`` to ``last``). The UPDATE locks the sequence's row until the transaction
+    ends, so writers on every server take revs one after another and commit in rev order: a
+    reader never sees a rev before one lower than it."""
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    bump = f"UPDATE {SEQUENCES.name} SET value = value + {mark} WHERE name = {mark}"
+    if dialect.name == "sqlite":  # one statement instead of two
+        last = connection.exec_driver_sql(bump + " RETURNING value", (count, REV_SEQUENCE)).scalar_one()
+    else:
+        connection.exec_driver_sql(bump, (count, REV_SEQUENCE))
+        # Our own change is visible to us: this reads the value just set under our lock.
+        last = connection.exec_driver_sql(
+            f"SELECT value FROM {SEQUENCES.name} WHERE name = {mark}", (REV_SEQUENCE,)
+        ).scalar_one()
+    return int(last)
+
+
+def live_message(session: Session, room_id: int, message_id: int) -> MessageRecord | None:
+    """Message ``message_id`` of room ``room_id``, unless it was deleted (or never stored)."""
+    row = session.execute(
+        _message_query().where(
+            models.Message.id == message_id, models.Message.room_id == room_id, models.Message.deleted_at.is_(None)
+        )
+    ).first()
+    return None if row is None else _message(*row)
+
+
+def edit_message(
+    session: Session,
+    room_id: int,
+    message_id: int,
+    editor_id: int,
+    content: str,
+    mentionable: Collection[int] | None = None,
+) -> tuple[MessageRecord, tuple[UserRecord, ...]] | None:
+    """Replace a live message's text, by its author only (else ChangeRefused), with a new rev,
+    ``edited_at`` and its mentions worked out again (among ``mentionable``: a direct room's
+    members; None: anyone); the search index follows in the same transaction. Returns the message
+    as edited and whom it mentioned before; None: no such live message."""
+    found = live_message(session, room_id, message_id)
+    if found is None:
+        return None
+    if found.author.id != editor_id:
+        raise ChangeRefused(message_id)
+    [mentioned] = resolve_mentions(session, [(content, mentionable)])
+    now = models.utcnow()
+    rev = take_revs(session.connection(), 1)  # last: the sequence's row stays locked until commit
+    changed = session.execute(
+        update(models.Message)
+        .where(models.Message.id == message_id, models.Message.deleted_at.is_(None))
+        .values(content=content, mentions=stored_mentions(mentioned), edited_at=now, updated_at=now, rev=rev)
+    )
+    if not cast(Any, changed).rowcount:
+        return None  # deleted meanwhile
+    search_index.reindex_message(session, message_id, room_id, content)
+    edited = dataclasses.replace(found, content=content, mentions=mentioned, edited_at=now, rev=rev)
+    return edited, found.mentions
+
+
+def delete_message(session: Session, room_id: int, message_id: int, deleter_id: int, any_author: bool) -> int | None:
+    """Make a live message a tombstone: its text and mentions gone from the row, ``deleted_at``
+    set, a new rev; the search index forgets it in the same transaction. Its author may, and with
+    ``any_author`` (the room's creator, a server admin) anyone; else ChangeRefused. Returns the
+    deletion's rev; None: no such live message."""
+    found = live_message(session, room_id, message_id)
+    if found is None:
+        return None
+    if found.author.id != deleter_id and not any_author:
+        raise ChangeRefused(message_id)
+    now = models.utcnow()
+    rev = take_revs(session.connection(), 1)
+    changed = session.execute(
+        update(models.Message)
+        .where(models.Message.id == message_id, models.Message.deleted_at.is_(None))
+        .values(content="", mentions=None, deleted_at=now, updated_at=now, rev=rev)
+    )
+    if not cast(Any, changed).rowcount:
+        return None
+    search_index.unindex_message(session, message_id)
+    return rev
+
+
+def catch_up(
+    session: Session, room_id: int, after_id: int, after_rev: int, limit: int
+) -> tuple[HistoryPage, HistoryPage]:
+    """What a client that saw the room up to message ``after_id`` and rev ``after_rev`` missed:
+    the first ``limit`` messages after ``after_id`` (oldest first; ``more``: newer ones exist) and
+    the messages up to ``after_id`` changed since ``after_rev`` as they are now (lowest rev first,
+    ``limit`` at most; ``more``: more changes remain).
+
+    One statement, so both come from one snapshot: a rev the reply reports as seen must not
+    leave a change of a lower rev unseen (reads outside a transaction would be two snapshots)."""
+    message = models.Message
+    newer = (
+        select(message.id, literal(0).label("part"))
+        .where(message.room_id == room_id, message.id > after_id)
+        .order_by(message.id)
+        .limit(limit + 1)
+        .subquery("newer")
+    )
+    # idx_messages_room_id_rev: "room = ? and rev > ?" in rev order.
+    changed = (
+        select(message.id, literal(1).label("part"))
+        .where(message.room_id == room_id, message.rev > after_rev, message.id <= after_id)
+        .order_by(message.rev)
+        .limit(limit + 1)
+        .subquery("changed")
+    )
+    wanted = union_all(select(newer.c.id, newer.c.part), select(changed.c.id, changed.c.part)).subquery("wanted")
+    author = aliased(models.User)
+    rows = session.execute(
+        select(message, author, wanted.c.part)
+        .join(wanted, wanted.c.id == message.id)
+        .join(author, author.id == message.user_id)
+    ).all()
+    messages = sorted((_message(row, by) for row, by, part in rows if part == 0), key=lambda m: m.id)
+    changes = sorted((_message(row, by) for row, by, part in rows if part == 1), key=lambda m: m.rev)
+    return (
+        HistoryPage(messages[:limit], len(messages) > limit),
+        HistoryPage(changes[:limit], len(changes) > limit),
+    )
