@@ -27,6 +27,7 @@ from gochat.protocol import (
     message_frame,
     request_failed,
 )
+from gochat.server.direct import DirectRooms
 from gochat.server.errors import ChatError, NotInRoom, RateLimited, StorageUnavailable
 from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
@@ -62,6 +63,7 @@ class ChatService:
         markers: ReadMarkers,
         history: History,
         limits: RateLimits,
+        direct: DirectRooms,
     ) -> None:
         self._db = database
         self._limits = limits
@@ -69,6 +71,7 @@ class ChatService:
         self._hub = hub
         self._markers = markers
         self._history = history
+        self._direct = direct
         self.writer = MessageWriter(database, self.broadcast_committed)
 
     async def handle(self, connection: Connection, frame: ClientFrame) -> Acknowledgement | None:
@@ -108,6 +111,7 @@ class ChatService:
                 message = committed.message
                 frame = message_frame(committed.message_json())
                 self._hub.broadcast(message.room_id, frame, message_id=message.id, watchers=True)
+        self._direct.messages_committed(batch)
 
     def _acknowledge(self, connection: Connection, request: SendMessage, future: Acknowledgement) -> None:
         if future.cancelled():
@@ -133,7 +137,7 @@ class ChatService:
     # -- presence and history --------------------------------------------------------
 
     async def enter(self, connection: Connection, request: EnterRoom) -> None:
-        room = await self._rooms.get(request.room_id)
+        room = await self._rooms.get_visible(request.room_id, connection.user.id)
         if request.watch:
             await self._watch(connection, room, request)
             return
@@ -148,8 +152,10 @@ class ChatService:
             self._hub.leave(connection, room.id)  # never announced, so nothing to take back
             raise
         reading = Reading(marker, unread)
+        if room.is_direct and newest == 0:
+            self._direct.expect_first_message(room)
         state = RoomState(
-            room=self._rooms.view(room, reading),
+            room=self._rooms.view(room, reading, viewer_id=user.id),
             last_message_id=newest,
             members=tuple(self._hub.members(room.id)),
             messages=tuple(page.messages),
@@ -177,10 +183,12 @@ class ChatService:
             if not was_watching:
                 self._hub.unwatch(connection, room.id)
             raise
+        if room.is_direct and newest == 0:
+            self._direct.expect_first_message(room)
         # lastMessageId: the newest message the count covers, so a client that also gets the
         # room's messages live counts none of them twice.
         state = RoomState(
-            room=self._rooms.view(room, Reading(marker, unread)),
+            room=self._rooms.view(room, Reading(marker, unread), viewer_id=connection.user.id),
             last_message_id=newest,
             watching=True,
             request_id=request.request_id,
@@ -190,7 +198,9 @@ class ChatService:
         self._hub.finish_join(connection, room.id, newest)
 
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
-        page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)
+        page = await self._history.page(
+            request.room_id, viewer_id=connection.user.id, after=request.after_id, limit=SYNC_PAGE
+        )
         reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
         connection.deliver(encode_server_frame(reply))
 
