@@ -36,6 +36,7 @@ from tests.helpers import (
     auth,
     chat_client,
     create_room,
+    login,
     register_and_login,
     scaled,
 )
@@ -228,6 +229,25 @@ async def test_the_list_most_recent_activity_first_with_the_last_message(
         "",
         [],
     )
+
+
+@pytest.mark.backends
+async def test_a_message_to_someone_offline_waits_for_them(server: ServerThread, api: httpx.AsyncClient) -> None:
+    alice, bob = await person(api, "alice"), await person(api, "bob")
+    room = (await open_dm(api, alice, "bob")).json()
+    async with chat_client(server.url, alice.token) as a:
+        await first_message(a, room["id"], "ping")
+        last = (await a.say(room["id"], "are you around?")).data["message"]
+    # Bob logs in later (a new token, as on another day): both messages wait, unread.
+    token = await login(api, "bob")
+    [waiting] = await dms(api, Person(token, bob.id, "bob"))
+    assert (waiting["id"], waiting["unread"], waiting["lastMessage"]) == (room["id"], 2, last)
+    async with chat_client(server.url, token) as b:
+        watched = await b.enter(room["id"], watch=True)
+        assert (watched.data["unread"], watched.data["room"]["name"]) == (2, "alice")
+        entered = await b.enter(room["id"])
+        assert [m["content"] for m in entered.data["messages"]] == ["ping", "are you around?"]
+        await b.silent()  # no ROOM_CREATED after the fact
 
 
 def same_words(unknown: dict[str, Any], hidden: dict[str, Any], room_id: int) -> dict[str, Any]:
