@@ -145,6 +145,9 @@ DOCUMENTED_ERRORS = {
         "503",
     },
     ("delete", "/api/rooms/{room_id}/messages/{message_id}"): {"401", "403", "404", "422", "503"},
+    ("get", "/api/users"): {"401", "422", "503"},
+    ("post", "/api/dms"): {"400", "401", "404", "408", "413", "422", "503"},
+    ("get", "/api/dms"): {"401", "503"},
 }
 
 
