@@ -573,15 +573,21 @@ def search_messages(
     sqlite = session.get_bind().dialect.name == "sqlite"
     parameters: dict[str, Any] = {"limit": limit}
     if sqlite:
+        # The room is one more phrase for FTS5 to intersect (search_index.room_word).
         key = "s.rowid"
         if len(query) == 2:
-            table, parameters["match"] = search_index.BIGRAM_TABLE, search_index.query_words(query)[0]
+            table, match = search_index.BIGRAM_TABLE, f"grams : {search_index.query_words(query)[0]}"
+            room = f"room : r{room_id}"
         else:
-            table, parameters["match"] = search_index.TEXT_TABLE, search_index.fts5_phrase(query)
+            table, match = search_index.TEXT_TABLE, f"content : {search_index.fts5_phrase(query)}"
+            room = f"room : {search_index.fts5_phrase(search_index.room_word(room_id or 0, sqlite=True))}"
+        parameters["match"] = match if room_id is None else f"{match} AND {room}"
         where = [f"{table} MATCH :match"]
     else:
         key, table = "s.message_id", search_index.TEXT_TABLE
         words = search_index.query_words(query)
+        if room_id is not None:
+            words.append(search_index.room_word(room_id, sqlite=False))
         parameters["match"] = search_index.boolean_words(words)
         where = ["MATCH(s.grams) AGAINST (:match IN BOOLEAN MODE)"]
         if len(query) > 3:

@@ -39,9 +39,9 @@ BACKFILL_DONE = "search_backfill_done"
 BACKFILL_BATCH = 2000
 
 _SQLITE_TABLES = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_TABLE} USING fts5(content, tokenize='trigram case_sensitive 0')",
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_TABLE} USING fts5(content, room, tokenize='trigram case_sensitive 0')",
     # Contentless: the words are recomputed from message_search's copy of the text to delete them.
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {BIGRAM_TABLE} USING fts5(grams, content='', tokenize='unicode61')",
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {BIGRAM_TABLE} USING fts5(grams, room, content='', tokenize='unicode61')",
 )
 _MARIADB_TABLE = (
     f"CREATE TABLE IF NOT EXISTS {TEXT_TABLE} ("
@@ -83,6 +83,14 @@ def query_words(query: str) -> list[str]:
     return _bigrams(folded) if len(folded) == 2 else _distinct(_trigrams(folded))
 
 
+def room_word(room_id: int, *, sqlite: bool) -> str:
+    """The word that puts a message in its room, so a search in one room is one more word for the
+    full-text index to intersect (not a filter over every message that has the text). On SQLite
+    the text table's room column holds "<12>" (its trigrams match only that whole value) and the
+    bigram table's "r12"; on MariaDB "room12" (InnoDB drops words under 3 characters)."""
+    return f"<{room_id}>" if sqlite else f"room{room_id}"
+
+
 def _is_sqlite(connection: Connection) -> bool:
     return connection.dialect.name == "sqlite"
 
@@ -98,17 +106,23 @@ def index_messages(connection: Connection | Session, messages: Sequence[tuple[in
     bind = connection.connection() if isinstance(connection, Session) else connection
     if _is_sqlite(bind):
         bind.exec_driver_sql(
-            f"INSERT INTO {TEXT_TABLE} (rowid, content) VALUES (?, ?)",
-            [(message_id, content) for message_id, _, content in messages],
+            f"INSERT INTO {TEXT_TABLE} (rowid, content, room) VALUES (?, ?, ?)",
+            [(message_id, content, room_word(room_id, sqlite=True)) for message_id, room_id, content in messages],
         )
         bind.exec_driver_sql(
-            f"INSERT INTO {BIGRAM_TABLE} (rowid, grams) VALUES (?, ?)",
-            [(message_id, gram_words(content, trigrams=False)) for message_id, _, content in messages],
+            f"INSERT INTO {BIGRAM_TABLE} (rowid, grams, room) VALUES (?, ?, ?)",
+            [
+                (message_id, gram_words(content, trigrams=False), f"r{room_id}")
+                for message_id, room_id, content in messages
+            ],
         )
         return
     bind.exec_driver_sql(
         f"INSERT INTO {TEXT_TABLE} (message_id, grams) VALUES (%s, %s)",
-        [(message_id, gram_words(content, trigrams=True)) for message_id, _, content in messages],
+        [
+            (message_id, f"{room_word(room_id, sqlite=False)} {gram_words(content, trigrams=True)}")
+            for message_id, room_id, content in messages
+        ],
     )
 
 
@@ -127,13 +141,17 @@ def unindex_message(session: Session, message_id: int) -> None:
     # The text as it was indexed (not the message's, which the caller may have changed already):
     # a contentless table forgets a row only when told the very words it holds.
     indexed = connection.execute(
-        text(f"SELECT content FROM {TEXT_TABLE} WHERE rowid = :id"), {"id": message_id}
-    ).scalar()
+        text(f"SELECT content, room FROM {TEXT_TABLE} WHERE rowid = :id"), {"id": message_id}
+    ).first()
     if indexed is None:
         return
     connection.execute(
-        text(f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, grams) VALUES ('delete', :id, :grams)"),
-        {"id": message_id, "grams": gram_words(indexed, trigrams=False)},
+        text(f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, grams, room) VALUES ('delete', :id, :grams, :room)"),
+        {
+            "id": message_id,
+            "grams": gram_words(indexed.content, trigrams=False),
+            "room": f"r{indexed.room.strip('<>')}",
+        },
     )
     connection.execute(text(f"DELETE FROM {TEXT_TABLE} WHERE rowid = :id"), {"id": message_id})
 
