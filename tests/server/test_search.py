@@ -249,7 +249,7 @@ async def test_messages_stored_before_the_index_existed_are_found_after_start_up
 
 
 def test_the_index_words_ignore_case_and_fit_every_tokenizer() -> None:
-    assert search_index.fold("HeLLo Ω Σ 你好") == "hello ω σ 你好"
+    assert search_index.gram_words("HeLLo ΩΣ", trigrams=True) == search_index.gram_words("hello ωσ", trigrams=True)
     words = search_index.gram_words("Ab你", trigrams=True).split()
     assert words == ["b61g62", "b62g4f60", "t61g62g4f60"]
     assert all(word.isascii() and word.isalnum() and len(word) >= 3 for word in words)

@@ -11,15 +11,14 @@ Each backend's own full-text machinery (docs/architecture.md, "Message search"):
   longer one needs all its trigrams, and the candidates are checked against the text itself.
 
 The words are ASCII letters and digits only ("b4f60g597d": the bigram 你好), so no tokenizer,
-InnoDB's minimum token size (3) or its stopword list can split or drop them. Text is folded
-character by character (``fold``) before it is cut, so the index ignores case.
+InnoDB's minimum token size (3) or its stopword list can split or drop them. Each character is
+folded on its own (lower case, when that is one character) as it is cut, so the index ignores case.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -52,35 +51,55 @@ _MARIADB_TABLE = (
 )
 
 
-def fold(content: str) -> str:
-    """``content`` ignoring case, one character for one (so positions stay put)."""
-    return "".join(c if len(low := c.lower()) != 1 else low for c in content)
+def _fold_char(c: str) -> str:
+    low = c.lower()
+    return low if len(low) == 1 else c
 
 
-def _bigrams(folded: str) -> list[str]:
-    return [f"b{ord(a):x}g{ord(b):x}" for a, b in itertools.pairwise(folded)]
+class _Pieces(dict[str, str]):
+    """Each character's piece of a word: ``prefix`` + its folded code point in hex, made once.
+    The words are then joined by C loops (map, str.__add__), not a Python loop per pair: this runs
+    on the writer's thread for every message stored."""
+
+    # Characters remembered at most (a text of every code point must not grow it without end).
+    LIMIT = 20_000
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def __missing__(self, c: str) -> str:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        piece = self[c] = f"{self._prefix}{ord(_fold_char(c)):x}"
+        return piece
 
 
-def _trigrams(folded: str) -> list[str]:
-    return [f"t{ord(a):x}g{ord(b):x}g{ord(c):x}" for a, b, c in zip(folded, folded[1:], folded[2:], strict=False)]
+_BIGRAM_HEAD, _TRIGRAM_HEAD, _TAIL = _Pieces("b"), _Pieces("t"), _Pieces("g")
 
 
-def _distinct(words: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(words))
+def _bigrams(content: str) -> Iterator[str]:
+    return map(str.__add__, map(_BIGRAM_HEAD.__getitem__, content), map(_TAIL.__getitem__, content[1:]))
+
+
+def _trigrams(content: str) -> Iterator[str]:
+    heads = map(str.__add__, map(_TRIGRAM_HEAD.__getitem__, content), map(_TAIL.__getitem__, content[1:]))
+    return map(str.__add__, heads, map(_TAIL.__getitem__, content[2:]))
 
 
 def gram_words(content: str, *, trigrams: bool) -> str:
-    """The index's words for a text: its distinct bigrams (and trigrams), space-separated."""
-    folded = fold(content)
-    words = _bigrams(folded) + (_trigrams(folded) if trigrams else [])
-    return " ".join(_distinct(words))
+    """The index's words for a text, ignoring case: its distinct bigrams ("b4f60g597d": 你好), and
+    trigrams ("t...g...g..."), space-separated."""
+    words = dict.fromkeys(_bigrams(content))
+    if trigrams:
+        words.update(dict.fromkeys(_trigrams(content)))
+    return " ".join(words)
 
 
 def query_words(query: str) -> list[str]:
     """The words a stored text must all hold to contain ``query`` (2 characters or more): its one
     bigram, or its distinct trigrams."""
-    folded = fold(query)
-    return _bigrams(folded) if len(folded) == 2 else _distinct(_trigrams(folded))
+    return list(dict.fromkeys(_bigrams(query) if len(query) == 2 else _trigrams(query)))
 
 
 def room_word(room_id: int, *, sqlite: bool) -> str:
