@@ -25,6 +25,7 @@ from gochat.server.people import People
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
+from gochat.server.search import MessageSearch
 from gochat.server.store import queries
 from gochat.server.store.database import Database, DatabaseTimeouts
 from gochat.server.token_sweep import TokenSweeper
@@ -48,6 +49,7 @@ class ServerContext:
     chat: ChatService
     markers: ReadMarkers
     history: History
+    search: MessageSearch
     sweeper: TokenSweeper
     hashing: HashingPool
     edits: MessageEdits
@@ -78,6 +80,7 @@ class ServerContext:
         rooms = RoomDirectory(database, cache, hub, limits)
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
+        search = MessageSearch(database, rooms)
         direct = DirectRooms(database, cache, rooms, hub)
         chat = ChatService(database, rooms, hub, markers, history, limits, direct)
         chat.writer.start()
@@ -95,6 +98,7 @@ class ServerContext:
             chat,
             markers,
             history,
+            search,
             sweeper,
             hashing,
             edits,
