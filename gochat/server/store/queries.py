@@ -594,11 +594,13 @@ def take_revs(connection: Connection, count: int) -> int:
     if dialect.name == "sqlite":  # one statement instead of two
         last = connection.exec_driver_sql(bump + " RETURNING value", (count, REV_SEQUENCE)).scalar_one()
     else:
-        connection.exec_driver_sql(bump, (count, REV_SEQUENCE))
-        # Our own change is visible to us: this reads the value just set under our lock.
-        last = connection.exec_driver_sql(
-            f"SELECT value FROM {SEQUENCES.name} WHERE name = {mark}", (REV_SEQUENCE,)
-        ).scalar_one()
+        # LAST_INSERT_ID(expr) hands the new value back in the UPDATE's own answer (its insert
+        # id): one round trip, not an UPDATE and then a SELECT.
+        result = connection.exec_driver_sql(
+            f"UPDATE {SEQUENCES.name} SET value = LAST_INSERT_ID(value + {mark}) WHERE name = {mark}",
+            (count, REV_SEQUENCE),
+        )
+        last = result.lastrowid
     return int(last)
 
 
