@@ -268,6 +268,9 @@ async def test_to_anyone_else_it_does_not_exist(server: ServerThread, api: httpx
         ("GET", "/api/rooms/{}/messages", None),
         ("GET", "/api/rooms/{}/messages?after=0", None),
         ("POST", "/api/rooms/{}/read", {"lastReadId": message["id"]}),
+        ("GET", "/api/search?q=between&roomId={}", None),
+        ("PATCH", "/api/rooms/{}/messages/" + str(message["id"]), {"content": "edited by carol"}),
+        ("DELETE", "/api/rooms/{}/messages/" + str(message["id"]), None),
     ]
     for method, path, body in requests:
         unknown = await api.request(method, path.format(NEVER_USED), json=body, headers=auth(carol.token))
@@ -277,6 +280,12 @@ async def test_to_anyone_else_it_does_not_exist(server: ServerThread, api: httpx
         assert hidden.json()["error"] == "not_found"
     # Nothing was done on carol's behalf: no marker, and the room is still only alice's and bob's.
     assert await dms(api, carol) == []
+    # Searching everywhere never reaches into it; the members find it.
+    found = await api.get("/api/search", params={"q": "between"}, headers=auth(carol.token))
+    assert (found.status_code, found.json()) == (200, [])
+    for member in (alice, _bob):
+        found = await api.get("/api/search", params={"q": "between"}, headers=auth(member.token))
+        assert [m["id"] for m in found.json()] == [message["id"]]
 
     # WebSocket: ENTER, watch, SEND, SYNC — each error frame as for an id never used.
     frames = [
@@ -285,6 +294,8 @@ async def test_to_anyone_else_it_does_not_exist(server: ServerThread, api: httpx
         (MsgType.ENTER, {"watch": True}),
         (MsgType.SEND, {"content": "let me in", "clientMsgId": "c1"}),
         (MsgType.SYNC, {"afterId": 0}),
+        (MsgType.SYNC, {"afterId": message["id"], "afterRev": 0}),
+        (MsgType.ENTER, {"afterId": message["id"], "afterRev": 0}),
     ]
     async with chat_client(server.url, carol.token) as c:
         for msg_type, data in frames:
@@ -296,7 +307,7 @@ async def test_to_anyone_else_it_does_not_exist(server: ServerThread, api: httpx
             assert hidden.data == same_words(unknown.data, hidden.data, room["id"]), msg_type
             assert hidden.data["code"] in ("not_found", "not_in_room")
         await c.silent()
-    # The members themselves are served.
+    # The members themselves are served, and carol's edit and deletion changed nothing.
     for member in (alice, _bob):
         assert (await api.get(f"/api/rooms/{room['id']}/messages", headers=auth(member.token))).json() == [message]
 
