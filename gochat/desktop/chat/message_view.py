@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QRectF,
     Qt,
     QTimer,
     QUrl,
@@ -31,6 +32,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPen,
     QResizeEvent,
@@ -38,7 +40,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QMenu, QStyleOptionViewItem, QWidget
 
 from gochat.desktop.chat.bubbletext import word_at
-from gochat.desktop.chat.delegates import MessageDelegate
+from gochat.desktop.chat.delegates import RADIUS, MessageDelegate
 from gochat.desktop.chat.links import Link, find_links
 from gochat.desktop.chat.models import MessageListModel
 from gochat.desktop.state import Item, Kind
@@ -50,7 +52,7 @@ DRAG_SCROLL_MIN = 6
 # A message gone to (a search result, a notification) is highlighted this long, fading out.
 FLASH_MS = 2500
 FLASH_FILL = QColor(255, 196, 0, 90)  # the row's tint at full strength (readable in both themes)
-FLASH_RING = QColor("#2f6feb")  # and a ring around its bubble
+FLASH_RING = QColor("#d99a00")  # and a ring around its bubble (amber: seen on a blue bubble too)
 
 TextPoint = tuple[QPersistentModelIndex, int]  # a row and a position in its text
 # A later feature's entries for a message's context menu: called with the menu and the message.
@@ -367,13 +369,20 @@ class MessageView(QListView):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         fill = QColor(FLASH_FILL)
         fill.setAlphaF(FLASH_FILL.alphaF() * strength)
-        painter.fillRect(row, fill)
+        tint = QPainterPath()
+        tint.addRect(QRectF(row))
+        if geometry.bubble is not None:
+            # Around the bubble, not over it: its colours and text stay as they are.
+            bubble = QPainterPath()
+            bubble.addRoundedRect(QRectF(geometry.bubble), RADIUS, RADIUS)
+            tint = tint.subtracted(bubble)
+        painter.fillPath(tint, fill)
         if geometry.bubble is not None:
             ring = QColor(FLASH_RING)
             ring.setAlphaF(strength)
             painter.setPen(QPen(ring, 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(geometry.bubble.adjusted(-2, -2, 2, 2), 13.0, 13.0)
+            painter.drawRoundedRect(QRectF(geometry.bubble).adjusted(-2, -2, 2, 2), RADIUS + 2, RADIUS + 2)
         painter.end()
 
     # -- context menu -----------------------------------------------------------------------
