@@ -197,6 +197,7 @@ class DesktopApp(QObject):
             window.close()
         self.chat_windows.clear()
         self.search_window.hide()
+        self.search_window.reset()
         self.rooms_window.hide()
         self.login_window.reset_for_login()
         if reason:

@@ -98,7 +98,8 @@ def test_ctrl_f_in_a_room_finds_chinese_inside_a_sentence_and_english_in_another
     log_in(qtbot, alice, server, name)
     create_room(qtbot, alice, "茶馆 ☕")
     create_room(qtbot, alice, "lobby")
-    tea_house = ["大家你好呀 😀 今天喝什么茶？", "The Tea is READY 🍵", "nothing to see"]
+    story = "A long story: " + "on and on " * 30 + "until the TEA arrived 🍵 " + "and more words " * 40
+    tea_house = ["大家你好呀 😀 今天喝什么茶？", "The Tea is READY 🍵", "nothing to see", story]
     post(qtbot, qloop, server, name, "茶馆 ☕", tea_house)
     post(qtbot, qloop, server, name, "lobby", ["你好 from the lobby", "more tea please"])
     sent = count_searches(alice)
@@ -124,9 +125,13 @@ def test_ctrl_f_in_a_room_finds_chinese_inside_a_sentence_and_english_in_another
     search.query.clear()
     asked = len(sent)
     type_text(qtbot, search, "tEA")
-    qtbot.waitUntil(lambda: found(search) == ["The Tea is READY 🍵"], timeout=WAIT)
+    qtbot.waitUntil(lambda: found(search) == [story, "The Tea is READY 🍵"], timeout=WAIT)
     assert sent[asked:] == ["tEA"]
-    assert search.results_model.hit(0).spans == [(4, 7)]
+    # A long message is shown from a little before its match, which is highlighted.
+    long_hit = search.results_model.hit(0)
+    assert long_hit.text.startswith("…")
+    assert [long_hit.text[start:end] for start, end in long_hit.spans] == ["TEA"]
+    assert search.results_model.hit(1).spans == [(4, 7)]
     screenshot(search, "room-english-other-case")
 
     # Nothing there: said so.
@@ -186,6 +191,13 @@ def test_ctrl_shift_f_searches_every_room_and_a_result_opens_its_room_at_the_mes
     qtbot.waitUntil(search.isActiveWindow, timeout=WAIT)
     assert search.scope.currentText() == "All rooms"
     assert search.query.text() == "你好"
+
+    # Logging out takes the search away with the account: nothing of it is left for the next one.
+    alice.session.spawn(alice.account.logout())
+    qtbot.waitUntil(alice.login_window.isVisible, timeout=WAIT)
+    assert not search.isVisible()
+    assert search.query.text() == ""
+    assert found(search) == []
 
 
 @pytest.mark.unthrottled_messages

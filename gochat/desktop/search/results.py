@@ -3,9 +3,10 @@ line; below, up to three lines of the message with the words searched for highli
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import date
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextCharFormat, QTextLayout, QTextOption
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -15,6 +16,7 @@ from gochat.desktop.search.model import Hit, HitRole
 PADDING = 8
 GAP = 3
 TEXT_LINES = 3  # at most this many lines of a message; a longer one ends in "…"
+LAYOUTS_KEPT = 512  # laid-out results kept (those on screen, and many more)
 ACCENT = QColor("#2f6feb")
 
 Index = QModelIndex | QPersistentModelIndex
@@ -27,17 +29,40 @@ def when(hit: Hit, today: date) -> str:
 
 
 class ResultDelegate(QStyledItemDelegate):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # Laid-out texts by (message, width, font, theme): the list asks every row's size on
+        # each change, and eliding may lay a text out several times.
+        self._laid: OrderedDict[tuple[int, str, int, str, bool], tuple[QTextLayout, int]] = OrderedDict()
+
     def _layout(self, hit: Hit, font: QFont, width: int, palette: QPalette) -> tuple[QTextLayout, int]:
+        key = (hit.message.id, hit.text, width, font.key(), is_dark(palette))
+        kept = self._laid.get(key)
+        if kept is not None:
+            self._laid.move_to_end(key)
+            return kept
+        laid = self._lay_out(hit, font, width, palette)
+        self._laid[key] = laid
+        if len(self._laid) > LAYOUTS_KEPT:
+            self._laid.popitem(last=False)
+        return laid
+
+    def _lay_out(self, hit: Hit, font: QFont, width: int, palette: QPalette) -> tuple[QTextLayout, int]:
         """The message's text laid out in at most TEXT_LINES lines (the last elided), with its
         matches highlighted; and its height."""
         text = hit.text
         layout = self._lay(text, font, width, hit.spans, palette)
         if layout.lineCount() > TEXT_LINES:
-            # Cut where the last line shown ends, leaving room for the "…".
-            end = layout.lineAt(TEXT_LINES - 1).textStart() + layout.lineAt(TEXT_LINES - 1).textLength()
-            text = text[: max(0, end - 2)].rstrip() + "…"
-            spans = [(start, min(stop, len(text) - 1)) for start, stop in hit.spans if start < len(text) - 1]
-            layout = self._lay(text, font, width, spans, palette)
+            # Cut where the last line shown ends, leaving room for the "…" (a little more each
+            # time the "…" still wraps onto a line of its own).
+            last = layout.lineAt(TEXT_LINES - 1)
+            end = last.textStart() + last.textLength()
+            for cut in range(2, 40, 4):
+                shown = text[: max(0, end - cut)].rstrip() + "…"
+                spans = [(start, min(stop, len(shown) - 1)) for start, stop in hit.spans if start < len(shown) - 1]
+                layout = self._lay(shown, font, width, spans, palette)
+                if layout.lineCount() <= TEXT_LINES:
+                    break
         lines = min(layout.lineCount(), TEXT_LINES)
         height = sum(layout.lineAt(line).height() for line in range(lines))
         return layout, int(height + 0.99)

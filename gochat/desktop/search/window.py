@@ -151,6 +151,15 @@ class SearchWindow(QWidget):
         if self.query.text().strip():
             self._ask_now()
 
+    def reset(self) -> None:
+        """Logged out: nothing of that account's searching stays for the next one to see."""
+        self._search_soon.stop()
+        self._asked = None
+        self.query.clear()
+        self.search_in(None)
+        self._set_more(False)
+        self._say(HINT, error=False)
+
     def focus_query(self) -> None:
         self.query.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.query.selectAll()
