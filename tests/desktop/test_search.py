@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ from pytestqt.qtbot import QtBot
 from gochat.desktop.api import ApiError
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.chat.window import ChatWindow
+from gochat.desktop.search.controller import SearchController
 from gochat.desktop.search.window import HINT, SearchWindow
-from gochat.protocol import SEARCH_PAGE
+from gochat.desktop.session import ChatSession
+from gochat.protocol import SEARCH_PAGE, Room, RoomKind, User
 from gochat.server.runner import ServerThread
 from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, create_room, log_in, open_room, say, texts
@@ -89,6 +92,18 @@ def in_view(chat: ChatWindow, message_id: int) -> bool:
     return False
 
 
+def test_a_direct_room_is_called_by_the_other_person_s_name(qtbot: QtBot) -> None:
+    alice, bob = User(1, "alice"), User(2, "鲍勃")
+    direct = Room(9, "鲍勃", alice, datetime.now(UTC), kind=RoomKind.DIRECT, members=(alice, bob))
+    session = ChatSession()
+    search = SearchController(session)
+    session.me = alice
+    assert search.room_title(direct) == "鲍勃"
+    session.me = bob
+    assert search.room_title(direct) == "alice"
+    assert search.room_title(Room(3, "lobby", alice, datetime.now(UTC))) == "lobby"
+
+
 @pytest.mark.unthrottled_messages  # the rooms' messages are posted at once
 def test_ctrl_f_in_a_room_finds_chinese_inside_a_sentence_and_english_in_another_case_only_there(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
@@ -158,6 +173,7 @@ def test_ctrl_shift_f_searches_every_room_and_a_result_opens_its_room_at_the_mes
 
     rooms = alice.rooms_window
     activate(qtbot, rooms)
+    screenshot(rooms, "room-list-with-search-messages")
     qtbot.keyClick(rooms.table, Qt.Key.Key_F, CTRL_SHIFT)
     search = alice.search_window
     qtbot.waitUntil(search.isVisible, timeout=WAIT)
