@@ -22,6 +22,7 @@ from gochat.server.limits import RateLimits
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
+from gochat.server.search import MessageSearch
 from gochat.server.store import queries
 from gochat.server.store.database import Database, DatabaseTimeouts
 from gochat.server.token_sweep import TokenSweeper
@@ -45,6 +46,7 @@ class ServerContext:
     chat: ChatService
     markers: ReadMarkers
     history: History
+    search: MessageSearch
     sweeper: TokenSweeper
     hashing: HashingPool
     # What every cache key starts with: the operator's prefix, then this database's id.
@@ -72,6 +74,7 @@ class ServerContext:
         rooms = RoomDirectory(database, cache, hub, limits)
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
+        search = MessageSearch(database, rooms)
         chat = ChatService(database, rooms, hub, markers, history, limits)
         chat.writer.start()
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
@@ -87,6 +90,7 @@ class ServerContext:
             chat,
             markers,
             history,
+            search,
             sweeper,
             hashing,
             namespace,

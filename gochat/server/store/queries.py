@@ -10,7 +10,22 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +41,7 @@ from gochat.server.records import (
     RoomRecord,
     UserRecord,
 )
-from gochat.server.store import models
+from gochat.server.store import models, search_index
 
 
 class NameTaken(Exception):
@@ -533,3 +548,78 @@ def database_id(session: Session) -> str:
     """The random id made when this database was first used by gochat (made now if missing)."""
     _insert_if_absent(session, models.DatabaseInfo, {"name": DATABASE_ID, "value": secrets.token_hex(8)})
     return str(session.scalar(select(models.DatabaseInfo.value).where(models.DatabaseInfo.name == DATABASE_ID)))
+
+
+# ---------------------------------------------------------------------------
+# Message search (the index: store/search_index.py)
+
+
+def direct_room_ids(session: Session, user_id: int) -> list[int]:
+    """The direct rooms ``user_id`` is one of the two members of."""
+    direct = models.DirectRoom
+    return list(
+        session.scalars(
+            select(direct.room_id).where(or_(direct.user_low_id == user_id, direct.user_high_id == user_id))
+        )
+    )
+
+
+def search_messages(
+    session: Session, user_id: int, query: str, *, room_id: int | None, before: int | None, limit: int
+) -> list[MessageRecord]:
+    """Messages containing ``query`` (2+ characters, ignoring case), newest first, older than
+    ``before``: in ``room_id`` (the caller checked it may be read), or else in every public room
+    and the user's own direct rooms. Deleted messages are never in the index."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    parameters: dict[str, Any] = {"limit": limit}
+    if sqlite:
+        # The room is one more phrase for FTS5 to intersect (search_index.room_word).
+        key = "s.rowid"
+        if len(query) == 2:
+            table, match = search_index.BIGRAM_TABLE, f"grams : {search_index.query_words(query)[0]}"
+            room = f"room : r{room_id}"
+        else:
+            table, match = search_index.TEXT_TABLE, f"content : {search_index.fts5_phrase(query)}"
+            room = f"room : {search_index.fts5_phrase(search_index.room_word(room_id or 0, sqlite=True))}"
+        parameters["match"] = match if room_id is None else f"{match} AND {room}"
+        where = [f"{table} MATCH :match"]
+    else:
+        key, table = "s.message_id", search_index.TEXT_TABLE
+        words = search_index.query_words(query)
+        if room_id is not None:
+            words.append(search_index.room_word(room_id, sqlite=False))
+        parameters["match"] = search_index.boolean_words(words)
+        where = ["MATCH(s.grams) AGAINST (:match IN BOOLEAN MODE)"]
+        if len(query) > 3:
+            # Every trigram is there, but maybe not in a row: the text itself says (its collation
+            # ignores case, as the words do).
+            where.append("LOCATE(:query, m.content) > 0")
+            parameters["query"] = query
+    where.append("m.deleted_at IS NULL")
+    if before is not None:
+        where.append(f"{key} < :before")
+        parameters["before"] = before
+    joins = f"JOIN {MESSAGES.name} m ON m.id = {key}"
+    expanding: list[str] = []
+    if room_id is not None:
+        where.append("m.room_id = :room_id")
+        parameters["room_id"] = room_id
+    else:
+        joins += f" JOIN {models.Room.__tablename__} r ON r.id = m.room_id"
+        mine = direct_room_ids(session, user_id)
+        if mine:
+            where.append("(r.kind = :public OR r.id IN :mine)")
+            parameters["mine"] = mine
+            expanding.append("mine")
+        else:
+            where.append("r.kind = :public")
+        parameters["public"] = RoomKind.PUBLIC.value
+    statement = text(
+        f"SELECT {key} FROM {table} s {joins} WHERE {' AND '.join(where)} ORDER BY {key} DESC LIMIT :limit"
+    ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
+    ids = [int(row[0]) for row in session.execute(statement, parameters)]
+    if not ids:
+        return []
+    rows = session.execute(_message_query().where(models.Message.id.in_(ids))).all()
+    found = {message.id: _message(message, author) for message, author in rows}
+    return [found[message_id] for message_id in ids if message_id in found]

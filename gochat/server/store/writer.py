@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gochat.server.errors import StorageUnavailable
 from gochat.server.records import MessageRecord, UserRecord
-from gochat.server.store import models, queries
+from gochat.server.store import models, queries, search_index
 from gochat.server.store.database import Database, unavailable
 
 log = logging.getLogger(__name__)
@@ -326,6 +326,8 @@ class MessageWriter:
             [(p.author.id, p.room_id, p.content, p.client_msg_id) for p in fresh],
             now,
         )
+        # In the same transaction: a message is searchable exactly when it is stored.
+        search_index.index_messages(connection, [(i, p.room_id, p.content) for i, p in zip(ids, fresh, strict=True)])
         results: list[tuple[PendingMessage, Committed | BaseException]] = []
         inserted: set[int] = set()
         for pending, target in plan:
