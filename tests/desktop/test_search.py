@@ -193,7 +193,14 @@ def test_ctrl_shift_f_searches_every_room_and_a_result_opens_its_room_at_the_mes
     screenshot(search, "everywhere")
 
     # Enter on a result opens its room (not open yet) scrolled to the message, highlighted.
+    # Down moves into the results, Up from the first back to the query; Enter opens one.
     qtbot.keyClick(search.query, Qt.Key.Key_Down)
+    qtbot.waitUntil(search.results.hasFocus, timeout=WAIT)
+    qtbot.keyClick(search.results, Qt.Key.Key_Up)
+    qtbot.waitUntil(search.query.hasFocus, timeout=WAIT)
+    qtbot.keyClick(search.query, Qt.Key.Key_Down)
+    qtbot.waitUntil(search.results.hasFocus, timeout=WAIT)
+    assert search.results.currentIndex().row() == 0
     qtbot.keyClick(search.results, Qt.Key.Key_Return)
     lobby = next(room for room in alice.rooms.model.rooms() if room.name == "lobby")
     qtbot.waitUntil(lambda: lobby.id in alice.chat_windows, timeout=WAIT)

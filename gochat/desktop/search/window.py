@@ -50,13 +50,17 @@ class QueryField(QLineEdit):
 
 
 class ResultList(QListView):
-    """Enter opens the current result (double-click too)."""
+    """Enter opens the current result (double-click too); Up on the first goes back to the query."""
 
     activatedRow = Signal(QModelIndex)  # noqa: N815
+    leftAtTop = Signal()  # noqa: N815
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self.activatedRow.emit(self.currentIndex())
+            return
+        if event.key() == Qt.Key.Key_Up and not event.modifiers() and self.currentIndex().row() <= 0:
+            self.leftAtTop.emit()
             return
         super().keyPressEvent(event)
 
@@ -128,6 +132,7 @@ class SearchWindow(QWidget):
         self.scope.currentIndexChanged.connect(lambda _index: self._ask_now())
         self.results.doubleClicked.connect(self._open)
         self.results.activatedRow.connect(self._open)
+        self.results.leftAtTop.connect(self.focus_query)
         self.more_button.clicked.connect(self.moreRequested)
         bar = self.results.verticalScrollBar()
         bar.valueChanged.connect(self._maybe_more)
