@@ -25,7 +25,7 @@ from gochat.protocol import (
     clamp_rooms_limit,
 )
 from gochat.server.context import ServerContext
-from gochat.server.errors import Conflict, NotFound, RateLimited, StorageUnavailable, Unauthorized
+from gochat.server.errors import Conflict, Forbidden, NotFound, RateLimited, StorageUnavailable, Unauthorized
 from gochat.server.http_errors import HTTP_ERROR, chat_error_body, error_body
 
 router = APIRouter(prefix="/api")
@@ -82,6 +82,7 @@ class RateLimitedOut(ErrorOut):
 _ALICE = User(1, "alice")
 _CREATED = datetime(2026, 11, 27, 6, 56, 36, 48000, tzinfo=UTC)
 _USER_EXAMPLE = _ALICE.to_wire()
+_ME_EXAMPLE = {**_USER_EXAMPLE, "admin": False}
 _ROOM_EXAMPLE = Room(3, "闲聊 ☕", _ALICE, _CREATED, online=2, last_read_id=40, unread=1).to_wire()
 _MESSAGE_EXAMPLE = Message(41, 3, _ALICE, "<b>hi</b> 你好 😀", _CREATED, "c1").to_wire()
 
@@ -104,6 +105,10 @@ ERRORS: dict[int, dict[str, Any]] = {
     401: _error(
         "Missing, unknown or logged-out token (login: wrong username or password)",
         chat_error_body(Unauthorized("The token is not valid; it may have been logged out.")),
+    ),
+    403: _error(
+        "Not yours to do (another's message)",
+        chat_error_body(Forbidden("Only its author may edit a message.")),
     ),
     404: _error("No such room", chat_error_body(NotFound("There is no room 3."))),
     408: _error(
@@ -208,9 +213,12 @@ async def logout(me: Me, ctx: Ctx, body: LogoutScope | None = None) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", responses={200: _example("The caller", _USER_EXAMPLE), **errors(*SIGNED_IN)})
-async def whoami(me: Me) -> dict[str, Any]:
-    return me.user.to_wire()
+@router.get(
+    "/me",
+    responses={200: _example("The caller; admin: a server admin (--admin)", _ME_EXAMPLE), **errors(*SIGNED_IN)},
+)
+async def whoami(me: Me, ctx: Ctx) -> dict[str, Any]:
+    return {**me.user.to_wire(), "admin": ctx.edits.is_admin(me.user)}
 
 
 _TOTAL_COUNT = {
@@ -271,15 +279,15 @@ async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/rooms/{room_id}", responses={200: _example("The room", _ROOM_EXAMPLE), **errors(*SIGNED_IN, 404, 422)})
 async def get_room(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], me: Me, ctx: Ctx) -> dict[str, Any]:
-    room = await ctx.rooms.get(room_id)
-    return ctx.rooms.view(room, await ctx.markers.of_room(me.user, room.id)).to_wire()
+    room = await ctx.rooms.get_visible(room_id, me.user.id)
+    return ctx.rooms.view(room, await ctx.markers.of_room(me.user, room.id), viewer_id=me.user.id).to_wire()
 
 
 @router.post("/rooms/{room_id}/read", status_code=204, responses=errors(*READS_BODY, *SIGNED_IN, 404))
 async def mark_read(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ReadUpTo, me: Me, ctx: Ctx) -> Response:
     """Move the caller's read marker forward to ``lastReadId`` (a lower id changes nothing; an id
     past the room's newest message stops at it). Every connection of the caller gets READ (13)."""
-    room = await ctx.rooms.get(room_id)
+    room = await ctx.rooms.get_visible(room_id, me.user.id)
     await ctx.markers.advance(me.user, room.id, body.lastReadId)
     return Response(status_code=204)
 
@@ -300,7 +308,9 @@ async def room_messages(
 ) -> list[dict[str, Any]]:
     """One page of history, oldest first: the newest page, the page before ``before``, or
     the first page after ``after``."""
-    page = await ctx.history.page(room_id, before=before, after=after, limit=clamp_history_limit(limit))
+    page = await ctx.history.page(
+        room_id, viewer_id=me.user.id, before=before, after=after, limit=clamp_history_limit(limit)
+    )
     return [message.to_wire() for message in page.messages]
 
 

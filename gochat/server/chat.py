@@ -9,34 +9,41 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Collection
 
 from gochat.protocol import (
     HISTORY_DEFAULT_LIMIT,
     ClientFrame,
     EnterRoom,
     LeaveRoom,
+    Mentioned,
+    Message,
     Presence,
     ProtocolError,
     RoomState,
     SendMessage,
+    StartTyping,
     SyncPage,
     SyncRoom,
+    Typing,
     ack_frame,
     encode_server_frame,
     error_frame,
     message_frame,
     request_failed,
 )
+from gochat.server.direct import DirectRooms
 from gochat.server.errors import ChatError, NotInRoom, RateLimited, StorageUnavailable
 from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
 from gochat.server.limits import RateLimits
 from gochat.server.reading import ReadMarkers
-from gochat.server.records import Reading, RoomRecord
+from gochat.server.records import HistoryPage, Reading, RoomRecord
 from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 from gochat.server.store.writer import Committed, MessageWriter, SendTimedOut, WriterClosed
+from gochat.server.typing_gate import TypingGate
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,16 @@ SYNC_PAGE = 500
 
 # A message on its way to storage: done once its ACK (or its error) is queued to the sender.
 Acknowledgement = asyncio.Future[Committed]
+
+
+def caught_up_rev(after_rev: int, page: HistoryPage, changes: HistoryPage) -> int:
+    """The highest rev a catch-up reply reflects (its messages and changes come from one
+    snapshot, in which revs are committed in order). When more changes remain than one reply
+    holds, the last change's: the client asks again from there (hasNewer is true) and may get
+    some of this reply's messages once more, which it merges by id."""
+    if changes.more:
+        return changes.messages[-1].rev
+    return max([after_rev, *(m.rev for m in page.messages), *(m.rev for m in changes.messages)])
 
 
 def rejection(error: ChatError, request: ClientFrame | None) -> ProtocolError:
@@ -62,6 +79,7 @@ class ChatService:
         markers: ReadMarkers,
         history: History,
         limits: RateLimits,
+        direct: DirectRooms,
     ) -> None:
         self._db = database
         self._limits = limits
@@ -69,7 +87,10 @@ class ChatService:
         self._hub = hub
         self._markers = markers
         self._history = history
+        self._direct = direct
         self.writer = MessageWriter(database, self.broadcast_committed)
+        # Public so that a test can give it a clock of its own.
+        self.typing_gate = TypingGate()
 
     async def handle(self, connection: Connection, frame: ClientFrame) -> Acknowledgement | None:
         """Serve one frame from ``connection``; a SEND returns its acknowledgement to come (the
@@ -83,6 +104,8 @@ class ChatService:
                 self.leave(connection, frame)
             case SyncRoom():
                 await self.sync(connection, frame)
+            case StartTyping():
+                self.typing(connection, frame)
         return None
 
     # -- sending ---------------------------------------------------------------------
@@ -95,19 +118,55 @@ class ChatService:
         if not self._hub.may_send(connection, request.room_id):
             raise NotInRoom(f"Enter or watch room {request.room_id} before sending to it.")
         self._limits.send(connection.user.id, connection.id)
-        future = self.writer.submit(connection.user, request.room_id, request.content, request.client_msg_id)
+        future = self.writer.submit(
+            connection.user,
+            request.room_id,
+            request.content,
+            request.client_msg_id,
+            # Known here since this connection entered or watches the room.
+            mentionable=self._hub.direct_members(request.room_id),
+        )
         # A callback, not a task per message: the ACK goes out as soon as the commit lands.
         future.add_done_callback(functools.partial(self._acknowledge, connection, request))
         return future
 
     def broadcast_committed(self, batch: list[Committed]) -> None:
         """The writer's listener: each new message goes to its room (present and watching
-        connections) once, in id order."""
+        connections) once, in id order; then the users it mentions hear of it."""
         for committed in batch:
             if committed.is_new:
                 message = committed.message
                 frame = message_frame(committed.message_json())
                 self._hub.broadcast(message.room_id, frame, message_id=message.id, watchers=True)
+                if message.mentions:
+                    self.notify_mentions(message)
+        self._direct.messages_committed(batch)
+
+    def notify_mentions(self, message: Message, already_notified: Collection[int] = ()) -> None:
+        """MENTIONED (12) to every connection of each user the message mentions that is not
+        present in its room (a watcher is not present); never to its author, nor to users in
+        ``already_notified`` (an edit passes those its earlier text mentioned). The one place
+        mentions are delivered: scale-out hooks here."""
+        frame: str | None = None
+        for user in message.mentions:
+            if user.id == message.author.id or user.id in already_notified:
+                continue
+            for connection in self._hub.connections_of_user(user.id):
+                if not self._hub.is_in(connection, message.room_id):
+                    frame = frame or encode_server_frame(Mentioned(message))
+                    connection.deliver(frame)
+
+    # -- typing ----------------------------------------------------------------------
+
+    def typing(self, connection: Connection, request: StartTyping) -> None:
+        """Forward "is typing" to the others present in the room, at most once per user per
+        room every TYPING_FORWARD_SECONDS. Never answered: a TYPING too soon, or for a room the
+        connection is not in (or that does not exist, or is not theirs to see), is dropped."""
+        user = connection.user
+        if not self._hub.is_in(connection, request.room_id) or not self.typing_gate.admit(user.id, request.room_id):
+            return
+        frame = encode_server_frame(Typing(request.room_id, user))
+        self._hub.offer_to_others_present(request.room_id, frame, user.id)
 
     def _acknowledge(self, connection: Connection, request: SendMessage, future: Acknowledgement) -> None:
         if future.cancelled():
@@ -133,29 +192,36 @@ class ChatService:
     # -- presence and history --------------------------------------------------------
 
     async def enter(self, connection: Connection, request: EnterRoom) -> None:
-        room = await self._rooms.get(request.room_id)
+        room = await self._rooms.get_visible(request.room_id, connection.user.id)
         if request.watch:
             await self._watch(connection, room, request)
             return
         newly_present = self._hub.enter(connection, room.id)
+        self._note_direct(room)
         user = connection.user
         limit = HISTORY_DEFAULT_LIMIT if request.after_id is None else SYNC_PAGE
         try:
-            (marker, unread, newest, joined), page = await self._db.run(
-                queries.enter_room, user.id, room.id, request.after_id, limit
+            (marker, unread, newest, joined), page, changes = await self._db.run(
+                queries.enter_room, user.id, room.id, request.after_id, limit, request.after_rev
             )
         except BaseException:
             self._hub.leave(connection, room.id)  # never announced, so nothing to take back
             raise
         reading = Reading(marker, unread)
+        if room.is_direct and newest == 0:
+            self._direct.expect_first_message(room)
         state = RoomState(
-            room=self._rooms.view(room, reading),
+            room=self._rooms.view(room, reading, viewer_id=user.id),
             last_message_id=newest,
             members=tuple(self._hub.members(room.id)),
             messages=tuple(page.messages),
             has_older=page.more if request.after_id is None else None,
-            has_newer=page.more if request.after_id is not None else None,
+            has_newer=(page.more or (changes is not None and changes.more)) if request.after_id is not None else None,
             request_id=request.request_id,
+            changed=None if changes is None else tuple(changes.messages),
+            rev=None
+            if changes is None or request.after_rev is None
+            else caught_up_rev(request.after_rev, page, changes),
         )
         connection.deliver(encode_server_frame(state))
         upto = page.messages[-1].id if page.messages else (request.after_id or 0)
@@ -171,16 +237,19 @@ class ChatService:
         online. The reply is the room with the user's read marker and unread count."""
         was_watching = self._hub.is_watching(connection, room.id)
         self._hub.watch(connection, room.id)
+        self._note_direct(room)
         try:
             marker, unread, newest = await self._db.run(queries.room_reading, connection.user.id, room.id)
         except BaseException:
             if not was_watching:
                 self._hub.unwatch(connection, room.id)
             raise
+        if room.is_direct and newest == 0:
+            self._direct.expect_first_message(room)
         # lastMessageId: the newest message the count covers, so a client that also gets the
         # room's messages live counts none of them twice.
         state = RoomState(
-            room=self._rooms.view(room, Reading(marker, unread)),
+            room=self._rooms.view(room, Reading(marker, unread), viewer_id=connection.user.id),
             last_message_id=newest,
             watching=True,
             request_id=request.request_id,
@@ -189,9 +258,32 @@ class ChatService:
         # Messages up to ``newest`` are in the count; those after it follow live, once.
         self._hub.finish_join(connection, room.id, newest)
 
+    def _note_direct(self, room: RoomRecord) -> None:
+        if room.members is not None:
+            self._hub.note_direct_members(room.id, frozenset(member.id for member in room.members))
+
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
-        page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)
-        reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
+        if request.after_rev is None:
+            page = await self._history.page(
+                request.room_id, viewer_id=connection.user.id, after=request.after_id, limit=SYNC_PAGE
+            )
+            reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
+        else:
+            page, changes = await self._history.catch_up(
+                request.room_id,
+                connection.user.id,
+                after=request.after_id,
+                after_rev=request.after_rev,
+                limit=SYNC_PAGE,
+            )
+            reply = SyncPage(
+                request.room_id,
+                tuple(page.messages),
+                page.more or changes.more,
+                request.request_id,
+                changed=tuple(changes.messages),
+                rev=caught_up_rev(request.after_rev, page, changes),
+            )
         connection.deliver(encode_server_frame(reply))
 
     def leave(self, connection: Connection, request: LeaveRoom) -> None:

@@ -87,6 +87,8 @@ class Settings:
     # turn before it is answered 429.
     hash_concurrency: int = field(default_factory=default_hash_concurrency)
     hash_wait: float = 5.0
+    # Server admins by username (--admin, GOCHAT_ADMINS): they may delete any message.
+    admins: tuple[str, ...] = ()
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -406,6 +408,14 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "Env: GOCHAT_HASH_WAIT. Default: 5.",
     )
     parser.add_argument(
+        "--admin",
+        action="append",
+        dest="admins",
+        metavar="NAME",
+        help="A server admin's username (repeat for more): admins may delete any message. "
+        "Env: GOCHAT_ADMINS=name1,name2 (used only when no --admin is given). Default: none.",
+    )
+    parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
         choices=LOG_LEVELS,
@@ -457,4 +467,12 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         room_create_burst=args.room_create_burst,
         hash_concurrency=max(args.hash_concurrency, 1),
         hash_wait=args.hash_wait,
+        admins=admin_names(args.admins, environ.get("GOCHAT_ADMINS", "")),
     )
+
+
+def admin_names(flags: Sequence[str] | None, env_value: str) -> tuple[str, ...]:
+    """The admins' usernames: every --admin when there is one (the flag wins over the env, as
+    everywhere), else GOCHAT_ADMINS split at commas; blanks dropped."""
+    names = flags if flags else env_value.split(",")
+    return tuple(name.strip() for name in names if name.strip())

@@ -14,11 +14,14 @@ from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.direct import DirectRooms
+from gochat.server.edits import MessageEdits
 from gochat.server.errors import StorageUnavailable
 from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.limits import RateLimits
+from gochat.server.people import People
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
@@ -49,6 +52,9 @@ class ServerContext:
     search: MessageSearch
     sweeper: TokenSweeper
     hashing: HashingPool
+    edits: MessageEdits
+    direct: DirectRooms
+    people: People
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -75,8 +81,10 @@ class ServerContext:
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
         search = MessageSearch(database, rooms)
-        chat = ChatService(database, rooms, hub, markers, history, limits)
+        direct = DirectRooms(database, cache, rooms, hub)
+        chat = ChatService(database, rooms, hub, markers, history, limits, direct)
         chat.writer.start()
+        edits = MessageEdits(database, rooms, hub, limits, chat.notify_mentions, settings.admins)
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
         sweeper.start()
@@ -93,6 +101,9 @@ class ServerContext:
             search,
             sweeper,
             hashing,
+            edits,
+            direct,
+            People(database, hub),
             namespace,
             database_id,
         )
@@ -136,6 +147,7 @@ class ServerContext:
         """Flush every pending write, then release storage and cache."""
         await self.sweeper.close()
         await self.chat.writer.close()
+        await self.direct.close()  # announcements of the last messages committed
         await self.cache.close()
         self.hashing.close()
         await self.database.call(lambda: None)

@@ -23,6 +23,12 @@ class NotFound(ChatError):
     code = ErrorCode.NOT_FOUND
 
 
+class Forbidden(ChatError):
+    """Understood, but not the caller's to do (editing someone else's message)."""
+
+    code = ErrorCode.FORBIDDEN
+
+
 class Conflict(ChatError):
     code = ErrorCode.CONFLICT
 

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from gochat.server.errors import (
     ChatError,
     Conflict,
+    Forbidden,
     NotFound,
     NotInRoom,
     RateLimited,
@@ -21,6 +22,7 @@ from gochat.server.errors import (
 
 STATUS_OF: dict[type[ChatError], int] = {
     NotFound: 404,
+    Forbidden: 403,
     Conflict: 409,
     NotInRoom: 409,
     Unauthorized: 401,

@@ -42,6 +42,7 @@ class RateLimits:
         message = _limit(settings.message_rate, settings.message_burst)
         self._message_by_connection = Throttle(message, clock)
         self._message_by_user = Throttle(message.scaled(MESSAGE_USER_FACTOR), clock)
+        self._edit_by_user = Throttle(message.scaled(MESSAGE_USER_FACTOR), clock)
 
     # -- logins: only failures count -------------------------------------------------
 
@@ -88,6 +89,13 @@ class RateLimits:
         if wait:
             self._message_by_connection.refund(connection)
             raise _refuse("You are sending too fast; the message will go after a short wait.", wait)
+
+    def edit(self, user_id: int) -> None:
+        """An edit by ``user_id``: edits share nothing with sending but its pace, per user (each
+        is broadcast to the room like a message)."""
+        wait = self._edit_by_user.take(user_id)
+        if wait:
+            raise _refuse("You are editing too fast; wait a little.", wait)
 
     def connection_closed(self, connection: Hashable) -> None:
         self._message_by_connection.forget(connection)

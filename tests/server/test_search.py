@@ -76,6 +76,7 @@ async def test_chinese_and_english_words_are_found_inside_sentences(server: Serv
             "the deployment went fine",
             "an ox, a cat",
             "我们明天见面吧 😀",
+            "σοφία café",
         ]
         async with chat_client(server.url, token) as client:
             await client.enter(room["id"])
@@ -94,6 +95,10 @@ async def test_chinese_and_english_words_are_found_inside_sentences(server: Serv
         assert contents(await search(api, token, "OX")) == ["an ox, a cat"]
         assert contents(await search(api, token, "x,")) == ["an ox, a cat"]
         assert contents(await search(api, token, "ox cat")) == []
+        # Case is ignored letter by letter, in any script; accents are not.
+        assert contents(await search(api, token, "ΣΟΦΊΑ")) == ["σοφία café"]
+        assert await search(api, token, "sofia cafe") == []
+        assert await search(api, token, "cafe") == []
         # Every character is text: FTS5's and InnoDB's operators mean nothing in a query.
         for query in ('"', 'a"b', "+ox", "ox*", "-ox", "NEAR(a b)", "%%", "__"):
             if len(query.strip()) >= 2:

@@ -99,7 +99,7 @@ async def test_a_token_unused_for_its_lifetime_is_refused_and_use_renews_it(
 ) -> None:
     token, me = await register_and_login(api)
     age(database, token, 30 * DAY - timedelta(minutes=5))
-    assert (await api.get("/api/me", headers=auth(token))).json() == me
+    assert (await api.get("/api/me", headers=auth(token))).json() == {**me, "admin": False}
     renewed = last_used(database, token)
     assert renewed is not None
     assert renewed > models.utcnow() - timedelta(minutes=1)  # the use renewed it
@@ -250,6 +250,10 @@ async def test_sessions_of_a_database_from_before_expiry_are_upgraded_in_place(
                 before.tables["sessions"].insert().values(token_hash=token_hash(token), user_id=1, created_at=made)
             )
     async with in_process_api(settings) as api:
-        assert (await api.get("/api/me", headers=auth("recent-login"))).json() == {"id": 1, "username": "old"}
+        assert (await api.get("/api/me", headers=auth("recent-login"))).json() == {
+            "id": 1,
+            "username": "old",
+            "admin": False,
+        }
         assert (await api.get("/api/me", headers=auth("old-login"))).status_code == 401
     assert "idx_sessions_last_used_at" in {index["name"] for index in inspect(database).get_indexes("sessions")}

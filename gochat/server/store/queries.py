@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import secrets
@@ -21,9 +22,11 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -42,6 +45,8 @@ from gochat.server.records import (
     UserRecord,
 )
 from gochat.server.store import models, search_index
+from gochat.server.store.mentions import resolve_mentions, stored_mentions
+from gochat.server.store.upgrade import REV_SEQUENCE
 
 
 class NameTaken(Exception):
@@ -270,11 +275,8 @@ def get_room(session: Session, room_id: int) -> RoomRecord | None:
 
 def _message_query() -> Select[models.Message, models.User]:
     author = aliased(models.User)
-    return (
-        select(models.Message, author)
-        .join(author, author.id == models.Message.user_id)
-        .where(models.Message.deleted_at.is_(None))
-    )
+    # Deleted messages stay in every page as tombstones (their text is gone already).
+    return select(models.Message, author).join(author, author.id == models.Message.user_id)
 
 
 def _mentions(stored: str | None) -> tuple[UserRecord, ...]:
@@ -341,6 +343,10 @@ def find_client_messages(
             MESSAGES.c.content,
             MESSAGES.c.created_at,
             MESSAGES.c.client_msg_id,
+            MESSAGES.c.rev,
+            MESSAGES.c.mentions,
+            MESSAGES.c.edited_at,
+            MESSAGES.c.deleted_at,
         )
         .join(USERS, USERS.c.id == MESSAGES.c.user_id)
         .where(or_(*(and_(MESSAGES.c.user_id == user, MESSAGES.c.client_msg_id.in_(ids)) for user, ids in by_user)))
@@ -354,14 +360,20 @@ def find_client_messages(
             content=row.content,
             created_at=row.created_at,
             client_msg_id=row.client_msg_id,
+            rev=row.rev,
+            mentions=_mentions(row.mentions),
+            edited_at=row.edited_at,
+            deleted=row.deleted_at is not None,
         )
     return found
 
 
-def insert_messages(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None]], now: datetime
-) -> list[int]:
-    """Insert (user id, room id, content, clientMsgId) rows in one statement; their ids, in order."""
+# A message to insert: user id, room id, content, clientMsgId, mentions (messages.mentions: JSON or None), rev.
+MessageRow = tuple[int, int, str, str | None, str | None, int]
+
+
+def insert_messages(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
+    """Insert (user id, room id, content, clientMsgId, mentions, rev) rows in one statement; their ids, in order."""
     if not rows:
         return []
     dialect = connection.dialect
@@ -373,8 +385,8 @@ def insert_messages(
     stamp_processor = MESSAGES.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = stamp_processor(now) if stamp_processor is not None else now
     parameters: list[object] = []
-    for user_id, room_id, content, client_msg_id in rows:
-        parameters += (user_id, room_id, content, client_msg_id, stamp, stamp)
+    for user_id, room_id, content, client_msg_id, mentions, rev in rows:
+        parameters += (user_id, room_id, content, client_msg_id, mentions, rev, stamp, stamp)
     if dialect.name == "sqlite":
         # SQLite gives a new row max(rowid) + 1 (until id 2**63 - 1 is taken, which no message
         # table reaches), and one statement runs under the write lock, so its rows get
@@ -393,20 +405,26 @@ def insert_messages(
 @functools.lru_cache(maxsize=64)
 def _multi_row_insert(paramstyle: str, count: int, returning: bool = True) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
-    row = "(" + ", ".join([mark] * 6) + ")"
+    row = "(" + ", ".join([mark] * 8) + ")"
     return (
-        f"INSERT INTO {MESSAGES.name} (user_id, room_id, content, client_msg_id, created_at, updated_at) "
+        f"INSERT INTO {MESSAGES.name} "
+        "(user_id, room_id, content, client_msg_id, mentions, rev, created_at, updated_at) "
         f"VALUES {', '.join([row] * count)}" + (" RETURNING id" if returning else "")
     )
 
 
-def _insert_messages_one_by_one(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None]], now: datetime
-) -> list[int]:
+def _insert_messages_one_by_one(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
     """For a database without INSERT ... RETURNING (MySQL, MariaDB before 10.5)."""
     ids = []
-    for user_id, room_id, content, client_msg_id in rows:
-        values = {"user_id": user_id, "room_id": room_id, "content": content, "client_msg_id": client_msg_id}
+    for user_id, room_id, content, client_msg_id, mentions, rev in rows:
+        values = {
+            "user_id": user_id,
+            "room_id": room_id,
+            "content": content,
+            "client_msg_id": client_msg_id,
+            "mentions": mentions,
+            "rev": rev,
+        }
         result = connection.execute(insert(MESSAGES).values(created_at=now, updated_at=now, **values))
         assert result.inserted_primary_key is not None
         ids.append(int(result.inserted_primary_key[0]))
@@ -476,12 +494,16 @@ def join_room(session: Session, user_id: int, room_id: int) -> tuple[int, int, i
 
 
 def enter_room(
-    session: Session, user_id: int, room_id: int, after_id: int | None, limit: int
-) -> tuple[tuple[int, int, int, bool], HistoryPage]:
+    session: Session, user_id: int, room_id: int, after_id: int | None, limit: int, after_rev: int | None = None
+) -> tuple[tuple[int, int, int, bool], HistoryPage, HistoryPage | None]:
     """What ENTER reads, in one transaction: the user's reading (``join_room``) and a page of
-    history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it."""
+    history: the newest ``limit`` when ``after_id`` is None, else the first ``limit`` after it;
+    with ``after_id`` and ``after_rev``, also the changes up to ``after_id`` (``catch_up``)."""
     reading = join_room(session, user_id, room_id)
-    return reading, history_page(session, room_id, after=after_id, limit=limit)
+    if after_id is not None and after_rev is not None:
+        page, changes = catch_up(session, room_id, after_id, after_rev, limit)
+        return reading, page, changes
+    return reading, history_page(session, room_id, after=after_id, limit=limit), None
 
 
 def advance_read_marker(session: Session, user_id: int, room_id: int, last_read_id: int) -> tuple[int, int, bool]:
@@ -551,6 +573,278 @@ def database_id(session: Session) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Revs, edits and deletions (docs/protocol.md, "Edits and deletions")
+
+
+SEQUENCES = cast(Table, models.Sequence.__table__)
+
+
+class ChangeRefused(Exception):
+    """The message exists, but the caller may not change it."""
+
+
+def take_revs(connection: Connection, count: int) -> int:
+    """Take ``count`` revs from the one "rev" sequence; returns the last (they are
+    ``last - count + 1`` to ``last``). The UPDATE locks the sequence's row until the transaction
+    ends, so writers on every server take revs one after another and commit in rev order: a
+    reader never sees a rev before one lower than it."""
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    bump = f"UPDATE {SEQUENCES.name} SET value = value + {mark} WHERE name = {mark}"
+    if dialect.name == "sqlite":  # one statement instead of two
+        last = connection.exec_driver_sql(bump + " RETURNING value", (count, REV_SEQUENCE)).scalar_one()
+    else:
+        # LAST_INSERT_ID(expr) hands the new value back in the UPDATE's own answer (its insert
+        # id): one round trip, not an UPDATE and then a SELECT.
+        result = connection.exec_driver_sql(
+            f"UPDATE {SEQUENCES.name} SET value = LAST_INSERT_ID(value + {mark}) WHERE name = {mark}",
+            (count, REV_SEQUENCE),
+        )
+        last = result.lastrowid
+    return int(last)
+
+
+def live_message(session: Session, room_id: int, message_id: int) -> MessageRecord | None:
+    """Message ``message_id`` of room ``room_id``, unless it was deleted (or never stored)."""
+    row = session.execute(
+        _message_query().where(
+            models.Message.id == message_id, models.Message.room_id == room_id, models.Message.deleted_at.is_(None)
+        )
+    ).first()
+    return None if row is None else _message(*row)
+
+
+def edit_message(
+    session: Session,
+    room_id: int,
+    message_id: int,
+    editor_id: int,
+    content: str,
+    mentionable: Collection[int] | None = None,
+) -> tuple[MessageRecord, tuple[UserRecord, ...]] | None:
+    """Replace a live message's text, by its author only (else ChangeRefused), with a new rev,
+    ``edited_at`` and its mentions worked out again (among ``mentionable``: a direct room's
+    members; None: anyone); the search index follows in the same transaction. Returns the message
+    as edited and whom it mentioned before; None: no such live message."""
+    found = live_message(session, room_id, message_id)
+    if found is None:
+        return None
+    if found.author.id != editor_id:
+        raise ChangeRefused(message_id)
+    [mentioned] = resolve_mentions(session, [(content, mentionable)])
+    now = models.utcnow()
+    rev = take_revs(session.connection(), 1)  # last: the sequence's row stays locked until commit
+    changed = session.execute(
+        update(models.Message)
+        .where(models.Message.id == message_id, models.Message.deleted_at.is_(None))
+        .values(content=content, mentions=stored_mentions(mentioned), edited_at=now, updated_at=now, rev=rev)
+    )
+    if not cast(Any, changed).rowcount:
+        return None  # deleted meanwhile
+    search_index.reindex_message(session, message_id, room_id, content)
+    edited = dataclasses.replace(found, content=content, mentions=mentioned, edited_at=now, rev=rev)
+    return edited, found.mentions
+
+
+def delete_message(session: Session, room_id: int, message_id: int, deleter_id: int, any_author: bool) -> int | None:
+    """Make a live message a tombstone: its text and mentions gone from the row, ``deleted_at``
+    set, a new rev; the search index forgets it in the same transaction. Its author may, and with
+    ``any_author`` (the room's creator, a server admin) anyone; else ChangeRefused. Returns the
+    deletion's rev; None: no such live message."""
+    found = live_message(session, room_id, message_id)
+    if found is None:
+        return None
+    if found.author.id != deleter_id and not any_author:
+        raise ChangeRefused(message_id)
+    now = models.utcnow()
+    rev = take_revs(session.connection(), 1)
+    changed = session.execute(
+        update(models.Message)
+        .where(models.Message.id == message_id, models.Message.deleted_at.is_(None))
+        .values(content="", mentions=None, deleted_at=now, updated_at=now, rev=rev)
+    )
+    if not cast(Any, changed).rowcount:
+        return None
+    search_index.unindex_message(session, message_id)
+    return rev
+
+
+def catch_up(
+    session: Session, room_id: int, after_id: int, after_rev: int, limit: int
+) -> tuple[HistoryPage, HistoryPage]:
+    """What a client that saw the room up to message ``after_id`` and rev ``after_rev`` missed:
+    the first ``limit`` messages after ``after_id`` (oldest first; ``more``: newer ones exist) and
+    the messages up to ``after_id`` changed since ``after_rev`` as they are now (lowest rev first,
+    ``limit`` at most; ``more``: more changes remain).
+
+    One statement, so both come from one snapshot: a rev the reply reports as seen must not
+    leave a change of a lower rev unseen (reads outside a transaction would be two snapshots)."""
+    message = models.Message
+    newer = (
+        select(message.id, literal(0).label("part"))
+        .where(message.room_id == room_id, message.id > after_id)
+        .order_by(message.id)
+        .limit(limit + 1)
+        .subquery("newer")
+    )
+    # idx_messages_room_id_rev: "room = ? and rev > ?" in rev order.
+    changed = (
+        select(message.id, literal(1).label("part"))
+        .where(message.room_id == room_id, message.rev > after_rev, message.id <= after_id)
+        .order_by(message.rev)
+        .limit(limit + 1)
+        .subquery("changed")
+    )
+    wanted = union_all(select(newer.c.id, newer.c.part), select(changed.c.id, changed.c.part)).subquery("wanted")
+    author = aliased(models.User)
+    rows = session.execute(
+        select(message, author, wanted.c.part)
+        .join(wanted, wanted.c.id == message.id)
+        .join(author, author.id == message.user_id)
+    ).all()
+    messages = sorted((_message(row, by) for row, by, part in rows if part == 0), key=lambda m: m.id)
+    changes = sorted((_message(row, by) for row, by, part in rows if part == 1), key=lambda m: m.rev)
+    return (
+        HistoryPage(messages[:limit], len(messages) > limit),
+        HistoryPage(changes[:limit], len(changes) > limit),
+    )
+
+
+# People and direct rooms
+
+
+def find_user(session: Session, username: str) -> UserRecord | None:
+    """The user whose name is ``username`` ignoring case, if there is one."""
+    row = session.scalar(
+        select(models.User).where(models.User.username_key == username_key(username), models.User.deleted_at.is_(None))
+    )
+    return None if row is None else _user(row)
+
+
+def search_users(session: Session, query: str, limit: int) -> list[UserRecord]:
+    """Users whose case-folded name contains ``query`` case-folded (LIKE's wildcards in it are
+    plain characters): the exact name first, then by name. A scan of the users table: names are
+    short and people few beside messages."""
+    key = username_key(query)
+    users = models.User
+    rows = session.scalars(
+        select(users)
+        .where(users.deleted_at.is_(None), users.username_key.contains(key, autoescape=True))
+        .order_by((users.username_key == key).desc(), users.username_key, users.id)
+        .limit(limit)
+    )
+    return [_user(row) for row in rows]
+
+
+class DirectRoomTaken(Exception):
+    """Someone else made the same two users' direct room at the same moment: read theirs."""
+
+
+def direct_room_key(low_id: int, high_id: int) -> str:
+    """A direct room's ``room_name_key``: unique per pair, and never a public room's key (those
+    are validated names, which cannot hold a control character such as NUL)."""
+    return f"\x00direct:{low_id}:{high_id}"
+
+
+def find_direct_room(session: Session, user_id: int, other_id: int) -> RoomRecord | None:
+    low, high = sorted((user_id, other_id))
+    direct = models.DirectRoom
+    row = session.execute(_room_query().where(direct.user_low_id == low, direct.user_high_id == high)).first()
+    return None if row is None else _room(*row)
+
+
+def open_direct_room(session: Session, asker: UserRecord, other: UserRecord) -> tuple[RoomRecord, bool]:
+    """The two users' direct room, made now (``asker`` its creator) if they have none; and
+    whether it was made now. Raises DirectRoomTaken when a concurrent request made it first
+    (the unique pair, and the room's unique key, caught it): read it again in a new transaction."""
+    found = find_direct_room(session, asker.id, other.id)
+    if found is not None:
+        return found, False
+    low, high = sorted((asker, other), key=lambda user: user.id)
+    room = models.Room(
+        room_name="", room_name_key=direct_room_key(low.id, high.id), user_id=asker.id, kind=RoomKind.DIRECT.value
+    )
+    session.add(room)
+    try:
+        session.flush()
+        session.add(models.DirectRoom(room_id=room.id, user_low_id=low.id, user_high_id=high.id))
+        session.flush()
+    except IntegrityError:
+        raise DirectRoomTaken() from None
+    record = RoomRecord(
+        id=room.id, name="", creator=asker, created_at=room.created_at, kind=RoomKind.DIRECT, members=(low, high)
+    )
+    return record, True
+
+
+def _present_state(message: models.Message, author: models.User) -> MessageRecord:
+    """A message as it is now: a deleted one as its tombstone (no text, no mentions)."""
+    record = _message(message, author)
+    if record.deleted:
+        return dataclasses.replace(record, content="", mentions=())
+    return record
+
+
+def direct_conversations(
+    session: Session, user_id: int, limit: int
+) -> list[tuple[RoomRecord, MessageRecord | None, Reading]]:
+    """The user's direct rooms, the most recent activity first (when the newest message was
+    stored, or the room made for a room without one; ties by the newest id), at most ``limit``,
+    each with its newest message in its present state and the user's reading."""
+    direct = models.DirectRoom
+    # Either column: MariaDB merges the two indexes (uq_direct_rooms_users, idx_direct_rooms_user_high_id).
+    mine = select(direct.room_id).where(or_(direct.user_low_id == user_id, direct.user_high_id == user_id))
+    mine_ids = mine.subquery("mine")
+    newest = (
+        select(models.Message.room_id, func.max(models.Message.id).label("newest"))
+        .where(models.Message.room_id.in_(mine))
+        .group_by(models.Message.room_id)
+        .subquery("newest")
+    )
+    last = aliased(models.Message)
+    order = session.execute(
+        select(models.Room.id, newest.c.newest)
+        .join(mine_ids, mine_ids.c.room_id == models.Room.id)
+        .outerjoin(newest, newest.c.room_id == models.Room.id)
+        .outerjoin(last, last.id == newest.c.newest)
+        .where(models.Room.deleted_at.is_(None))
+        .order_by(
+            func.coalesce(last.created_at, models.Room.created_at).desc(),
+            func.coalesce(newest.c.newest, 0).desc(),
+            models.Room.id.desc(),
+        )
+        .limit(limit)
+    ).all()
+    room_ids = [room_id for room_id, _ in order]
+    rooms = {row[0].id: _room(*row) for row in session.execute(_room_query().where(models.Room.id.in_(room_ids)))}
+    author = aliased(models.User)
+    message_ids = [message_id for _, message_id in order if message_id is not None]
+    messages = {
+        message.room_id: _present_state(message, by)
+        for message, by in session.execute(
+            select(models.Message, author)
+            .join(author, author.id == models.Message.user_id)
+            .where(models.Message.id.in_(message_ids))
+        )
+    }
+    found = readings(session, user_id, room_ids)
+    return [
+        (rooms[room_id], messages.get(room_id), Reading(*found.get(room_id, (None, 0))))
+        for room_id, _ in order
+        if room_id in rooms
+    ]
+
+
+def first_message_reading(session: Session, room_id: int, message_id: int, reader_id: int) -> Reading | None:
+    """When ``message_id`` is the room's first message ever (deleted or not): ``reader_id``'s
+    reading of the room. None when the room had a message before it."""
+    first = session.scalar(select(func.min(models.Message.id)).where(models.Message.room_id == room_id))
+    if first != message_id:
+        return None
+    marker, unread, _newest = room_reading(session, reader_id, room_id)
+    return Reading(marker, unread)
+
+
 # Message search (the index: store/search_index.py)
 
 

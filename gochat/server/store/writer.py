@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -30,6 +30,7 @@ from gochat.server.errors import StorageUnavailable
 from gochat.server.records import MessageRecord, UserRecord
 from gochat.server.store import models, queries, search_index
 from gochat.server.store.database import Database, unavailable
+from gochat.server.store.mentions import resolve_mentions, stored_mentions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class PendingMessage:
     content: str
     client_msg_id: str | None
     future: asyncio.Future[Committed] = field(repr=False)
+    # Who may be mentioned: a direct room's two members; None: anyone registered.
+    mentionable: Collection[int] | None = None
     deadline: float = 0.0  # the event loop's clock
     # Set on the event loop when its deadline passed (the sender has its error); the writer
     # thread then leaves it out of any batch it has not yet written.
@@ -146,16 +149,22 @@ class MessageWriter:
         self._thread.start()
 
     def submit(
-        self, author: UserRecord, room_id: int, content: str, client_msg_id: str | None
+        self,
+        author: UserRecord,
+        room_id: int,
+        content: str,
+        client_msg_id: str | None,
+        mentionable: Collection[int] | None = None,
     ) -> asyncio.Future[Committed]:
-        """Queue one message; the future resolves once it is committed (or fails).
+        """Queue one message; the future resolves once it is committed (or fails). Its mentions
+        are resolved in its batch, among ``mentionable`` users (None: anyone registered).
 
         Not a coroutine on purpose: messages are queued in exactly the order callers submit.
         """
         if self._closed or self._loop is None:
             raise WriterClosed("The server is shutting down; send the message again shortly.")
         future: asyncio.Future[Committed] = self._loop.create_future()
-        pending = PendingMessage(author, room_id, content, client_msg_id, future)
+        pending = PendingMessage(author, room_id, content, client_msg_id, future, mentionable)
         if self._ack_timeout is not None:
             pending.deadline = self._loop.time() + self._ack_timeout
             self._unanswered.append(pending)
@@ -321,9 +330,17 @@ class MessageWriter:
                     first_in_batch[key] = len(fresh)
                 plan.append((pending, len(fresh)))
                 fresh.append(pending)
+        # One look-up of every name "@" may stand for in the whole batch (none without "@").
+        mentions = resolve_mentions(connection, [(p.content, p.mentionable) for p in fresh])
+        # The batch's revs, in its own transaction: one UPDATE of the sequence for all of them,
+        # taken last, so the sequence's row is locked for as short a time as can be.
+        first_rev = queries.take_revs(connection, len(fresh)) - len(fresh) + 1 if fresh else 0
         ids = queries.insert_messages(
             connection,
-            [(p.author.id, p.room_id, p.content, p.client_msg_id) for p in fresh],
+            [
+                (p.author.id, p.room_id, p.content, p.client_msg_id, stored_mentions(mentioned), first_rev + i)
+                for i, (p, mentioned) in enumerate(zip(fresh, mentions, strict=True))
+            ],
             now,
         )
         # In the same transaction: a message is searchable exactly when it is stored.
@@ -342,6 +359,8 @@ class MessageWriter:
                 content=first.content,
                 created_at=now,
                 client_msg_id=first.client_msg_id,
+                mentions=mentions[target],
+                rev=first_rev + target,
             )
             results.append((pending, Committed(record, is_new=target not in inserted)))
             inserted.add(target)
