@@ -32,7 +32,7 @@ def test_server_never_imports_qt_or_the_desktop() -> None:
         assert not bad, (path, bad)
 
 
-FEATURES = ("account", "rooms", "chat", "hosting", "discovery")
+FEATURES = ("account", "rooms", "chat", "hosting", "discovery", "search")
 
 
 def widget_modules() -> list[Path]:
