@@ -12,6 +12,7 @@ repository's root (``make bench``): the benchmarks are not part of the installed
     python -m bench --skip fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
     python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,logins   # a flood beside normal traffic
     python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,flood    # a login storm: RSS
+    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,flood,logins  # search, 1,000,000 messages
     python -m bench --workers 4           # four client processes (default: one per CPU)
 """
 
@@ -40,6 +41,7 @@ from bench.hosting import bench_hosting
 from bench.latency import bench_latency
 from bench.logins import bench_logins
 from bench.processes import default_worker_count, shares
+from bench.search import bench_search
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
 
@@ -237,9 +239,13 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flood-seconds", type=float, default=10.0, help="measured seconds per flood run")
     parser.add_argument("--storm-users", type=int, default=500, help="users logging in at once in the login storm")
     parser.add_argument(
+        "--search-messages", type=positive_int, default=1_000_000, help="messages stored for the search section"
+    )
+    parser.add_argument("--search-queries", type=positive_int, default=200, help="timed queries of each kind")
+    parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting,flood,logins",
+        help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting,flood,logins,search",
     )
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
     return parser.parse_args(argv)
@@ -292,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         report["flood"] = bench_flood(args.flood_clients, args.flood_rate, args.flood_seconds, args.runs, args.workers)
     if "logins" not in skip:
         report["logins"] = bench_logins(args.storm_users, args.runs)
+    if "search" not in skip:
+        with tempfile.TemporaryDirectory() as folder:
+            search_backends: dict[str, Callable[[], str]] = {"sqlite": lambda: f"sqlite:///{folder}/search.sqlite3"}
+            if "mariadb" not in skip:
+                search_backends["mariadb"] = mariadb_database
+            report["search"] = bench_search(search_backends, args.search_messages, args.search_queries, args.runs)
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import cast
 
 import httpx
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, func, insert, select
 
 from bench.chatter import chat_text
 from gochat.protocol import username_key, username_skeleton
 from gochat.server import auth
 from gochat.server.embedded import free_port
-from gochat.server.store import models
+from gochat.server.store import models, search_index
 from gochat.server.store.database import Database
 
 # The repository's root: ``python -m bench`` runs from a checkout (the wheel ships no bench), and the
@@ -133,7 +133,13 @@ def seed_messages(database: Database, room_id: int, user_ids: list[int], count: 
             for n in range(first, min(first + chunk, count))
         ]
         with database.engine.begin() as connection:
+            # Indexed for search, as the server's writer indexes what it stores.
+            newest = connection.scalar(select(func.coalesce(func.max(table.c.id), 0)))
             connection.execute(insert(table), rows)
+            stored = connection.execute(
+                select(table.c.id, table.c.room_id, table.c.content).where(table.c.id > newest).order_by(table.c.id)
+            )
+            search_index.index_messages(connection, [(row.id, row.room_id, row.content) for row in stored])
 
 
 def start_gochat(

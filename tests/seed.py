@@ -17,7 +17,7 @@ from sqlalchemy import Table, insert, select
 from bench.chatter import chat_text
 from gochat.protocol import room_name_key, username_key, username_skeleton
 from gochat.server import auth
-from gochat.server.store import models
+from gochat.server.store import models, search_index
 from gochat.server.store.database import Database
 
 
@@ -54,6 +54,7 @@ def seed_room(database_url: str, users: int, *, password: str, messages: int = 0
         room_id = room.id
     table = cast(Table, models.Message.__table__)
     with database.engine.begin() as connection:
+        # Indexed for search in the same transaction, as the server's writer does.
         for first in range(0, messages, 10_000):
             connection.execute(
                 insert(table),
@@ -68,6 +69,11 @@ def seed_room(database_url: str, users: int, *, password: str, messages: int = 0
                     for n in range(first, min(first + 10_000, messages))
                 ],
             )
+        # Indexed for search in the same transaction, as the server's writer indexes what it stores.
+        stored = connection.execute(
+            select(table.c.id, table.c.room_id, table.c.content).where(table.c.room_id == room_id)
+        )
+        search_index.index_messages(connection, [(row.id, row.room_id, row.content) for row in stored])
     database.close()
     return room_id
 
@@ -106,5 +112,8 @@ def seed_messages(database_url: str, author_id: int, room_ids: Sequence[int]) ->
     with database.engine.begin() as connection:
         for n, room_id in enumerate(room_ids):
             row = {"user_id": author_id, "room_id": room_id, "created_at": now, "updated_at": now}
-            connection.execute(insert(table), [{**row, "content": chat_text(n)}])
+            content = chat_text(n)
+            result = connection.execute(insert(table).values(**row, content=content))
+            assert result.inserted_primary_key is not None
+            search_index.index_messages(connection, [(int(result.inserted_primary_key[0]), room_id, content)])
     database.close()

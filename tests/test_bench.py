@@ -34,7 +34,7 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
         "--ingest-seconds",
         "1",
         "--skip",
-        "mariadb,latency,connections,desktop,hosting,flood,logins",  # the others have tests of their own
+        "mariadb,latency,connections,desktop,hosting,flood,logins,search",  # the others have tests of their own
         "--workers",
         "3",
     )
@@ -56,7 +56,7 @@ def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None
     report, stdout = run_bench(
         tmp_path,
         "--skip",
-        "fanout,ingest,desktop,hosting,flood,logins",
+        "fanout,ingest,desktop,hosting,flood,logins,search",
         "--runs",
         "1",
         "--latency-clients",
@@ -98,3 +98,29 @@ def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None
     [gochat_run] = row["gochat"]["runs"]
     assert gochat_run["server_connections"] == gochat_run["server_connections_after_hold"] == 20
     assert "idle connections N=    20" in stdout
+
+
+def test_a_tiny_search_run_reports_latency_on_both_backends(tmp_path: Path) -> None:
+    report, stdout = run_bench(
+        tmp_path,
+        "--skip",
+        "fanout,ingest,latency,connections,desktop,hosting,flood,logins",
+        "--runs",
+        "2",
+        "--search-messages",
+        "3000",
+        "--search-queries",
+        "4",
+    )
+    sqlite, mariadb = report["search"]
+    assert (sqlite["backend"], mariadb["backend"]) == ("sqlite", "mariadb")
+    for row in (sqlite, mariadb):
+        assert row["messages"] == 3000
+        assert len(row["rounds"]) == 2
+        for kind in ("2 chars", "3+ chars", "2 chars, rare", "3+ chars, common"):
+            assert 0 < row["latency"][kind]["p50_ms"] <= row["latency"][kind]["p99_ms"]
+        # The queries find what the text holds: common words fill pages, the rare ones are rare.
+        common, rare = row["rounds"][0]["3+ chars, common"], row["rounds"][0]["3+ chars, rare"]
+        assert common["found"] > rare["found"] > 0
+    assert "search on sqlite   over 3,000 messages, 2 chars" in stdout
+    assert "(target on SQLite: p99 ≤ 50 ms)" in stdout

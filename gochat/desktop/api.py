@@ -22,7 +22,7 @@ import httpx
 
 from gochat.desktop.sockets import closing_transport
 from gochat.desktop.tls import CertificateChanged, Pin, certificate_problem, pinning_context, verifying_context
-from gochat.protocol import ROOMS_DEFAULT_LIMIT, Message, Room, RoomSort, User
+from gochat.protocol import ROOMS_DEFAULT_LIMIT, SEARCH_PAGE, Message, Room, RoomSort, User
 
 DEFAULT_PORT = 8080  # a bare host ("192.168.1.5"): the port gochat serves on by default
 SCHEME_PORTS = {"http": 80, "https": 443}  # a scheme without a port means the scheme's own port
@@ -207,6 +207,8 @@ _FRIENDLY: dict[tuple[str, int], tuple[str, str | None]] = {
     ("edit_message", 404): ("That message is gone: it was deleted.", None),
     ("delete_message", 403): ("You may not delete that message.", None),
     ("delete_message", 404): ("That message is gone already.", None),
+    # The same words whether the room is gone or another pair's direct room (its existence never leaks).
+    ("search", 404): ("That room is not there, or it is not yours to read: nothing to search in it.", "room"),
 }
 # Where the server says more than the friendly words (a 409 at registration is a name taken, or
 # one that looks too much like an existing one: "taken" would be wrong for a name nobody has),
@@ -403,18 +405,37 @@ class RestApi:
             total = offset + len(rooms)  # a server from before pages: the whole list at once
         return RoomPage(rooms, total)
 
-    async def room(self, room_id: int) -> Room:
-        return Room.from_wire(await self._call("room", "GET", f"/api/rooms/{room_id}"))
-
     async def create_room(self, name: str) -> Room:
         return Room.from_wire(await self._call("create_room", "POST", "/api/rooms", json={"name": name}))
 
-    async def history(self, room_id: int, *, before: int | None = None, limit: int = 50) -> list[Message]:
+    async def room(self, room_id: int) -> Room:
+        """One room by id (a room met outside the room list: a search result's, a mention's)."""
+        return Room.from_wire(await self._call("room", "GET", f"/api/rooms/{room_id}"))
+
+    async def history(
+        self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
+    ) -> list[Message]:
+        """A page of a room's history, oldest first: the newest, the one before ``before``, or
+        the first after ``after``."""
         params: dict[str, int] = {"limit": limit}
         if before is not None:
             params["before"] = before
+        if after is not None:
+            params["after"] = after
         page = await self._call("history", "GET", f"/api/rooms/{room_id}/messages", params=params)
         return [Message.from_wire(message) for message in page]
+
+    async def search(self, query: str, *, room_id: int | None = None, before: int | None = None) -> list[Message]:
+        """Messages containing ``query`` (ignoring case), newest first, SEARCH_PAGE a page: in
+        every room the user may read, or in ``room_id`` only; ``before``: the page older than
+        that id (the last one of the page before)."""
+        params: dict[str, str | int] = {"q": query}
+        if room_id is not None:
+            params["roomId"] = room_id
+        if before is not None:
+            params["before"] = before
+        page = await self._call("search", "GET", "/api/search", params=params)
+        return [Message.from_wire(message) for message in page][:SEARCH_PAGE]
 
     async def mark_read(self, room_id: int, last_read_id: int) -> None:
         """Move the read marker forward (the server keeps it, so counts follow the user)."""

@@ -29,6 +29,8 @@ from gochat.desktop.notifications import Notifier
 from gochat.desktop.resources import app_icon, stylesheet
 from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.rooms.window import RoomListWindow
+from gochat.desktop.search.controller import SearchController
+from gochat.desktop.search.window import SearchWindow
 from gochat.desktop.session import ChatSession
 from gochat.desktop.startup import check_platform, parse_arguments
 from gochat.desktop.state import ServerEntry
@@ -37,6 +39,7 @@ from gochat.desktop.windows.placement import (
     FIND_SHORTCUT,
     QUIT_SHORTCUT,
     ROOMS_SHORTCUT,
+    SEARCH_ALL_SHORTCUT,
     EnterPressesButtons,
     WindowPlacement,
     account_key,
@@ -98,6 +101,8 @@ class DesktopApp(QObject):
         self.chat.data_dir = data_dir or default_data_dir()
         self.hosting = HostingController(self.session, self)
         self.discovery = DiscoveryController(self)
+        self.search = SearchController(self.session, self)
+        self.search.known_room = self.rooms.room
         self.account.loggedIn.connect(lambda _user, _server: self.chat.load_outbox())
         self.account.after_login(self.rooms.refresh)
 
@@ -107,6 +112,7 @@ class DesktopApp(QObject):
         self.login_window = LoginWindow(self.settings)
         self.rooms_window = RoomListWindow(self.rooms.model)
         self.chat_windows: dict[int, ChatWindow] = {}
+        self.search_window = SearchWindow(self.search.model)
         self.host_dialog: HostDialog | None = None
         # Asks the user a yes/no question; tests replace it to answer without a modal box.
         self.confirm: Callable[[str], bool] = self._ask
@@ -140,6 +146,12 @@ class DesktopApp(QObject):
         self.rooms_window.createRequested.connect(lambda name: s.spawn(rooms.create_room(name)))
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(account.logout()))
         self.rooms_window.logoutEverywhereRequested.connect(self._log_out_everywhere)
+        self.search_window.searchRequested.connect(lambda query, room_id: self.search.search(query, room_id or None))
+        self.search_window.moreRequested.connect(self.search.load_more)
+        self.search_window.openRequested.connect(self.open_search_result)
+        self.search.searching.connect(self.search_window.show_searching)
+        self.search.pageLoaded.connect(self.search_window.show_results)
+        self.search.failed.connect(self.search_window.show_error)
 
         self.login_window.hostRequested.connect(self._open_host_dialog)
         self.login_window.ownServerLoginRequested.connect(account.login_to_own_server)
@@ -187,6 +199,8 @@ class DesktopApp(QObject):
         for window in list(self.chat_windows.values()):
             window.close()
         self.chat_windows.clear()
+        self.search_window.hide()
+        self.search_window.reset()
         self.rooms_window.hide()
         self.login_window.reset_for_login()
         if reason:
@@ -198,6 +212,7 @@ class DesktopApp(QObject):
 
     def _link_changed(self, state: str, detail: str) -> None:
         self.rooms_window.banner.show_link(state, detail)
+        self.search_window.banner.show_link(state, detail)
         for window in self.chat_windows.values():
             window.banner.show_link(state, detail)
 
@@ -213,6 +228,7 @@ class DesktopApp(QObject):
             s, chat = self.session, self.chat
             window.sendRequested.connect(chat.send)
             window.olderRequested.connect(lambda rid: s.spawn(chat.load_older(rid)))
+            window.reachRequested.connect(lambda rid, mid: s.spawn(chat.load_back_to(rid, mid)))
             window.atNewest.connect(chat.forget_older)
             window.retryRequested.connect(lambda rid, cid: s.spawn(chat.retry(rid, cid)))
             window.may_edit = chat.may_edit
@@ -280,8 +296,32 @@ class DesktopApp(QObject):
         window: QWidget = self.chat_windows.get(room_id) or self.rooms_window
         self.notifier.notify(room_id, message_id, title, text, window)
 
+    # -- message search ------------------------------------------------------------------
+
+    def open_search(self, room_id: int | None = None) -> None:
+        """The search window, searching one room (Ctrl+F in its window) or every room (Ctrl+Shift+F)."""
+        if self.session.me is None:
+            return
+        room = self.rooms.room(room_id) if room_id is not None else None
+        if room_id is not None and room is None:
+            return
+        window = self.search_window
+        window.search_in(room_id, self.search.room_title(room) if room is not None else "")
+        if window.isMinimized():
+            window.showNormal()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def open_search_result(self, room_id: int, message_id: int) -> None:
+        """A result was activated: its room opens (or comes forward) scrolled to it, highlighted."""
+        room = self.search.room(room_id)
+        if room is not None:
+            self.rooms.remember(room)
+        self.open_room_at(room_id, message_id)
+
     def open_room_at(self, room_id: int, message_id: int) -> None:
-        """A notification was clicked: its room, opened at its message."""
+        """A notification or a search result was clicked: its room, opened at its message."""
         if self.session.me is None:
             return
         self.chat.open_room(room_id)
@@ -453,6 +493,16 @@ class DesktopApp(QObject):
         for window in (self.login_window, self.rooms_window):
             add_shortcut(window, "Quit", QUIT_SHORTCUT, self.quit)
         add_shortcut(self.rooms_window, "Search rooms", FIND_SHORTCUT, self.rooms_window.focus_search)
+        search_all = add_shortcut(self.rooms_window, "Search messages", SEARCH_ALL_SHORTCUT, self.open_search)
+        self.rooms_window.search_row.addWidget(action_button(search_all, "Search the messages of every room"))
+        self._enter_presses.watch(self.rooms_window)
+        WindowPlacement(self.search_window, self.settings, "windows/search")
+        add_shortcut(self.search_window, "Quit", QUIT_SHORTCUT, self.quit)
+        add_shortcut(self.search_window, "Rooms", ROOMS_SHORTCUT, self.show_rooms)
+        add_shortcut(self.search_window, "Close", CLOSE_SHORTCUT, self.search_window.close)
+        add_shortcut(self.search_window, "Search", FIND_SHORTCUT, self.search_window.focus_query)
+        add_shortcut(self.search_window, "Search everywhere", SEARCH_ALL_SHORTCUT, self.open_search)
+        self._enter_presses.watch(self.search_window)
         # The room list is the main window: closing it quits (asking first when hosting with
         # others connected), and takes the chat windows with it.
         self.rooms_window.close_guard = self._room_list_closing
@@ -482,6 +532,9 @@ class DesktopApp(QObject):
         WindowPlacement(window, self.settings, f"{account}/windows/{window.room_id}" if account else "")
         if account:
             self._restore_draft(window, f"{account}/drafts/{window.room_id}")
+        search = add_shortcut(window, "Search", FIND_SHORTCUT, lambda: self.open_search(window.room_id))
+        window.header.addWidget(action_button(search, "Search this room's messages"))
+        add_shortcut(window, "Search everywhere", SEARCH_ALL_SHORTCUT, self.open_search)
         rooms = add_shortcut(window, "Rooms", ROOMS_SHORTCUT, self.show_rooms)
         window.header.addWidget(action_button(rooms, "Back to the room list"))
         self._enter_presses.watch(window)
@@ -534,6 +587,7 @@ class DesktopApp(QObject):
             window.close()
         if self.host_dialog is not None:
             self.host_dialog.close()
+        self.search_window.close()
         self.rooms_window.close()
         self.login_window.close()
         self.settings.sync()

@@ -14,15 +14,18 @@ from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.direct import DirectRooms
 from gochat.server.edits import MessageEdits
 from gochat.server.errors import StorageUnavailable
 from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.limits import RateLimits
+from gochat.server.people import People
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
+from gochat.server.search import MessageSearch
 from gochat.server.store import queries
 from gochat.server.store.database import Database, DatabaseTimeouts
 from gochat.server.token_sweep import TokenSweeper
@@ -46,9 +49,12 @@ class ServerContext:
     chat: ChatService
     markers: ReadMarkers
     history: History
+    search: MessageSearch
     sweeper: TokenSweeper
     hashing: HashingPool
     edits: MessageEdits
+    direct: DirectRooms
+    people: People
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -74,7 +80,9 @@ class ServerContext:
         rooms = RoomDirectory(database, cache, hub, limits)
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
-        chat = ChatService(database, rooms, hub, markers, history, limits)
+        search = MessageSearch(database, rooms)
+        direct = DirectRooms(database, cache, rooms, hub)
+        chat = ChatService(database, rooms, hub, markers, history, limits, direct)
         chat.writer.start()
         edits = MessageEdits(database, rooms, hub, limits, chat.notify_mentions, settings.admins)
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
@@ -90,9 +98,12 @@ class ServerContext:
             chat,
             markers,
             history,
+            search,
             sweeper,
             hashing,
             edits,
+            direct,
+            People(database, hub),
             namespace,
             database_id,
         )
@@ -136,6 +147,7 @@ class ServerContext:
         """Flush every pending write, then release storage and cache."""
         await self.sweeper.close()
         await self.chat.writer.close()
+        await self.direct.close()  # announcements of the last messages committed
         await self.cache.close()
         self.hashing.close()
         await self.database.call(lambda: None)

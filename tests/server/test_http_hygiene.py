@@ -132,6 +132,7 @@ DOCUMENTED_ERRORS = {
     ("get", "/api/rooms/{room_id}"): {"401", "404", "422", "503"},
     ("post", "/api/rooms/{room_id}/read"): {"400", "401", "408", "404", "413", "422", "503"},
     ("get", "/api/rooms/{room_id}/messages"): {"401", "404", "422", "503"},
+    ("get", "/api/search"): {"401", "404", "422", "503"},
     ("get", "/api/health"): {"503"},
     ("patch", "/api/rooms/{room_id}/messages/{message_id}"): {
         "400",
@@ -145,6 +146,9 @@ DOCUMENTED_ERRORS = {
         "503",
     },
     ("delete", "/api/rooms/{room_id}/messages/{message_id}"): {"401", "403", "404", "422", "503"},
+    ("get", "/api/users"): {"401", "422", "503"},
+    ("post", "/api/dms"): {"400", "401", "404", "408", "413", "422", "503"},
+    ("get", "/api/dms"): {"401", "503"},
 }
 
 

@@ -141,7 +141,7 @@ async def test_mentions_are_stored_carried_by_send_ack_and_history(context: Serv
     assert posted.message.mentions == expected
     plain = await send(context, alice, room.id, "nobody here")
     assert plain.message.mentions == ()
-    page = await context.history.page(room.id, limit=10)
+    page = await context.history.page(room.id, viewer_id=people["alice"].id, limit=10)
     assert [m.mentions for m in page.messages] == [expected, ()]
     # Stored as JSON, NULL when none.
     stored = await context.database.run(

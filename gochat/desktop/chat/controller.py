@@ -43,6 +43,11 @@ from gochat.protocol import ValidationError as InputError
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
+# Going to a message older than what is shown (a search result), the history back to it comes in
+# pages this big (the server's largest), up to JUMP_MAX_MESSAGES in all: farther back, the window
+# says so and the reader scrolls up the rest.
+JUMP_PAGE = 200
+JUMP_MAX_MESSAGES = 5000
 # Back at the newest messages, a chat window keeps this many rows and forgets older ones (they
 # load again on scrolling up), once it holds KEEP_ROWS + TRIM_SLACK: trimming in steps, not on
 # every new message.
@@ -272,6 +277,48 @@ class ChatController(QObject):
         if self._open.get(room_id) is not opened or opened.timeline.oldest_id != oldest:
             return 0  # closed, or trimmed meanwhile: the page no longer borders what is shown
         changes = opened.timeline.add_history(page, has_older=len(page) == HISTORY_PAGE)
+        opened.messages.apply(changes)
+        return len(changes)
+
+    async def load_back_to(self, room_id: int, message_id: int) -> int:
+        """Load the history from the oldest message shown back to ``message_id`` (a search result
+        far back), JUMP_PAGE at a time and at most JUMP_MAX_MESSAGES, shown at once as one block
+        without a gap. olderLoaded follows, as for a page of older messages."""
+        added = 0
+        try:
+            added = await self._load_back_to(room_id, message_id)
+        finally:
+            self.olderLoaded.emit(room_id, added)
+        return added
+
+    async def _load_back_to(self, room_id: int, message_id: int) -> int:
+        opened = self._open.get(room_id)
+        api = self.session.api
+        if opened is None or api is None or opened.loading_older or not opened.timeline.has_older:
+            return 0
+        oldest = opened.timeline.oldest_id
+        if oldest is None or oldest <= message_id:
+            return 0
+        opened.loading_older = True  # no trimming and no other page meanwhile
+        older: list[Message] = []
+        has_older = True
+        try:
+            before = oldest
+            while has_older and before > message_id and len(older) < JUMP_MAX_MESSAGES:
+                page = await api.history(room_id, before=before, limit=JUMP_PAGE)
+                older += page
+                has_older = len(page) == JUMP_PAGE
+                if page:
+                    before = page[0].id
+        except ApiError as error:
+            self.session.errorShown.emit(error.message)
+            has_older = True  # what came still borders what is shown: it is shown, the rest loads on scrolling
+        finally:
+            opened.loading_older = False
+        if not older or self._open.get(room_id) is not opened or opened.timeline.oldest_id != oldest:
+            return 0  # closed, or trimmed meanwhile: the pages no longer border what is shown
+        # Oldest first, so the rows go in as one block above the rest (one layout, not one a page).
+        changes = opened.timeline.add_history(sorted(older, key=lambda message: message.id), has_older=has_older)
         opened.messages.apply(changes)
         return len(changes)
 

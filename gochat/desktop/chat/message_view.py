@@ -11,20 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import (
+    QEasingCurve,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRectF,
+    Qt,
+    QTimer,
+    QUrl,
+    QVariantAnimation,
+    Signal,
+)
 from PySide6.QtGui import (
+    QColor,
     QContextMenuEvent,
     QDesktopServices,
     QGuiApplication,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
     QResizeEvent,
 )
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QMenu, QStyleOptionViewItem, QWidget
 
 from gochat.desktop.chat.bubbletext import word_at
-from gochat.desktop.chat.delegates import MessageDelegate
+from gochat.desktop.chat.delegates import RADIUS, MessageDelegate
 from gochat.desktop.chat.links import Link, find_links
 from gochat.desktop.chat.models import MessageListModel
 from gochat.desktop.state import Item, Kind
@@ -33,6 +49,10 @@ from gochat.desktop.state import Item, Kind
 # pixel the pointer is beyond the edge (at least a few pixels a step).
 DRAG_SCROLL_MS = 40
 DRAG_SCROLL_MIN = 6
+# A message gone to (a search result, a notification) is highlighted this long, fading out.
+FLASH_MS = 2500
+FLASH_FILL = QColor(255, 196, 0, 90)  # the row's tint at full strength (readable in both themes)
+FLASH_RING = QColor("#d99a00")  # and a ring around its bubble (amber: seen on a blue bubble too)
 
 TextPoint = tuple[QPersistentModelIndex, int]  # a row and a position in its text
 # A later feature's entries for a message's context menu: called with the menu and the message.
@@ -75,6 +95,15 @@ class MessageView(QListView):
         self._drag_scroll = QTimer(self)
         self._drag_scroll.setInterval(DRAG_SCROLL_MS)
         self._drag_scroll.timeout.connect(self._scroll_while_dragging)
+        # The message being highlighted (flash_message), and how strongly now (1 → 0).
+        self.flashing: int | None = None
+        self._flash = QVariantAnimation(self)
+        self._flash.setStartValue(1.0)
+        self._flash.setEndValue(0.0)
+        self._flash.setDuration(FLASH_MS)
+        self._flash.setEasingCurve(QEasingCurve.Type.InQuad)  # strong at first, then fading
+        self._flash.valueChanged.connect(lambda _value: self.viewport().update())
+        self._flash.finished.connect(self._flash_over)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -299,6 +328,62 @@ class MessageView(QListView):
             QApplication.sendEvent(self.typing_target, event)
             return
         super().keyPressEvent(event)
+
+    # -- highlighting a message ---------------------------------------------------------------
+
+    def flash_message(self, message_id: int) -> None:
+        """Highlight a message for FLASH_MS (a tint over its row, a ring round its bubble, fading
+        out): the one a search result or a notification led to."""
+        self.flashing = message_id
+        self._flash.stop()
+        self._flash.start()
+
+    def _flash_over(self) -> None:
+        self.flashing = None
+        self.viewport().update()
+
+    def _flashing_row(self) -> QModelIndex | None:
+        """The highlighted message's row, if it is on screen."""
+        model = self.messages()
+        if self.flashing is None or model is None:
+            return None
+        top = self.indexAt(QPoint(4, 0))
+        bottom = self.indexAt(QPoint(4, self.viewport().height() - 1))
+        first = top.row() if top.isValid() else 0
+        last = bottom.row() if bottom.isValid() else model.rowCount() - 1
+        for row in range(first, last + 1):
+            if model.item(row).message_id == self.flashing:
+                return model.index(row)
+        return None
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        super().paintEvent(event)
+        index = self._flashing_row()
+        if index is None:
+            return
+        strength = float(self._flash.currentValue() or 0.0)
+        option = self.row_option(index)
+        geometry = self.delegate.geometry(option, index)
+        row = option.rect.adjusted(0, geometry.header.height() if geometry.header is not None else 0, 0, 0)
+        painter = QPainter(self.viewport())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fill = QColor(FLASH_FILL)
+        fill.setAlphaF(FLASH_FILL.alphaF() * strength)
+        tint = QPainterPath()
+        tint.addRect(QRectF(row))
+        if geometry.bubble is not None:
+            # Around the bubble, not over it: its colours and text stay as they are.
+            bubble = QPainterPath()
+            bubble.addRoundedRect(QRectF(geometry.bubble), RADIUS, RADIUS)
+            tint = tint.subtracted(bubble)
+        painter.fillPath(tint, fill)
+        if geometry.bubble is not None:
+            ring = QColor(FLASH_RING)
+            ring.setAlphaF(strength)
+            painter.setPen(QPen(ring, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(QRectF(geometry.bubble).adjusted(-2, -2, 2, 2), RADIUS + 2, RADIUS + 2)
+        painter.end()
 
     # -- context menu -----------------------------------------------------------------------
 

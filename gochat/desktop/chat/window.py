@@ -128,6 +128,8 @@ class ChatWindow(QWidget):
     deleteRequested = Signal(int, int)  # noqa: N815
     olderRequested = Signal(int)  # noqa: N815
     retryRequested = Signal(int, str)  # noqa: N815
+    # A message older than what is loaded is to be shown: load the history back to it (room, id).
+    reachRequested = Signal(int, int)  # noqa: N815
     # The view rests at the newest message: older rows may be let go (they load again on scrolling up).
     atNewest = Signal(int)  # noqa: N815
     closed = Signal(int)
@@ -339,10 +341,10 @@ class ChatWindow(QWidget):
         self._midnight.timeout.connect(self._new_day)
         self._arm_midnight()
         self.set_loading(True)
-        # A message to bring into view once it is loaded (a notification was clicked), and how
-        # many older pages may still be asked for to find it.
+        # A message to bring into view once it is loaded (a search result or a notification was
+        # clicked), and whether the history back to it was asked for already.
         self._jump_to: int | None = None
-        self._jump_pages_left = 0
+        self._jump_asked = False
         messages.rowsInserted.connect(self._try_jump)
         self.input.setFocus()
 
@@ -663,8 +665,8 @@ class ChatWindow(QWidget):
                 return
 
     def _reveal(self, index: QPersistentModelIndex) -> None:
-        if not index.isValid():
-            return
+        if not index.isValid() or self.view.flashing is not None or self._jump_to is not None:
+            return  # the window was opened at a message (a search result): it stays there
         rect = self.view.visualRect(self.messages_model.index(index.row()))
         if rect.top() >= 0:
             return  # already in view with the newest: nothing to scroll past
@@ -687,12 +689,12 @@ class ChatWindow(QWidget):
         if below:
             self._count_new(below[0], below[-1])
 
-    JUMP_MAX_PAGES = 20
-
     def show_message(self, message_id: int) -> None:
-        """Bring a message into view, loading older pages (a bounded number) until it is there."""
+        """Bring a message into view and highlight it for a moment (a search result or a
+        notification led here); when it is older than what is loaded, the history back to it is
+        asked for first (reachRequested, in one go rather than page by page)."""
         self._jump_to = message_id
-        self._jump_pages_left = self.JUMP_MAX_PAGES
+        self._jump_asked = False
         self._try_jump()
 
     def _try_jump(self) -> None:
@@ -706,20 +708,26 @@ class ChatWindow(QWidget):
                 self._jump_to = None
                 self._stick_to_bottom = row == model.rowCount() - 1
                 index = QPersistentModelIndex(model.index(row))
-                QTimer.singleShot(0, lambda index=index: self._scroll_to(index))
+                QTimer.singleShot(0, lambda index=index: self._scroll_to(index, target))
                 return
         oldest = timeline.oldest_id
-        if oldest is not None and oldest > target and timeline.has_older and self._jump_pages_left > 0:
-            if not self._older_requested:
-                self._jump_pages_left -= 1
-                self._older_requested = True
-                self.olderRequested.emit(self.room_id)
-        elif oldest is not None and oldest <= target:
-            self._jump_to = None  # loaded around it, and it is not there: deleted; stay put
+        if oldest is None or self._older_requested:
+            return  # the room's state, or a page, is on its way: looked at again when it is here
+        if oldest > target and timeline.has_older and not self._jump_asked:
+            self._jump_asked = True
+            self._older_requested = True
+            self.reachRequested.emit(self.room_id, target)
+            return
+        self._jump_to = None
+        if oldest <= target:
+            self.show_notice("That message is not there any more: it was deleted.")
+        else:
+            self.show_notice("That message is too far back to load at once: scroll up to reach it.")
 
-    def _scroll_to(self, index: QPersistentModelIndex) -> None:
+    def _scroll_to(self, index: QPersistentModelIndex, message_id: int) -> None:
         if index.isValid():
             self.view.scrollTo(self.messages_model.index(index.row()), QAbstractItemView.ScrollHint.PositionAtCenter)
+            self.view.flash_message(message_id)
 
     def _rows_about_to_be_inserted(self, _parent: QModelIndex, first: int, _last: int) -> None:
         if first == 0 and self.messages_model.rowCount() > 0 and not self._stick_to_bottom and self._anchor is None:

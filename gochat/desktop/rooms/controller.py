@@ -236,6 +236,10 @@ class RoomsController(QObject):
         """A room the app has met (listed, the user's own, created), shown in the list or not."""
         return self.known.get(room_id)
 
+    def remember(self, room: Room) -> None:
+        """A room met outside the list (a search result's), so that it can be opened."""
+        self.known.setdefault(room.id, room)
+
     def set_online(self, room_id: int, online: int) -> None:
         self.model.set_online(room_id, online)
 

@@ -279,7 +279,8 @@ class RoomListWindow(QMainWindow):
         layout.addLayout(header)
         layout.addWidget(self.banner)
         layout.addWidget(self.hosting)
-        search_row = QHBoxLayout()
+        # The app adds its buttons at the end (Search messages).
+        self.search_row = search_row = QHBoxLayout()
         search_row.addWidget(self.search, 1)
         search_row.addWidget(self.sort_choice)
         search_row.addWidget(self.count)

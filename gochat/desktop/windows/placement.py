@@ -23,7 +23,8 @@ Keys = str | QKeySequence.StandardKey
 ROOMS_SHORTCUT: Keys = "Ctrl+L"  # from a chat window: back to the room list
 CLOSE_SHORTCUT: Keys = QKeySequence.StandardKey.Close  # Ctrl+W (and Ctrl+F4) closes a room window
 QUIT_SHORTCUT: Keys = "Ctrl+Q"  # every window; the platform's standard Quit is empty on Windows
-FIND_SHORTCUT: Keys = QKeySequence.StandardKey.Find  # Ctrl+F: the room list's search box
+FIND_SHORTCUT: Keys = QKeySequence.StandardKey.Find  # Ctrl+F: the room list's search box; in a room, its messages
+SEARCH_ALL_SHORTCUT: Keys = "Ctrl+Shift+F"  # the room list and every chat window: search every room's messages
 
 # Before the window manager has framed a window its frame is unknown: assume a title bar and thin
 # borders of this many device pixels (window managers draw frames unscaled), so that the first

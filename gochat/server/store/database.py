@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gochat.server.config import default_data_dir
 from gochat.server.errors import StorageUnavailable
+from gochat.server.store import search_index
 from gochat.server.store.files import create_private_file, make_private_directory
 from gochat.server.store.models import Base
 from gochat.server.store.upgrade import upgrade
@@ -157,6 +158,10 @@ class Database:
         """Make missing tables, then bring what an older gochat made up to date."""
         Base.metadata.create_all(self.engine)
         upgrade(self.engine)
+        # The message search index: its tables (not the ORM's: an FTS5 table on SQLite), then the
+        # messages stored before it existed, in bounded batches.
+        search_index.create_index(self.engine)
+        search_index.backfill(self.engine)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gochat.server.errors import StorageUnavailable
 from gochat.server.records import MessageRecord, UserRecord
-from gochat.server.store import models, queries
+from gochat.server.store import models, queries, search_index
 from gochat.server.store.database import Database, unavailable
 from gochat.server.store.mentions import resolve_mentions, stored_mentions
 
@@ -343,6 +343,8 @@ class MessageWriter:
             ],
             now,
         )
+        # In the same transaction: a message is searchable exactly when it is stored.
+        search_index.index_messages(connection, [(i, p.room_id, p.content) for i, p in zip(ids, fresh, strict=True)])
         results: list[tuple[PendingMessage, Committed | BaseException]] = []
         inserted: set[int] = set()
         for pending, target in plan:
