@@ -30,13 +30,16 @@ def test_loaded_in_order_of_the_newest_message_or_creation() -> None:
         ]
     )
     assert [e.peer.username for e in dms.ordered()] == ["卡罗尔", "bob", "dave"]
-    assert dms.get(10) is not None and dms.get(10).last_text == "你好"  # type: ignore[union-attr]
+    assert dms.get(10) is not None
+    assert dms.get(10).last_text == "你好"
     assert dms.room_ids() == {10, 11, 12}
 
 
 def test_a_new_message_moves_its_room_to_the_top_once() -> None:
     dms = DirectList()
-    dms.load([DirectConversation(direct(10, BOB, T0), BOB, None), DirectConversation(direct(11, CAROL, T0), CAROL, None)])
+    dms.load(
+        [DirectConversation(direct(10, BOB, T0), BOB, None), DirectConversation(direct(11, CAROL, T0), CAROL, None)]
+    )
     assert [e.room.id for e in dms.ordered()] == [11, 10]  # same time: the newer room first
     assert dms.message(message(7, 10, BOB, T0 + timedelta(seconds=30), "first"))
     assert [e.room.id for e in dms.ordered()] == [10, 11]
@@ -51,8 +54,11 @@ def test_a_room_met_later_is_added_once_with_the_other_member_as_peer() -> None:
     assert dms.add(room, ME)
     assert not dms.add(room, ME)
     entry = dms.get(20)
-    assert entry is not None and entry.peer == DAVE and entry.last_text == ""
-    assert 20 in dms and len(dms) == 1
+    assert entry is not None
+    assert entry.peer == DAVE
+    assert entry.last_text == ""
+    assert 20 in dms
+    assert len(dms) == 1
 
 
 def test_online_dots_follow_the_person_and_survive_a_reload() -> None:
