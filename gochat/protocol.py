@@ -22,6 +22,9 @@ import icu  # PyICU: UTS #39 (confusable skeletons, mixed scripts) and Unicode p
 PROTOCOL_VERSION = 1
 
 USERNAME_MIN, USERNAME_MAX = 3, 32
+# A name written wholly in a script without spaces (Han, kana, Thai, ...) may be this short:
+# Chinese names are often two characters (张三).
+USERNAME_MIN_UNSPACED = 2
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 ROOM_NAME_MAX = 64
 MESSAGE_MAX = 4000
@@ -222,8 +225,9 @@ def validate_username(value: object) -> str:
             "username",
             f"The username contains an invisible or blank character ({_code_point(invisible)}); remove it.",
         )
-    if not USERNAME_MIN <= len(name) <= USERNAME_MAX:
-        raise ValidationError("username", f"The username must be {USERNAME_MIN} to {USERNAME_MAX} characters long.")
+    shortest = USERNAME_MIN_UNSPACED if name and all(map(_written_without_spaces, name)) else USERNAME_MIN
+    if not shortest <= len(name) <= USERNAME_MAX:
+        raise ValidationError("username", f"The username must be {shortest} to {USERNAME_MAX} characters long.")
     if not all(_is_name_char(ch, i == 0) for i, ch in enumerate(name)):
         raise ValidationError("username", "The username may contain only letters, digits, '_', '-' and apostrophes.")
     if unicodedata.normalize("NFKC", name) != name:
@@ -383,6 +387,9 @@ def validate_search_query(value: object) -> str:
 
 # "@" right after one of these is part of an e-mail address or a word, not a mention.
 _NOT_BEFORE_MENTION = frozenset("._%+-'@")
+# Only this many "@" of one message are looked at: every one costs the server up to 30 names to
+# look up, so a message of nothing but "@" must not cost thousands.
+MENTIONS_SCANNED_MAX = 50
 
 
 def _is_word_char(ch: str) -> bool:
@@ -404,7 +411,14 @@ def _mention_may_end(text: str, end: int) -> bool:
     if end >= len(text):
         return True
     after, last = text[end], text[end - 1]
-    return not _is_word_char(after) or _written_without_spaces(after) or _written_without_spaces(last)
+    # An apostrophe may be inside a name (O'Brien) or after one ("@bob's"): the longest
+    # registered name decides, as in a script without spaces.
+    return (
+        not _is_word_char(after)
+        or after in _APOSTROPHES
+        or _written_without_spaces(after)
+        or _written_without_spaces(last)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,18 +432,22 @@ class MentionCandidate:
 
 def mention_candidates(content: str) -> list[MentionCandidate]:
     """Every "@" that may start a mention and the names it could be (pure; the server keeps the
-    longest that is registered). A name must end at a word boundary unless the script has none."""
+    longest that is registered). A name must end at a word boundary unless the script has none;
+    it holds only the characters a username may hold, so it ends at the first other one (a
+    space, a comma ...). Only the first MENTIONS_SCANNED_MAX such "@" count."""
     candidates: list[MentionCandidate] = []
     start = content.find("@")
-    while start != -1:
+    while start != -1 and len(candidates) < MENTIONS_SCANNED_MAX:
         before_ok = start == 0 or (
             content[start - 1] not in _NOT_BEFORE_MENTION
             and not (content[start - 1].isascii() and content[start - 1].isalnum())
         )
         if before_ok:
+            limit = start + 1
+            while limit < min(len(content), start + 1 + USERNAME_MAX) and _is_name_char(content[limit], False):
+                limit += 1
             keys: list[tuple[str, int]] = []
-            limit = min(len(content), start + 1 + USERNAME_MAX)
-            for end in range(limit, start + USERNAME_MIN, -1):
+            for end in range(limit, start + USERNAME_MIN_UNSPACED, -1):
                 if _mention_may_end(content, end):
                     keys.append((username_key(content[start + 1 : end]), end))
             if keys:

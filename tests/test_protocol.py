@@ -325,3 +325,45 @@ def test_client_frames_know_their_msgtype() -> None:
 
 def test_close_codes_keep_their_numbers() -> None:
     assert [int(code) for code in protocol.CloseCode] == [1000, 1001, 1007, 1008, 1009, 1013, 4001]
+
+
+# -- mentions -------------------------------------------------------------------------
+
+
+def _keys(content: str) -> list[list[str]]:
+    return [[key for key, _ in candidate.keys] for candidate in protocol.mention_candidates(content)]
+
+
+def test_a_mention_candidate_stops_where_a_username_cannot_go_on() -> None:
+    # A space, a comma, "!" end the name: "bob hi" is never looked up.
+    assert _keys("@bob hi, @Alice! @张三你好") == [["bob"], ["alice"], ["张三你好", "张三你", "张三"]]
+    # Latin letters run on: only the whole word, never a prefix of it.
+    assert _keys("@bobby") == [["bobby"]]
+    # An apostrophe may end a name ("@bob's") or be inside one ("@o'brien").
+    assert _keys("@bob's") == [["bob's", "bob"]]
+    # Not after a letter or digit, nor in an e-mail address; "@" alone is nothing.
+    assert _keys("bob@example.com x@y a.@bob @ @@bob") == []
+
+
+def test_mention_spans_are_where_the_mentioned_names_are() -> None:
+    content = "@张三丰来了, @BOB's and bob@example.com"
+    assert protocol.mention_spans(content, ["张三丰", "bob"]) == [(0, 4), (8, 12)]
+    assert protocol.mention_spans(content, ["张三"]) == [(0, 3)]
+
+
+def test_only_the_first_fifty_at_signs_are_looked_at() -> None:
+    content = " ".join(f"@user{n}" for n in range(protocol.MENTIONS_SCANNED_MAX + 10))
+    candidates = protocol.mention_candidates(content)
+    assert len(candidates) == protocol.MENTIONS_SCANNED_MAX
+    assert [key for key, _ in candidates[-1].keys] == [f"user{protocol.MENTIONS_SCANNED_MAX - 1}"]
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"), [("张三", True), ("たろ", True), ("张", False), ("ab", False), ("张a", False)]
+)
+def test_a_name_in_a_script_without_spaces_may_be_two_characters(name: str, valid: bool) -> None:
+    if valid:
+        assert protocol.validate_username(name) == name
+    else:
+        with pytest.raises(protocol.ValidationError):
+            protocol.validate_username(name)

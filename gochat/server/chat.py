@@ -9,18 +9,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Collection
 
 from gochat.protocol import (
     HISTORY_DEFAULT_LIMIT,
     ClientFrame,
     EnterRoom,
     LeaveRoom,
+    Mentioned,
+    Message,
     Presence,
     ProtocolError,
     RoomState,
     SendMessage,
+    StartTyping,
     SyncPage,
     SyncRoom,
+    Typing,
     ack_frame,
     encode_server_frame,
     error_frame,
@@ -37,6 +42,7 @@ from gochat.server.rooms import RoomDirectory
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 from gochat.server.store.writer import Committed, MessageWriter, SendTimedOut, WriterClosed
+from gochat.server.typing_gate import TypingGate
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,8 @@ class ChatService:
         self._markers = markers
         self._history = history
         self.writer = MessageWriter(database, self.broadcast_committed)
+        # Public so that a test can give it a clock of its own.
+        self.typing_gate = TypingGate()
 
     async def handle(self, connection: Connection, frame: ClientFrame) -> Acknowledgement | None:
         """Serve one frame from ``connection``; a SEND returns its acknowledgement to come (the
@@ -83,6 +91,8 @@ class ChatService:
                 self.leave(connection, frame)
             case SyncRoom():
                 await self.sync(connection, frame)
+            case StartTyping():
+                self.typing(connection, frame)
         return None
 
     # -- sending ---------------------------------------------------------------------
@@ -95,19 +105,54 @@ class ChatService:
         if not self._hub.may_send(connection, request.room_id):
             raise NotInRoom(f"Enter or watch room {request.room_id} before sending to it.")
         self._limits.send(connection.user.id, connection.id)
-        future = self.writer.submit(connection.user, request.room_id, request.content, request.client_msg_id)
+        future = self.writer.submit(
+            connection.user,
+            request.room_id,
+            request.content,
+            request.client_msg_id,
+            # Known here since this connection entered or watches the room.
+            mentionable=self._hub.direct_members(request.room_id),
+        )
         # A callback, not a task per message: the ACK goes out as soon as the commit lands.
         future.add_done_callback(functools.partial(self._acknowledge, connection, request))
         return future
 
     def broadcast_committed(self, batch: list[Committed]) -> None:
         """The writer's listener: each new message goes to its room (present and watching
-        connections) once, in id order."""
+        connections) once, in id order; then the users it mentions hear of it."""
         for committed in batch:
             if committed.is_new:
                 message = committed.message
                 frame = message_frame(committed.message_json())
                 self._hub.broadcast(message.room_id, frame, message_id=message.id, watchers=True)
+                if message.mentions:
+                    self.notify_mentions(message)
+
+    def notify_mentions(self, message: Message, already_notified: Collection[int] = ()) -> None:
+        """MENTIONED (12) to every connection of each user the message mentions that is not
+        present in its room (a watcher is not present); never to its author, nor to users in
+        ``already_notified`` (an edit passes those its earlier text mentioned). The one place
+        mentions are delivered: scale-out hooks here."""
+        frame: str | None = None
+        for user in message.mentions:
+            if user.id == message.author.id or user.id in already_notified:
+                continue
+            for connection in self._hub.connections_of_user(user.id):
+                if not self._hub.is_in(connection, message.room_id):
+                    frame = frame or encode_server_frame(Mentioned(message))
+                    connection.deliver(frame)
+
+    # -- typing ----------------------------------------------------------------------
+
+    def typing(self, connection: Connection, request: StartTyping) -> None:
+        """Forward "is typing" to the others present in the room, at most once per user per
+        room every TYPING_FORWARD_SECONDS. Never answered: a TYPING too soon, or for a room the
+        connection is not in (or that does not exist, or is not theirs to see), is dropped."""
+        user = connection.user
+        if not self._hub.is_in(connection, request.room_id) or not self.typing_gate.admit(user.id, request.room_id):
+            return
+        frame = encode_server_frame(Typing(request.room_id, user))
+        self._hub.offer_to_others_present(request.room_id, frame, user.id)
 
     def _acknowledge(self, connection: Connection, request: SendMessage, future: Acknowledgement) -> None:
         if future.cancelled():
@@ -138,6 +183,7 @@ class ChatService:
             await self._watch(connection, room, request)
             return
         newly_present = self._hub.enter(connection, room.id)
+        self._note_direct(room)
         user = connection.user
         limit = HISTORY_DEFAULT_LIMIT if request.after_id is None else SYNC_PAGE
         try:
@@ -171,6 +217,7 @@ class ChatService:
         online. The reply is the room with the user's read marker and unread count."""
         was_watching = self._hub.is_watching(connection, room.id)
         self._hub.watch(connection, room.id)
+        self._note_direct(room)
         try:
             marker, unread, newest = await self._db.run(queries.room_reading, connection.user.id, room.id)
         except BaseException:
@@ -188,6 +235,10 @@ class ChatService:
         connection.deliver(encode_server_frame(state))
         # Messages up to ``newest`` are in the count; those after it follow live, once.
         self._hub.finish_join(connection, room.id, newest)
+
+    def _note_direct(self, room: RoomRecord) -> None:
+        if room.members is not None:
+            self._hub.note_direct_members(room.id, frozenset(member.id for member in room.members))
 
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
         page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)

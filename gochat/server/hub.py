@@ -31,6 +31,10 @@ class Connection(Protocol):
     def deliver(self, frame: str) -> None:
         """Queue a frame for sending; never blocks."""
 
+    def offer(self, frame: str) -> bool:
+        """Queue a frame that may be dropped (typing) only when the connection is keeping up;
+        True when queued. Never closes the connection for its backlog."""
+
     def close(self, code: int, reason: str) -> None:
         """Ask the transport to close this connection; never blocks."""
 
@@ -54,6 +58,8 @@ class _RoomPresence:
     # frames wait here, tagged with the message id they carry, so history and live messages
     # neither gap nor overlap.
     joining: dict[int, list[tuple[int | None, str]]] = field(default_factory=dict)
+    # A direct room's two members (who may be mentioned in it); None for a public room.
+    direct_members: frozenset[int] | None = None
 
     @property
     def empty(self) -> bool:
@@ -249,6 +255,30 @@ class RoomHub:
                 connection.deliver(frame)
             sent += 1
         return sent
+
+    def offer_to_others_present(self, room_id: int, frame: str, user_id: int) -> int:
+        """Offer a droppable frame (typing) to every connection present in the room (not
+        watching, not still joining) whose user is not ``user_id``; returns how many took it."""
+        presence = self._rooms.get(room_id)
+        if presence is None:
+            return 0
+        taken = 0
+        for connection_id, connection in presence.connections.items():
+            if connection.user.id != user_id and connection_id not in presence.joining and connection.offer(frame):
+                taken += 1
+        return taken
+
+    def note_direct_members(self, room_id: int, member_ids: frozenset[int]) -> None:
+        """Remember, while anyone is in or watching the room here, that it is a direct room of
+        these two users: sending to it then needs no look-up to know who may be mentioned."""
+        presence = self._rooms.get(room_id)
+        if presence is not None:
+            presence.direct_members = member_ids
+
+    def direct_members(self, room_id: int) -> frozenset[int] | None:
+        """A direct room's members as noted by ``note_direct_members``; None otherwise."""
+        presence = self._rooms.get(room_id)
+        return None if presence is None else presence.direct_members
 
     def broadcast_everyone(self, frame: str) -> None:
         for connection in self._connections.values():

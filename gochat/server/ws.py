@@ -116,6 +116,14 @@ class WebSocketConnection:
             # ACK that follows a message's broadcast, the rest of a batch) shares the write.
             self._loop.call_soon(self._loop.call_soon, self._flush)
 
+    def offer(self, frame: str) -> bool:
+        """Queue a frame that may be dropped (typing) while the backlog is short: below a quarter
+        of the limit, where the reader is never paused, so it never brings a 1013 close."""
+        if self._close is not None or len(self._outbox) >= self._max_backlog // 4:
+            return False
+        self.deliver(frame)
+        return True
+
     def _flush(self) -> None:
         """Write what is queued now, without waking a task: a room's broadcast then costs a
         framing and a write per member, not two task switches each. Only when the peer's

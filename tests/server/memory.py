@@ -21,6 +21,10 @@ class MemoryConnection:
     def deliver(self, frame: str) -> None:
         self.frames.append(frame)
 
+    def offer(self, frame: str) -> bool:
+        self.frames.append(frame)
+        return True
+
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 

@@ -326,6 +326,7 @@ def find_client_messages(
             MESSAGES.c.content,
             MESSAGES.c.created_at,
             MESSAGES.c.client_msg_id,
+            MESSAGES.c.mentions,
         )
         .join(USERS, USERS.c.id == MESSAGES.c.user_id)
         .where(or_(*(and_(MESSAGES.c.user_id == user, MESSAGES.c.client_msg_id.in_(ids)) for user, ids in by_user)))
@@ -339,14 +340,17 @@ def find_client_messages(
             content=row.content,
             created_at=row.created_at,
             client_msg_id=row.client_msg_id,
+            mentions=_mentions(row.mentions),
         )
     return found
 
 
-def insert_messages(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None]], now: datetime
-) -> list[int]:
-    """Insert (user id, room id, content, clientMsgId) rows in one statement; their ids, in order."""
+# A message to insert: user id, room id, content, clientMsgId, mentions (messages.mentions: JSON or None).
+MessageRow = tuple[int, int, str, str | None, str | None]
+
+
+def insert_messages(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
+    """Insert (user id, room id, content, clientMsgId, mentions) rows in one statement; their ids, in order."""
     if not rows:
         return []
     dialect = connection.dialect
@@ -358,8 +362,8 @@ def insert_messages(
     stamp_processor = MESSAGES.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = stamp_processor(now) if stamp_processor is not None else now
     parameters: list[object] = []
-    for user_id, room_id, content, client_msg_id in rows:
-        parameters += (user_id, room_id, content, client_msg_id, stamp, stamp)
+    for user_id, room_id, content, client_msg_id, mentions in rows:
+        parameters += (user_id, room_id, content, client_msg_id, mentions, stamp, stamp)
     if dialect.name == "sqlite":
         # SQLite gives a new row max(rowid) + 1 (until id 2**63 - 1 is taken, which no message
         # table reaches), and one statement runs under the write lock, so its rows get
@@ -378,20 +382,24 @@ def insert_messages(
 @functools.lru_cache(maxsize=64)
 def _multi_row_insert(paramstyle: str, count: int, returning: bool = True) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
-    row = "(" + ", ".join([mark] * 6) + ")"
+    row = "(" + ", ".join([mark] * 7) + ")"
     return (
-        f"INSERT INTO {MESSAGES.name} (user_id, room_id, content, client_msg_id, created_at, updated_at) "
+        f"INSERT INTO {MESSAGES.name} (user_id, room_id, content, client_msg_id, mentions, created_at, updated_at) "
         f"VALUES {', '.join([row] * count)}" + (" RETURNING id" if returning else "")
     )
 
 
-def _insert_messages_one_by_one(
-    connection: Connection, rows: Sequence[tuple[int, int, str, str | None]], now: datetime
-) -> list[int]:
+def _insert_messages_one_by_one(connection: Connection, rows: Sequence[MessageRow], now: datetime) -> list[int]:
     """For a database without INSERT ... RETURNING (MySQL, MariaDB before 10.5)."""
     ids = []
-    for user_id, room_id, content, client_msg_id in rows:
-        values = {"user_id": user_id, "room_id": room_id, "content": content, "client_msg_id": client_msg_id}
+    for user_id, room_id, content, client_msg_id, mentions in rows:
+        values = {
+            "user_id": user_id,
+            "room_id": room_id,
+            "content": content,
+            "client_msg_id": client_msg_id,
+            "mentions": mentions,
+        }
         result = connection.execute(insert(MESSAGES).values(created_at=now, updated_at=now, **values))
         assert result.inserted_primary_key is not None
         ids.append(int(result.inserted_primary_key[0]))

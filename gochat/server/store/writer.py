@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -30,6 +30,7 @@ from gochat.server.errors import StorageUnavailable
 from gochat.server.records import MessageRecord, UserRecord
 from gochat.server.store import models, queries
 from gochat.server.store.database import Database, unavailable
+from gochat.server.store.mentions import resolve_mentions, stored_mentions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class PendingMessage:
     content: str
     client_msg_id: str | None
     future: asyncio.Future[Committed] = field(repr=False)
+    # Who may be mentioned: a direct room's two members; None: anyone registered.
+    mentionable: Collection[int] | None = None
     deadline: float = 0.0  # the event loop's clock
     # Set on the event loop when its deadline passed (the sender has its error); the writer
     # thread then leaves it out of any batch it has not yet written.
@@ -146,16 +149,22 @@ class MessageWriter:
         self._thread.start()
 
     def submit(
-        self, author: UserRecord, room_id: int, content: str, client_msg_id: str | None
+        self,
+        author: UserRecord,
+        room_id: int,
+        content: str,
+        client_msg_id: str | None,
+        mentionable: Collection[int] | None = None,
     ) -> asyncio.Future[Committed]:
-        """Queue one message; the future resolves once it is committed (or fails).
+        """Queue one message; the future resolves once it is committed (or fails). Its mentions
+        are resolved in its batch, among ``mentionable`` users (None: anyone registered).
 
         Not a coroutine on purpose: messages are queued in exactly the order callers submit.
         """
         if self._closed or self._loop is None:
             raise WriterClosed("The server is shutting down; send the message again shortly.")
         future: asyncio.Future[Committed] = self._loop.create_future()
-        pending = PendingMessage(author, room_id, content, client_msg_id, future)
+        pending = PendingMessage(author, room_id, content, client_msg_id, future, mentionable)
         if self._ack_timeout is not None:
             pending.deadline = self._loop.time() + self._ack_timeout
             self._unanswered.append(pending)
@@ -321,9 +330,14 @@ class MessageWriter:
                     first_in_batch[key] = len(fresh)
                 plan.append((pending, len(fresh)))
                 fresh.append(pending)
+        # One look-up of every name "@" may stand for in the whole batch (none without "@").
+        mentions = resolve_mentions(connection, [(p.content, p.mentionable) for p in fresh])
         ids = queries.insert_messages(
             connection,
-            [(p.author.id, p.room_id, p.content, p.client_msg_id) for p in fresh],
+            [
+                (p.author.id, p.room_id, p.content, p.client_msg_id, stored_mentions(mentioned))
+                for p, mentioned in zip(fresh, mentions, strict=True)
+            ],
             now,
         )
         results: list[tuple[PendingMessage, Committed | BaseException]] = []
@@ -340,6 +354,7 @@ class MessageWriter:
                 content=first.content,
                 created_at=now,
                 client_msg_id=first.client_msg_id,
+                mentions=mentions[target],
             )
             results.append((pending, Committed(record, is_new=target not in inserted)))
             inserted.add(target)
