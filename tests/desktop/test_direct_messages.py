@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.direct import DirectEntry
+from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.rooms.model import DirectRole, UnreadRole
+from gochat.desktop.session import ChatSession
+from gochat.protocol import Message, MessagePosted, Presence, Room, RoomCreated, RoomKind, User
 from gochat.server.runner import ServerThread
 from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import (
@@ -31,6 +36,37 @@ from tests.desktop.test_desktop import (
     texts,
 )
 from tests.helpers import auth, chat_client, register_and_login
+
+
+def test_a_direct_room_announced_goes_to_the_direct_messages_never_to_the_room_list(qapp: QApplication) -> None:
+    """ROOM_CREATED (8) of a direct room, then its messages and its peer's presence: no server."""
+    session = ChatSession()
+    alice, bob = User(1, "alice"), User(2, "鲍勃")
+    session.me = alice
+    rooms = RoomsController(session, session)
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    public = Room(3, "lobby", bob, created)
+    direct = Room(12, bob.username, bob, created, kind=RoomKind.DIRECT, members=(alice, bob))
+    session._on_frame(RoomCreated(public))
+    session._on_frame(RoomCreated(direct))
+    assert [room.id for room in rooms.model.rooms()] == [3]
+    assert [entry.room.id for entry in rooms.direct.ordered()] == [12]
+    assert rooms.room(12) == direct
+    assert rooms.direct_model.rowCount() == 1
+    # A message there moves it up (it is the newest conversation) and says bob is online.
+    later = Room(13, "carol", User(4, "carol"), created, kind=RoomKind.DIRECT, members=(alice, User(4, "carol")))
+    session._on_frame(RoomCreated(later))
+    assert [entry.room.id for entry in rooms.direct.ordered()] == [13, 12]
+    session._on_frame(MessagePosted(Message(50, 12, bob, "在吗", created + timedelta(minutes=1))))
+    assert [entry.room.id for entry in rooms.direct.ordered()] == [12, 13]
+    entry = rooms.direct.get(12)
+    assert entry is not None
+    assert (entry.online, entry.last_text) == (True, "在吗")
+    assert rooms.direct_model.index(0).data(DirectRole).room.id == 12
+    # Seen entering the room: online, whatever was known.
+    rooms.direct.set_online(bob.id, False)
+    session._on_frame(Presence(12, bob, entered=True, online=2))
+    assert entry.online
 
 
 def directs(desktop: DesktopApp) -> list[tuple[str, int, bool]]:

@@ -83,7 +83,6 @@ class MemberList(QListView):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_menu)
         self.doubleClicked.connect(self._ask)
-        self.activated.connect(self._ask)
 
     def member_at(self, index: QModelIndex | QPersistentModelIndex) -> User | None:
         """The member at ``index`` when a conversation may be offered with them."""
@@ -108,6 +107,14 @@ class MemberList(QListView):
         if menu is not None:
             menu.exec(self.viewport().mapToGlobal(point))
             menu.deleteLater()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        # Enter on someone is the keyboard's double-click (not Qt's "activated", which a
+        # double-click emits too, and some desktops on a single click).
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self._ask(self.currentIndex())
+            return
+        super().keyPressEvent(event)
 
 
 class ChatWindow(QWidget):
@@ -220,6 +227,9 @@ class ChatWindow(QWidget):
         self.typing_line.setObjectName("typingLine")
         self.typing_line.setProperty("role", "muted")
         self.typing_line.setTextFormat(Qt.TextFormat.PlainText)
+        italic = self.typing_line.font()
+        italic.setItalic(True)
+        self.typing_line.setFont(italic)
         self.typing_line.setFixedHeight(self.typing_line.fontMetrics().height() + 2)
         self.typing_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
