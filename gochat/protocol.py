@@ -40,6 +40,8 @@ ROOMS_MAX_LIMIT = 500
 MAX_ID = 2**63 - 1
 # GET /api/users?q=: at most this many people, the exact name first.
 USERS_SEARCH_MAX = 50
+# GET /api/dms: at most this many direct rooms, the most recent activity first.
+DIRECT_ROOMS_MAX = 500
 # GET /api/search: this many messages a page; a query needs at least SEARCH_MIN_CHARS characters.
 SEARCH_PAGE = 50
 SEARCH_MIN_CHARS = 2

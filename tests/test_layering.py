@@ -100,13 +100,24 @@ def test_transport_talks_only_to_the_domain() -> None:
     """REST and WebSocket see services, ServerContext and the protocol: never storage, its
     driver or its records (storage failures reach them as the domain's StorageUnavailable)."""
     storage = ("sqlalchemy", "pymysql", "redis", "gochat.server.store", "gochat.server.records", "gochat.server.cache")
-    for name in ("ws.py", "api.py", "app.py", "http_errors.py"):
+    for name in ("ws.py", "api.py", "api_people.py", "app.py", "http_errors.py"):
         bad = {n for n in imports_of(ROOT / "server" / name) if n.startswith(storage)}
         assert not bad, (name, bad)
 
 
 def test_the_domain_never_sees_the_database_driver() -> None:
-    domain = ("chat.py", "rooms.py", "reading.py", "history.py", "accounts.py", "hub.py", "context.py", "errors.py")
+    domain = (
+        "chat.py",
+        "rooms.py",
+        "reading.py",
+        "history.py",
+        "accounts.py",
+        "hub.py",
+        "context.py",
+        "errors.py",
+        "direct.py",
+        "people.py",
+    )
     for name in domain:
         bad = {n for n in imports_of(ROOT / "server" / name) if n.startswith(("sqlalchemy", "pymysql"))}
         assert not bad, (name, bad)

@@ -271,15 +271,15 @@ async def create_room(body: NewRoom, me: Me, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/rooms/{room_id}", responses={200: _example("The room", _ROOM_EXAMPLE), **errors(*SIGNED_IN, 404, 422)})
 async def get_room(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], me: Me, ctx: Ctx) -> dict[str, Any]:
-    room = await ctx.rooms.get(room_id)
-    return ctx.rooms.view(room, await ctx.markers.of_room(me.user, room.id)).to_wire()
+    room = await ctx.rooms.get_visible(room_id, me.user.id)
+    return ctx.rooms.view(room, await ctx.markers.of_room(me.user, room.id), viewer_id=me.user.id).to_wire()
 
 
 @router.post("/rooms/{room_id}/read", status_code=204, responses=errors(*READS_BODY, *SIGNED_IN, 404))
 async def mark_read(room_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ReadUpTo, me: Me, ctx: Ctx) -> Response:
     """Move the caller's read marker forward to ``lastReadId`` (a lower id changes nothing; an id
     past the room's newest message stops at it). Every connection of the caller gets READ (13)."""
-    room = await ctx.rooms.get(room_id)
+    room = await ctx.rooms.get_visible(room_id, me.user.id)
     await ctx.markers.advance(me.user, room.id, body.lastReadId)
     return Response(status_code=204)
 
@@ -300,7 +300,9 @@ async def room_messages(
 ) -> list[dict[str, Any]]:
     """One page of history, oldest first: the newest page, the page before ``before``, or
     the first page after ``after``."""
-    page = await ctx.history.page(room_id, before=before, after=after, limit=clamp_history_limit(limit))
+    page = await ctx.history.page(
+        room_id, viewer_id=me.user.id, before=before, after=after, limit=clamp_history_limit(limit)
+    )
     return [message.to_wire() for message in page.messages]
 
 

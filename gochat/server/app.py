@@ -15,7 +15,7 @@ from starlette.routing import Match
 
 from gochat import __version__
 from gochat.protocol import ErrorCode, ValidationError
-from gochat.server import api, ws
+from gochat.server import api, api_people, ws
 from gochat.server.body_limit import BodyLimit
 from gochat.server.config import Settings
 from gochat.server.context import ServerContext
@@ -89,6 +89,7 @@ def create_app(settings: Settings, context: ServerContext | None = None) -> Fast
     )
     app.add_middleware(SecurityHeaders, tls=settings.tls)
     app.include_router(api.router)
+    app.include_router(api_people.router)
     app.include_router(ws.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
 

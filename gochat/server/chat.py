@@ -32,6 +32,7 @@ from gochat.protocol import (
     message_frame,
     request_failed,
 )
+from gochat.server.direct import DirectRooms
 from gochat.server.errors import ChatError, NotInRoom, RateLimited, StorageUnavailable
 from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
@@ -68,6 +69,7 @@ class ChatService:
         markers: ReadMarkers,
         history: History,
         limits: RateLimits,
+        direct: DirectRooms,
     ) -> None:
         self._db = database
         self._limits = limits
@@ -75,6 +77,7 @@ class ChatService:
         self._hub = hub
         self._markers = markers
         self._history = history
+        self._direct = direct
         self.writer = MessageWriter(database, self.broadcast_committed)
         # Public so that a test can give it a clock of its own.
         self.typing_gate = TypingGate()
@@ -127,6 +130,7 @@ class ChatService:
                 self._hub.broadcast(message.room_id, frame, message_id=message.id, watchers=True)
                 if message.mentions:
                     self.notify_mentions(message)
+        self._direct.messages_committed(batch)
 
     def notify_mentions(self, message: Message, already_notified: Collection[int] = ()) -> None:
         """MENTIONED (12) to every connection of each user the message mentions that is not
@@ -178,7 +182,7 @@ class ChatService:
     # -- presence and history --------------------------------------------------------
 
     async def enter(self, connection: Connection, request: EnterRoom) -> None:
-        room = await self._rooms.get(request.room_id)
+        room = await self._rooms.get_visible(request.room_id, connection.user.id)
         if request.watch:
             await self._watch(connection, room, request)
             return
@@ -194,8 +198,10 @@ class ChatService:
             self._hub.leave(connection, room.id)  # never announced, so nothing to take back
             raise
         reading = Reading(marker, unread)
+        if room.is_direct and newest == 0:
+            self._direct.expect_first_message(room)
         state = RoomState(
-            room=self._rooms.view(room, reading),
+            room=self._rooms.view(room, reading, viewer_id=user.id),
             last_message_id=newest,
             members=tuple(self._hub.members(room.id)),
             messages=tuple(page.messages),
@@ -224,10 +230,12 @@ class ChatService:
             if not was_watching:
                 self._hub.unwatch(connection, room.id)
             raise
+        if room.is_direct and newest == 0:
+            self._direct.expect_first_message(room)
         # lastMessageId: the newest message the count covers, so a client that also gets the
         # room's messages live counts none of them twice.
         state = RoomState(
-            room=self._rooms.view(room, Reading(marker, unread)),
+            room=self._rooms.view(room, Reading(marker, unread), viewer_id=connection.user.id),
             last_message_id=newest,
             watching=True,
             request_id=request.request_id,
@@ -241,7 +249,9 @@ class ChatService:
             self._hub.note_direct_members(room.id, frozenset(member.id for member in room.members))
 
     async def sync(self, connection: Connection, request: SyncRoom) -> None:
-        page = await self._history.page(request.room_id, after=request.after_id, limit=SYNC_PAGE)
+        page = await self._history.page(
+            request.room_id, viewer_id=connection.user.id, after=request.after_id, limit=SYNC_PAGE
+        )
         reply = SyncPage(request.room_id, tuple(page.messages), page.more, request.request_id)
         connection.deliver(encode_server_frame(reply))
 

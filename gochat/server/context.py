@@ -14,11 +14,13 @@ from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
 from gochat.server.config import Settings
+from gochat.server.direct import DirectRooms
 from gochat.server.errors import StorageUnavailable
 from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.limits import RateLimits
+from gochat.server.people import People
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
 from gochat.server.rooms import RoomDirectory
@@ -47,6 +49,8 @@ class ServerContext:
     history: History
     sweeper: TokenSweeper
     hashing: HashingPool
+    direct: DirectRooms
+    people: People
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -72,7 +76,8 @@ class ServerContext:
         rooms = RoomDirectory(database, cache, hub, limits)
         markers = ReadMarkers(database, hub)
         history = History(database, rooms)
-        chat = ChatService(database, rooms, hub, markers, history, limits)
+        direct = DirectRooms(database, cache, rooms, hub)
+        chat = ChatService(database, rooms, hub, markers, history, limits, direct)
         chat.writer.start()
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
@@ -89,6 +94,8 @@ class ServerContext:
             history,
             sweeper,
             hashing,
+            direct,
+            People(database, hub),
             namespace,
             database_id,
         )
@@ -132,6 +139,7 @@ class ServerContext:
         """Flush every pending write, then release storage and cache."""
         await self.sweeper.close()
         await self.chat.writer.close()
+        await self.direct.close()  # announcements of the last messages committed
         await self.cache.close()
         self.hashing.close()
         await self.database.call(lambda: None)

@@ -14,9 +14,10 @@ class History:
         self._rooms = rooms
 
     async def page(
-        self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int
+        self, room_id: int, *, viewer_id: int, before: int | None = None, after: int | None = None, limit: int
     ) -> HistoryPage:
         """The newest ``limit`` messages, those just older than ``before``, or the first after
-        ``after``, oldest first; raises NotFound for a room that does not exist."""
-        room = await self._rooms.get(room_id)
+        ``after``, oldest first; raises NotFound for a room that does not exist or that
+        ``viewer_id`` may not see (someone else's direct room)."""
+        room = await self._rooms.get_visible(room_id, viewer_id)
         return await self._db.run(queries.history_page, room.id, before=before, after=after, limit=limit)

@@ -206,6 +206,10 @@ class RoomHub:
             return []
         return sorted(presence.user_records.values(), key=lambda u: (u.username.casefold(), u.id))
 
+    def is_followed(self, room_id: int) -> bool:
+        """Whether any connection is in or watching the room (only those may send to it)."""
+        return room_id in self._rooms
+
     def online(self, room_id: int) -> int:
         presence = self._rooms.get(room_id)
         return 0 if presence is None else len(presence.users)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import secrets
@@ -541,3 +542,139 @@ def database_id(session: Session) -> str:
     """The random id made when this database was first used by gochat (made now if missing)."""
     _insert_if_absent(session, models.DatabaseInfo, {"name": DATABASE_ID, "value": secrets.token_hex(8)})
     return str(session.scalar(select(models.DatabaseInfo.value).where(models.DatabaseInfo.name == DATABASE_ID)))
+
+
+# ---------------------------------------------------------------------------
+# People and direct rooms
+
+
+def find_user(session: Session, username: str) -> UserRecord | None:
+    """The user whose name is ``username`` ignoring case, if there is one."""
+    row = session.scalar(
+        select(models.User).where(models.User.username_key == username_key(username), models.User.deleted_at.is_(None))
+    )
+    return None if row is None else _user(row)
+
+
+def search_users(session: Session, query: str, limit: int) -> list[UserRecord]:
+    """Users whose case-folded name contains ``query`` case-folded (LIKE's wildcards in it are
+    plain characters): the exact name first, then by name. A scan of the users table: names are
+    short and people few beside messages."""
+    key = username_key(query)
+    users = models.User
+    rows = session.scalars(
+        select(users)
+        .where(users.deleted_at.is_(None), users.username_key.contains(key, autoescape=True))
+        .order_by((users.username_key == key).desc(), users.username_key, users.id)
+        .limit(limit)
+    )
+    return [_user(row) for row in rows]
+
+
+class DirectRoomTaken(Exception):
+    """Someone else made the same two users' direct room at the same moment: read theirs."""
+
+
+def direct_room_key(low_id: int, high_id: int) -> str:
+    """A direct room's ``room_name_key``: unique per pair, and never a public room's key (those
+    are validated names, which cannot hold a control character such as NUL)."""
+    return f"\x00direct:{low_id}:{high_id}"
+
+
+def find_direct_room(session: Session, user_id: int, other_id: int) -> RoomRecord | None:
+    low, high = sorted((user_id, other_id))
+    direct = models.DirectRoom
+    row = session.execute(_room_query().where(direct.user_low_id == low, direct.user_high_id == high)).first()
+    return None if row is None else _room(*row)
+
+
+def open_direct_room(session: Session, asker: UserRecord, other: UserRecord) -> tuple[RoomRecord, bool]:
+    """The two users' direct room, made now (``asker`` its creator) if they have none; and
+    whether it was made now. Raises DirectRoomTaken when a concurrent request made it first
+    (the unique pair, and the room's unique key, caught it): read it again in a new transaction."""
+    found = find_direct_room(session, asker.id, other.id)
+    if found is not None:
+        return found, False
+    low, high = sorted((asker, other), key=lambda user: user.id)
+    room = models.Room(
+        room_name="", room_name_key=direct_room_key(low.id, high.id), user_id=asker.id, kind=RoomKind.DIRECT.value
+    )
+    session.add(room)
+    try:
+        session.flush()
+        session.add(models.DirectRoom(room_id=room.id, user_low_id=low.id, user_high_id=high.id))
+        session.flush()
+    except IntegrityError:
+        raise DirectRoomTaken() from None
+    record = RoomRecord(
+        id=room.id, name="", creator=asker, created_at=room.created_at, kind=RoomKind.DIRECT, members=(low, high)
+    )
+    return record, True
+
+
+def _present_state(message: models.Message, author: models.User) -> MessageRecord:
+    """A message as it is now: a deleted one as its tombstone (no text, no mentions)."""
+    record = _message(message, author)
+    if record.deleted:
+        return dataclasses.replace(record, content="", mentions=())
+    return record
+
+
+def direct_conversations(
+    session: Session, user_id: int, limit: int
+) -> list[tuple[RoomRecord, MessageRecord | None, Reading]]:
+    """The user's direct rooms, the most recent activity first (when the newest message was
+    stored, or the room made for a room without one; ties by the newest id), at most ``limit``,
+    each with its newest message in its present state and the user's reading."""
+    direct = models.DirectRoom
+    # Either column: MariaDB merges the two indexes (uq_direct_rooms_users, idx_direct_rooms_user_high_id).
+    mine = select(direct.room_id).where(or_(direct.user_low_id == user_id, direct.user_high_id == user_id))
+    mine_ids = mine.subquery("mine")
+    newest = (
+        select(models.Message.room_id, func.max(models.Message.id).label("newest"))
+        .where(models.Message.room_id.in_(mine))
+        .group_by(models.Message.room_id)
+        .subquery("newest")
+    )
+    last = aliased(models.Message)
+    order = session.execute(
+        select(models.Room.id, newest.c.newest)
+        .join(mine_ids, mine_ids.c.room_id == models.Room.id)
+        .outerjoin(newest, newest.c.room_id == models.Room.id)
+        .outerjoin(last, last.id == newest.c.newest)
+        .where(models.Room.deleted_at.is_(None))
+        .order_by(
+            func.coalesce(last.created_at, models.Room.created_at).desc(),
+            func.coalesce(newest.c.newest, 0).desc(),
+            models.Room.id.desc(),
+        )
+        .limit(limit)
+    ).all()
+    room_ids = [room_id for room_id, _ in order]
+    rooms = {row[0].id: _room(*row) for row in session.execute(_room_query().where(models.Room.id.in_(room_ids)))}
+    author = aliased(models.User)
+    message_ids = [message_id for _, message_id in order if message_id is not None]
+    messages = {
+        message.room_id: _present_state(message, by)
+        for message, by in session.execute(
+            select(models.Message, author)
+            .join(author, author.id == models.Message.user_id)
+            .where(models.Message.id.in_(message_ids))
+        )
+    }
+    found = readings(session, user_id, room_ids)
+    return [
+        (rooms[room_id], messages.get(room_id), Reading(*found.get(room_id, (None, 0))))
+        for room_id, _ in order
+        if room_id in rooms
+    ]
+
+
+def first_message_reading(session: Session, room_id: int, message_id: int, reader_id: int) -> Reading | None:
+    """When ``message_id`` is the room's first message ever (deleted or not): ``reader_id``'s
+    reading of the room. None when the room had a message before it."""
+    first = session.scalar(select(func.min(models.Message.id)).where(models.Message.room_id == room_id))
+    if first != message_id:
+        return None
+    marker, unread, _newest = room_reading(session, reader_id, room_id)
+    return Reading(marker, unread)
