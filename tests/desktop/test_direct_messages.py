@@ -97,7 +97,9 @@ def member_index(window: ChatWindow, name: str) -> QModelIndex:
 
 
 def double_click(qtbot: QtBot, view: object, index: QModelIndex) -> None:
+    """A person's double-click: a click, then the second press (as QTest needs it)."""
     rect = view.visualRect(index)  # type: ignore[attr-defined]
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # type: ignore[attr-defined]
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # type: ignore[attr-defined]
 
 

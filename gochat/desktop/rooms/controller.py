@@ -222,7 +222,7 @@ class RoomsController(QObject):
         may carry it again: rows are merged by id). A direct room (someone wrote to the user for
         the first time) goes to the direct messages, never to the list."""
         if room.is_direct:
-            if self._direct_met(room):
+            if self._direct_met(room) and self.session.api is not None:
                 self.session.spawn(self._first_direct_message(room))
             return
         self.known[room.id] = room
