@@ -25,7 +25,7 @@ class DirectDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
         height = QFontMetrics(option.font).height()
-        return QSize(160, 2 * height + 3 * PADDING // 2 + 2)
+        return QSize(160, 2 * height + 2 * PADDING + 2)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         entry: DirectEntry | None = index.data(DirectRole)
