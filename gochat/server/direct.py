@@ -71,7 +71,8 @@ class DirectRooms:
             if made:
                 await self._cache.add_room(room)
             return room, made
-        raise ChatError("The direct room could not be opened; try again.")  # pragma: no cover - a broken unique key
+        # Only if the unique pair were missing: the loser of a race finds the winner's room at once.
+        raise ChatError("The direct room could not be opened; try again.")
 
     async def conversations(self, user: UserRecord) -> list[DirectConversation]:
         """``user``'s direct rooms as they see them, the most recent activity first (at most

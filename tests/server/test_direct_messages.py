@@ -9,6 +9,8 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +18,17 @@ import pytest
 import redis
 from sqlalchemy import create_engine, update
 
-from gochat.protocol import MsgType
+from gochat.protocol import MsgType, RoomKind
+from gochat.server.cache import MemoryCache
 from gochat.server.config import Settings
+from gochat.server.direct import DirectRooms
+from gochat.server.hub import RoomHub
+from gochat.server.limits import RateLimits
+from gochat.server.records import RoomRecord, UserRecord
+from gochat.server.rooms import RoomDirectory
 from gochat.server.runner import ServerThread
 from gochat.server.store import models
-from gochat.server.store.database import normalise_url
+from gochat.server.store.database import Database, normalise_url
 from tests.conftest import running_server
 from tests.helpers import (
     ChatClient,
@@ -28,9 +36,11 @@ from tests.helpers import (
     auth,
     chat_client,
     create_room,
+    login,
     register_and_login,
     scaled,
 )
+from tests.server.memory import MemoryConnection
 
 NEVER_USED = 987_654_321  # an id no room of these tests' databases has
 
@@ -221,6 +231,25 @@ async def test_the_list_most_recent_activity_first_with_the_last_message(
     )
 
 
+@pytest.mark.backends
+async def test_a_message_to_someone_offline_waits_for_them(server: ServerThread, api: httpx.AsyncClient) -> None:
+    alice, bob = await person(api, "alice"), await person(api, "bob")
+    room = (await open_dm(api, alice, "bob")).json()
+    async with chat_client(server.url, alice.token) as a:
+        await first_message(a, room["id"], "ping")
+        last = (await a.say(room["id"], "are you around?")).data["message"]
+    # Bob logs in later (a new token, as on another day): both messages wait, unread.
+    token = await login(api, "bob")
+    [waiting] = await dms(api, Person(token, bob.id, "bob"))
+    assert (waiting["id"], waiting["unread"], waiting["lastMessage"]) == (room["id"], 2, last)
+    async with chat_client(server.url, token) as b:
+        watched = await b.enter(room["id"], watch=True)
+        assert (watched.data["unread"], watched.data["room"]["name"]) == (2, "alice")
+        entered = await b.enter(room["id"])
+        assert [m["content"] for m in entered.data["messages"]] == ["ping", "are you around?"]
+        await b.silent()  # no ROOM_CREATED after the fact
+
+
 def same_words(unknown: dict[str, Any], hidden: dict[str, Any], room_id: int) -> dict[str, Any]:
     """The unknown id's answer, with its id replaced by the hidden room's: what hidden must equal."""
     return json.loads(json.dumps(unknown).replace(str(NEVER_USED), str(room_id)))
@@ -387,3 +416,31 @@ async def test_room_records_go_through_the_cache(
         assert (cached["kind"], cached["members"]) == ("direct", room["members"])
     assert (await api.get(f"/api/rooms/{room['id']}", headers=auth(carol.token))).status_code == 404
     assert (await api.get(f"/api/rooms/{room['id']}", headers=auth(alice.token))).json()["name"] == "bob"
+
+
+def test_the_empty_rooms_kept_for_a_first_message_stay_bounded(tmp_path: Path) -> None:
+    """Only rooms someone here is in or watching are kept past a sweep: the map stays within
+    twice what is followed, however many empty direct rooms were ever entered."""
+    alice, bob = UserRecord(1, "alice"), UserRecord(2, "bob")
+    hub = RoomHub()
+    database = Database(f"sqlite:///{tmp_path}/gochat.sqlite3")
+    try:
+        cache = MemoryCache()
+        direct = DirectRooms(database, cache, RoomDirectory(database, cache, hub, RateLimits(Settings())), hub)
+        watcher = MemoryConnection(alice)
+        hub.register(watcher)
+
+        def direct_room(room_id: int) -> RoomRecord:
+            return RoomRecord(room_id, "", alice, datetime(2026, 12, 1), kind=RoomKind.DIRECT, members=(alice, bob))
+
+        followed = [direct_room(room_id) for room_id in range(1, 11)]
+        for room in followed:
+            hub.watch(watcher, room.id)
+            direct.expect_first_message(room)
+        for room_id in range(100, 5_000):
+            direct.expect_first_message(direct_room(room_id))  # entered, then left
+        kept = direct._awaiting_first
+        assert len(kept) <= 2 * 64 + 1
+        assert all(room.id in kept for room in followed)
+    finally:
+        database.close()
