@@ -29,6 +29,9 @@ from bench.servers import Running, cpu_seconds
 ACK = b'{"msgType":4'
 ROOM_STATE = b'{"msgType":6'
 PAYLOAD = "x" * 48  # ~64 bytes of content per message, as for fan-out
+# One message in this many mentions someone ("@bench1 …", a seeded user), so the writer's look-up
+# of mentioned names is in the measured path, as on a server where people mention each other.
+MENTION_EVERY = 10
 
 
 @dataclass
@@ -101,7 +104,8 @@ class Sender(asyncio.Protocol):
     def _send_next(self) -> None:
         number = self._index * 10_000_000 + self._sent
         self._sent += 1
-        data = f'"roomId":{self._room_id},"content":"{number} {PAYLOAD}","clientMsgId":"i{number}"'
+        mention = "@bench1 " if number % MENTION_EVERY == 0 else ""
+        data = f'"roomId":{self._room_id},"content":"{mention}{number} {PAYLOAD}","clientMsgId":"i{number}"'
         self._send(f'{{"msgType":2,"data":{{{data}}}}}')
 
     def _send(self, text: str) -> None:

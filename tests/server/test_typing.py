@@ -170,15 +170,18 @@ async def test_typing_over_a_socket_is_forwarded_and_never_answered(
     alice_token, alice = await register_and_login(api)
     bob_token, _ = await register_and_login(api)
     room = await create_room(api, alice_token)
+    elsewhere = await create_room(api, bob_token)
     async with chat_client(server.url, alice_token) as a, chat_client(server.url, bob_token) as b:
         await a.enter(room["id"])
         await b.enter(room["id"])
+        await b.enter(elsewhere["id"])
         await a.expect(MsgType.ENTER)
         # Far more TYPING than the bad-frame budget (50) or the SEND burst (50): none is answered,
         # none counts against either, and bob hears one.
         for _ in range(60):
             await a.send(MsgType.TYPING, {"roomId": room["id"]}, "t")
         await a.send(MsgType.TYPING, {"roomId": room["id"] + 1000}, "unknown room")
+        await a.send(MsgType.TYPING, {"roomId": elsewhere["id"]}, "not entered")
         cid = uuid.uuid4().hex
         await a.send(MsgType.SEND, {"roomId": room["id"], "content": "done typing", "clientMsgId": cid})
         seen = await b.expect(MsgType.TYPING)
