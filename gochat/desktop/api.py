@@ -22,7 +22,7 @@ import httpx
 
 from gochat.desktop.sockets import closing_transport
 from gochat.desktop.tls import CertificateChanged, Pin, certificate_problem, pinning_context, verifying_context
-from gochat.protocol import ROOMS_DEFAULT_LIMIT, SEARCH_PAGE, Message, Room, RoomSort, User
+from gochat.protocol import ROOMS_DEFAULT_LIMIT, SEARCH_PAGE, DirectConversation, Message, Person, Room, RoomSort, User
 
 DEFAULT_PORT = 8080  # a bare host ("192.168.1.5"): the port gochat serves on by default
 SCHEME_PORTS = {"http": 80, "https": 443}  # a scheme without a port means the scheme's own port
@@ -455,6 +455,19 @@ class RestApi:
     async def delete_message(self, room_id: int, message_id: int) -> None:
         """Delete a message (one's own; anyone's for the room's creator or a server admin)."""
         await self._call("delete_message", "DELETE", f"/api/rooms/{room_id}/messages/{message_id}")
+
+    async def people(self, query: str) -> list[Person]:
+        """``GET /api/users?q=``: people whose name contains ``query`` (the exact name first)."""
+        found = await self._call("people", "GET", "/api/users", params={"q": query})
+        return [Person.from_wire(person) for person in found]
+
+    async def direct_rooms(self) -> list[DirectConversation]:
+        """``GET /api/dms``: the user's direct rooms, the most recent activity first."""
+        return [DirectConversation.from_wire(c) for c in await self._call("direct_rooms", "GET", "/api/dms")]
+
+    async def start_direct(self, username: str) -> Room:
+        """``POST /api/dms``: the direct room with ``username`` (made the first time either asks)."""
+        return Room.from_wire(await self._call("start_direct", "POST", "/api/dms", json={"username": username}))
 
 
 def _not_tls(error: httpx.TransportError) -> bool:

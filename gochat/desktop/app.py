@@ -28,12 +28,14 @@ from gochat.desktop.hosting.window import HostDialog
 from gochat.desktop.notifications import Notifier
 from gochat.desktop.resources import app_icon, stylesheet
 from gochat.desktop.rooms.controller import RoomsController
+from gochat.desktop.rooms.people import PeopleDialog
 from gochat.desktop.rooms.window import RoomListWindow
 from gochat.desktop.search.controller import SearchController
 from gochat.desktop.search.window import SearchWindow
 from gochat.desktop.session import ChatSession
 from gochat.desktop.startup import check_platform, parse_arguments
 from gochat.desktop.state import ServerEntry
+from gochat.desktop.typing_now import typing_line
 from gochat.desktop.windows.placement import (
     CLOSE_SHORTCUT,
     FIND_SHORTCUT,
@@ -110,10 +112,14 @@ class DesktopApp(QObject):
         self.notifier.activated.connect(self.open_room_at)
         self._window_watcher = _RoomWindowWatcher(self.chat, self)
         self.login_window = LoginWindow(self.settings)
-        self.rooms_window = RoomListWindow(self.rooms.model)
+        self.rooms_window = RoomListWindow(self.rooms.model, self.rooms.direct_model)
         self.chat_windows: dict[int, ChatWindow] = {}
         self.search_window = SearchWindow(self.search.model)
         self.host_dialog: HostDialog | None = None
+        self.people_dialog: PeopleDialog | None = None
+        # Where the last direct conversation was asked for (a chat window's member list, or the
+        # people dialog): a refusal is said there.
+        self._direct_asked_from: QWidget | None = None
         # Asks the user a yes/no question; tests replace it to answer without a modal box.
         self.confirm: Callable[[str], bool] = self._ask
         # The question about a server's security on screen (trust its certificate? send in
@@ -141,6 +147,10 @@ class DesktopApp(QObject):
         chat.editFinished.connect(self._edit_finished)
         chat.deleteFailed.connect(self._delete_failed)
         rooms.messageRevised.connect(lambda _room_id, message_id, text: self.notifier.revise(message_id, text))
+        chat.typingChanged.connect(self._typing_changed)
+        rooms.directStarted.connect(lambda room: self._direct_started(room.id))
+        rooms.directFailed.connect(self._direct_failed)
+        self.rooms_window.peopleRequested.connect(self.open_people_dialog)
         self.rooms_window.openRequested.connect(chat.open_room)
         self.rooms_window.muteRequested.connect(self.set_room_muted)
         self.rooms_window.createRequested.connect(lambda name: s.spawn(rooms.create_room(name)))
@@ -202,6 +212,8 @@ class DesktopApp(QObject):
         self.search_window.hide()
         self.search_window.reset()
         self.rooms_window.hide()
+        if self.people_dialog is not None:
+            self.people_dialog.hide()
         self.login_window.reset_for_login()
         if reason:
             self.login_window.show_error("server", reason)
@@ -235,6 +247,11 @@ class DesktopApp(QObject):
             window.may_delete = lambda item, rid=room_id: chat.may_delete(rid, item)  # type: ignore[misc]
             window.editRequested.connect(lambda rid, mid, text: s.spawn(chat.edit_message(rid, mid, text)))
             window.deleteRequested.connect(self._delete_asked)
+            window.composing.connect(chat.composing)
+            window.directRequested.connect(lambda name, w=window: self.start_direct(name, w))
+            if s.me is not None:
+                window.set_me(s.me)
+            window.show_typing(typing_line(chat.typing_names(room_id)))
             window.closed.connect(self._chat_closed)
             window.installEventFilter(self._window_watcher)
             self.chat_windows[room_id] = window
@@ -248,6 +265,46 @@ class DesktopApp(QObject):
         if window is not None:
             window.set_loaded()
             window.reveal_unread_line()
+
+    # -- direct messages and typing ---------------------------------------------------
+
+    def open_people_dialog(self) -> None:
+        """Find someone to write to (the room list's ＋)."""
+        if self.session.me is None:
+            return
+        if self.people_dialog is None:
+            dialog = self.people_dialog = PeopleDialog(self.rooms_window)
+            dialog.searchRequested.connect(lambda text: self.session.spawn(self.rooms.find_people(text)))
+            dialog.startRequested.connect(lambda name: self.start_direct(name, dialog))
+            self.rooms.peopleFound.connect(dialog.show_people)
+            self.rooms.peopleFailed.connect(lambda _query, message: dialog.show_error(message))
+            self._manage_dialog(dialog)
+        self.people_dialog.open_fresh()
+
+    def start_direct(self, username: str, asked_from: QWidget) -> None:
+        """Open the direct conversation with ``username`` (made on the server the first time)."""
+        self._direct_asked_from = asked_from
+        self.session.spawn(self.rooms.start_direct(username))
+
+    def _direct_started(self, room_id: int) -> None:
+        if self.people_dialog is not None and self._direct_asked_from is self.people_dialog:
+            self.people_dialog.hide()
+        self._direct_asked_from = None
+        self.chat.open_room(room_id)
+
+    def _direct_failed(self, message: str) -> None:
+        where = self._direct_asked_from
+        if isinstance(where, PeopleDialog) and where.isVisible():
+            where.show_error(message)
+        elif isinstance(where, ChatWindow) and where.room_id in self.chat_windows:
+            where.show_notice(message)
+        else:
+            self.rooms_window.statusBar().showMessage(message, 8000)
+
+    def _typing_changed(self, room_id: int, line: str) -> None:
+        window = self.chat_windows.get(room_id)
+        if window is not None:
+            window.show_typing(line)
 
     def _older_loaded(self, room_id: int, _count: int) -> None:
         window = self.chat_windows.get(room_id)

@@ -24,6 +24,7 @@ from gochat.protocol import (
     LeaveRoom,
     SendMessage,
     ServerFrame,
+    StartTyping,
     SyncRoom,
     User,
     encode_client_frame,
@@ -158,7 +159,7 @@ class ChatSession(QObject):
 
     # -- sending -----------------------------------------------------------------------
 
-    async def send_frame(self, frame: EnterRoom | SendMessage | LeaveRoom | SyncRoom) -> bool:
+    async def send_frame(self, frame: EnterRoom | SendMessage | LeaveRoom | SyncRoom | StartTyping) -> bool:
         """Send a frame now; False when offline (the caller keeps what it must send again)."""
         return self._live is not None and await self._live.send(encode_client_frame(frame))
 

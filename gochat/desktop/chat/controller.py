@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -18,7 +19,9 @@ from gochat.desktop.chat.models import MemberListModel, MessageListModel
 from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.session import ChatSession
 from gochat.desktop.state import Change, Item, LinkState, Outbox, Removed, Status, Timeline
+from gochat.desktop.typing_now import TypingNow, TypingThrottle, typing_line
 from gochat.protocol import (
+    TYPING_SHOW_SECONDS,
     Ack,
     EnterRoom,
     ErrorCode,
@@ -33,8 +36,10 @@ from gochat.protocol import (
     RoomState,
     SendMessage,
     ServerFrame,
+    StartTyping,
     SyncPage,
     SyncRoom,
+    Typing,
     User,
     validate_content,
 )
@@ -78,6 +83,10 @@ class OpenRoom:
         # Members missing when the room was re-entered after a reconnect, and until when they may
         # come back without a word (a server restart drops everyone for a moment).
         self.away: dict[int, tuple[User, float]] = {}
+        # Who is typing here (TYPING from the server), and when the user's own composing may
+        # send TYPING again.
+        self.typing = TypingNow()
+        self.typing_sent = TypingThrottle()
 
 
 class ChatController(QObject):
@@ -93,6 +102,8 @@ class ChatController(QObject):
         editFinished(room_id: int, message_id: int, error: str): an edit the user saved was
             stored ("") or refused (what went wrong, for the person; the text typed stays).
         deleteFailed(room_id: int, message: str): a deletion the user asked for was refused.
+        typingChanged(room_id: int, line: str): who is typing in the room changed: the line to
+            show under its messages ("bob is typing…"; "" for nobody).
     """
 
     roomOpened = Signal(int)  # noqa: N815 - Qt naming
@@ -100,6 +111,7 @@ class ChatController(QObject):
     olderLoaded = Signal(int, int)  # noqa: N815
     editFinished = Signal(int, int, str)  # noqa: N815
     deleteFailed = Signal(int, str)  # noqa: N815
+    typingChanged = Signal(int, str)  # noqa: N815
 
     def __init__(self, session: ChatSession, rooms: RoomsController, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +141,13 @@ class ChatController(QObject):
         # Whether the user is a server admin (GET /api/me), who may delete anyone's message;
         # None until asked, once per login.
         self.admin: bool | None = None
+        # The clock of typing (who is typing, and how often the user's own composing is said);
+        # tests give a fake one, or a shorter show time.
+        self.clock: Callable[[], float] = time.monotonic
+        self.typing_show_seconds = TYPING_SHOW_SECONDS
+        self._typing_expiry = QTimer(self)
+        self._typing_expiry.setSingleShot(True)
+        self._typing_expiry.timeout.connect(self._typing_expired)
         session.before_frame(self._before_frame)
         session.on_frame(RoomState, self._room_state)
         session.on_frame(SyncPage, self._sync)
@@ -138,6 +157,7 @@ class ChatController(QObject):
         session.on_frame(MessageEdited, self._edited)
         session.on_frame(MessageDeleted, self._deleted)
         session.on_frame(ErrorFrame, self._error)
+        session.on_frame(Typing, self._typing)
         session.on_reconnect(self._resume)
         session.follows(self._rooms_to_follow)
         session.linkChanged.connect(self._link_changed)
@@ -409,8 +429,12 @@ class ChatController(QObject):
 
     def _link_changed(self, state: str, _detail: str) -> None:
         if state != LinkState.ONLINE.value:
-            for opened in self._open.values():
+            for room_id, opened in self._open.items():
                 opened.entered = False
+                # Nobody's typing reaches a connection that is gone: what was shown is stale.
+                if opened.typing.names():
+                    opened.typing.clear()
+                    self.typingChanged.emit(room_id, "")
 
     async def _resume(self) -> None:
         """(Re)connected: re-enter every open room, asking only for what was missed."""
@@ -529,6 +553,7 @@ class ChatController(QObject):
             # A room the user follows with its window closed: counted and notified at once.
             self._arrived(message)
             return
+        self._stopped_typing(message.room_id, opened, message.author.id)
         opened.incoming.append(message)
         if not self._live_batch.isActive():
             self._live_batch.start()
@@ -655,6 +680,7 @@ class ChatController(QObject):
                 return  # back after a reconnect: never gone, as far as anyone here could tell
         else:
             opened.members.remove(user)
+            self._stopped_typing(frame.room_id, opened, user.id)
         opened.messages.apply(opened.timeline.add_system(f"{user.username} {'entered' if entered else 'left'}"))
 
     def _error(self, frame: ErrorFrame) -> None:
@@ -676,3 +702,48 @@ class ChatController(QObject):
                 self._save_outbox()
                 return
         self.session.errorShown.emit(frame.message or "The server refused a request.")
+
+    # -- typing ------------------------------------------------------------------------
+
+    def composing(self, room_id: int) -> None:
+        """The user changed the text in the room's composer (and there is text): TYPING goes
+        out, at most once every TYPING_SEND_SECONDS, while the room is entered."""
+        opened = self._open.get(room_id)
+        if opened is None or not opened.entered or not opened.typing_sent.may_send(self.clock()):
+            return
+        self.session.spawn(self.session.send_frame(StartTyping(room_id)))
+
+    def typing_names(self, room_id: int) -> list[str]:
+        opened = self._open.get(room_id)
+        return opened.typing.names() if opened is not None else []
+
+    def _typing(self, frame: Typing) -> None:
+        opened = self._open.get(frame.room_id)
+        me = self.session.me
+        if opened is None or (me is not None and frame.user.id == me.id):
+            return  # never our own (the server does not send it; another device's is not news)
+        opened.typing.show_seconds = self.typing_show_seconds
+        if opened.typing.saw(frame.user, self.clock()):
+            self.typingChanged.emit(frame.room_id, typing_line(opened.typing.names()))
+        self._arm_typing_expiry()
+
+    def _stopped_typing(self, room_id: int, opened: OpenRoom, user_id: int) -> None:
+        """Their message arrived, or they left: no longer "typing", at once."""
+        if opened.typing.stopped(user_id):
+            self.typingChanged.emit(room_id, typing_line(opened.typing.names()))
+            self._arm_typing_expiry()
+
+    def _arm_typing_expiry(self) -> None:
+        """Wake up when the next name is due to go (not at all when nobody is typing)."""
+        due = [when for opened in self._open.values() if (when := opened.typing.next_expiry()) is not None]
+        if not due:
+            self._typing_expiry.stop()
+            return
+        self._typing_expiry.start(max(0, math.ceil((min(due) - self.clock()) * 1000)))
+
+    def _typing_expired(self) -> None:
+        now = self.clock()
+        for room_id, opened in self._open.items():
+            if opened.typing.expire(now):
+                self.typingChanged.emit(room_id, typing_line(opened.typing.names()))
+        self._arm_typing_expiry()

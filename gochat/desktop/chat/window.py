@@ -40,7 +40,7 @@ from gochat.desktop.chat.models import ItemRole, MemberListModel, MessageListMod
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import Item, Kind, Status
 from gochat.desktop.windows.status import ConnectionBanner
-from gochat.protocol import MESSAGE_MAX, ValidationError, validate_content
+from gochat.protocol import MESSAGE_MAX, User, ValidationError, validate_content
 
 # Start fetching older messages this close to the top, before the user hits it.
 PREFETCH_PIXELS = 40
@@ -119,9 +119,58 @@ class MessageInput(QPlainTextEdit):
         return True
 
 
+class MemberList(QListView):
+    """The room's members. Double-click, Enter or the context menu's "Message privately" on
+    someone other than the user asks for a direct conversation with them (``directRequested``)."""
+
+    directRequested = Signal(str)  # their username  # noqa: N815
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.me_id: int | None = None  # the user: never offered a conversation with themselves
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._show_menu)
+        self.doubleClicked.connect(self._ask)
+
+    def member_at(self, index: QModelIndex | QPersistentModelIndex) -> User | None:
+        """The member at ``index`` when a conversation may be offered with them."""
+        user = index.data(ItemRole) if index.isValid() else None
+        return user if isinstance(user, User) and user.id != self.me_id else None
+
+    def _ask(self, index: QModelIndex) -> None:
+        user = self.member_at(index)
+        if user is not None:
+            self.directRequested.emit(user.username)
+
+    def context_menu(self, index: QModelIndex) -> QMenu | None:
+        user = self.member_at(index)
+        if user is None:
+            return None
+        menu = QMenu(self)
+        menu.addAction("Message privately", lambda: self.directRequested.emit(user.username))
+        return menu
+
+    def _show_menu(self, point: QPoint) -> None:
+        menu = self.context_menu(self.indexAt(point))
+        if menu is not None:
+            menu.exec(self.viewport().mapToGlobal(point))
+            menu.deleteLater()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        # Enter on someone is the keyboard's double-click (not Qt's "activated", which a
+        # double-click emits too, and some desktops on a single click).
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self._ask(self.currentIndex())
+            return
+        super().keyPressEvent(event)
+
+
 class ChatWindow(QWidget):
-    """Signals besides sending and history: editRequested(room_id, message_id, text) saves an
-    edit; deleteRequested(room_id, message_id) asks to delete a message (the app asks first)."""
+    """Signals besides the obvious: ``composing(room_id)``, the user changed the text in the
+    composer and there is text (not when the window itself puts a draft back or clears it);
+    ``directRequested(username)``, the user asked to write privately to a member;
+    ``editRequested(room_id, message_id, text)`` saves an edit; ``deleteRequested(room_id,
+    message_id)`` asks to delete a message (the app asks first)."""
 
     sendRequested = Signal(int, str)  # noqa: N815
     editRequested = Signal(int, int, str)  # noqa: N815
@@ -132,6 +181,8 @@ class ChatWindow(QWidget):
     reachRequested = Signal(int, int)  # noqa: N815
     # The view rests at the newest message: older rows may be let go (they load again on scrolling up).
     atNewest = Signal(int)  # noqa: N815
+    composing = Signal(int)
+    directRequested = Signal(str)  # noqa: N815
     closed = Signal(int)
 
     def __init__(
@@ -197,10 +248,12 @@ class ChatWindow(QWidget):
         self.members_title = QLabel("Online")
         self.members_title.setProperty("role", "muted")
         self.members_model = members
-        self.members = QListView()
+        self.members = MemberList()
         self.members.setModel(members)
         self.members.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.members.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.members.setToolTip("Double-click someone to message them privately")
+        self.members.directRequested.connect(self.directRequested)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -222,6 +275,18 @@ class ChatWindow(QWidget):
         self._members_width = self._remembered_members_width()
         splitter.setSizes([620, self._members_width])
         splitter.splitterMoved.connect(self._members_dragged)
+
+        # Who is typing, under the messages. Always its one line high, empty or not, so the
+        # messages above never jump when someone starts or stops typing.
+        self.typing_line = QLabel()
+        self.typing_line.setObjectName("typingLine")
+        self.typing_line.setProperty("role", "muted")
+        self.typing_line.setTextFormat(Qt.TextFormat.PlainText)
+        italic = self.typing_line.font()
+        italic.setItalic(True)
+        self.typing_line.setFont(italic)
+        self.typing_line.setFixedHeight(self.typing_line.fontMetrics().height() + 2)
+        self.typing_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         self.input = MessageInput()
         self.input.setPlaceholderText("Write a message — Enter sends, Shift+Enter for a new line")
@@ -300,12 +365,17 @@ class ChatWindow(QWidget):
         layout.addLayout(self.header)
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.typing_line)
         layout.addWidget(self.edit_bar)
         layout.addLayout(input_row)
         layout.addWidget(self.limit_note)
         layout.addWidget(self.notice)
 
         self.input.textChanged.connect(self._update_send_button)
+        # Text put in by the window itself (a draft back, the composer cleared after sending) is
+        # not the user composing.
+        self._setting_text = False
+        self.input.textChanged.connect(self._text_changed)
         self.input.sendRequested.connect(self._send)
         self.input.pageRequested.connect(self._page)
         self.input.editLastRequested.connect(self.edit_last)
@@ -366,6 +436,20 @@ class ChatWindow(QWidget):
             )
         self.limit_note.setVisible(over > 0)
 
+    def _text_changed(self) -> None:
+        # Fixing a message already sent is not "typing…" a new one.
+        if not self._setting_text and self._editing is None and self.input.toPlainText().strip():
+            self.composing.emit(self.room_id)
+
+    def set_me(self, user: User) -> None:
+        """Who the user is: the member list never offers a conversation with themselves."""
+        self.members.me_id = user.id
+
+    def show_typing(self, line: str) -> None:
+        """Who is typing ("bob is typing…"), or "" when nobody is."""
+        self.typing_line.setText(line)
+        self.typing_line.setToolTip(line)
+
     @staticmethod
     def _set_role(label: QLabel, role: str) -> None:
         if label.property("role") != role:
@@ -387,7 +471,11 @@ class ChatWindow(QWidget):
         if self._editing is not None:
             self._save_edit(self._editing, text)
             return
-        self.input.clear()
+        self._setting_text = True
+        try:
+            self.input.clear()
+        finally:
+            self._setting_text = False
         self._stick_to_bottom = True
         self.sendRequested.emit(self.room_id, text)
 
@@ -438,7 +526,11 @@ class ChatWindow(QWidget):
             if model.item(row).message_id == message_id:
                 self.view.scrollTo(model.index(row), QAbstractItemView.ScrollHint.EnsureVisible)
                 break
-        self.input.setPlainText(item.text)
+        self._setting_text = True  # the message's text put in is not the user composing
+        try:
+            self.input.setPlainText(item.text)
+        finally:
+            self._setting_text = False
         self.input.moveCursor(QTextCursor.MoveOperation.End)
         self.edit_label.setText("Editing message — Esc to cancel")
         self.edit_error.hide()
@@ -597,7 +689,11 @@ class ChatWindow(QWidget):
 
     def set_draft(self, text: str) -> None:
         """Put back what was typed (and not sent) when the room was last open; the cursor at its end."""
-        self.input.setPlainText(text)
+        self._setting_text = True
+        try:
+            self.input.setPlainText(text)
+        finally:
+            self._setting_text = False
         self.input.moveCursor(QTextCursor.MoveOperation.End)
 
     def show_notice(self, text: str) -> None:

@@ -1,5 +1,6 @@
 """RoomsController: the room list (pages of the server's, searched and sorted by the server), the
-user's own rooms (followed), creating rooms, unread counts and muting."""
+user's own rooms (followed), the direct rooms ("Direct messages": listed, followed, started),
+finding people, creating rooms, unread counts and muting."""
 
 from __future__ import annotations
 
@@ -9,23 +10,30 @@ from collections import OrderedDict
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gochat.desktop.api import ApiError, RestApi
-from gochat.desktop.rooms.model import RoomListModel
+from gochat.desktop.direct import DirectList
+from gochat.desktop.rooms.model import DirectListModel, RoomListModel
 from gochat.desktop.session import ChatSession
 from gochat.desktop.state import UnreadCounts
 from gochat.protocol import (
     ROOMS_DEFAULT_LIMIT,
     ROOMS_MAX_LIMIT,
+    USERNAME_MAX,
+    Ack,
     Mentioned,
     Message,
     MessageDeleted,
     MessageEdited,
+    MessagePosted,
+    Person,
     Presence,
     ReadMoved,
     Room,
     RoomCreated,
     RoomSort,
     RoomState,
+    User,
     room_name_matches,
+    username_key,
     validate_room_name,
 )
 from gochat.protocol import ValidationError as InputError
@@ -42,6 +50,10 @@ MINE_PAGE = ROOMS_MAX_LIMIT
 # Messages notified lately, so one message is notified once: a watched room's message that
 # mentions the user comes both as the room's message and as MENTIONED (12), in either order.
 NOTIFIED_KEPT = 500
+# At each (re)connect, whether the other person is online is asked (GET /api/users) for this many
+# of the most recent direct rooms; the others' dots light up when that person enters the room or
+# writes in it.
+ONLINE_CHECKS = 30
 
 
 class RoomsController(QObject):
@@ -60,6 +72,13 @@ class RoomsController(QObject):
             new text) or deleted (""): what was notified of it must not keep the old text.
         listChanged(shown: int, total: int): the list holds ``shown`` rooms of the ``total`` that
             match its search (a page arrived, a room was created, the search or order changed).
+        directStarted(room: Room): the direct room the user asked for (POST /api/dms) is ready:
+            its window should open.
+        directFailed(message: str): starting a direct conversation was refused (no such person,
+            offline...): said where the user asked.
+        peopleFound(query: str, people: list[Person]): people whose name contains ``query``
+            (the user left out).
+        peopleFailed(query: str, message: str): looking for people failed.
     """
 
     roomCreated = Signal(object)  # noqa: N815 - Qt naming
@@ -67,6 +86,10 @@ class RoomsController(QObject):
     notify = Signal(int, int, str, str)
     listChanged = Signal(int, int)  # noqa: N815
     messageRevised = Signal(int, int, str)  # noqa: N815
+    directStarted = Signal(object)  # noqa: N815
+    directFailed = Signal(str)  # noqa: N815
+    peopleFound = Signal(str, list)  # noqa: N815
+    peopleFailed = Signal(str, str)  # noqa: N815
 
     def __init__(self, session: ChatSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +99,9 @@ class RoomsController(QObject):
         # Rooms whose notifications the user turned off (the app keeps them in its settings);
         # the room list shows the same set.
         self.muted: set[int] = self.model.muted
+        # The user's direct rooms (never in the room list's pages): always followed.
+        self.direct = DirectList()
+        self.direct_model = DirectListModel(self.direct, self.unread, self.muted)
         # Every room met (pages, the user's own, created): what opening a room or a notification
         # needs to know of a room the list does not show.
         self.known: dict[int, Room] = {}
@@ -97,15 +123,18 @@ class RoomsController(QObject):
             RoomState, lambda f: self._reading(f.room_id, f.last_read_id, f.unread, counted_upto=f.last_message_id)
         )
         session.on_frame(ReadMoved, lambda f: self._reading(f.room_id, f.last_read_id, f.unread))
-        session.on_frame(Presence, lambda f: self.model.set_online(f.room_id, f.online))
+        session.on_frame(Presence, self._presence)
         session.on_frame(RoomCreated, lambda f: self._room_created(f.room))
         session.on_frame(Mentioned, self._mentioned)
         session.on_frame(
             MessageEdited, lambda f: self.messageRevised.emit(f.message.room_id, f.message.id, f.message.content)
         )
         session.on_frame(MessageDeleted, lambda f: self.messageRevised.emit(f.room_id, f.id, ""))
+        session.on_frame(MessagePosted, lambda f: self._activity(f.message))
+        session.on_frame(Ack, lambda f: self._activity(f.message))
         session.on_reconnect(self.refresh)
         session.follows(self._rooms_with_marker)
+        session.follows(self.direct.room_ids)
         session.closed.connect(self._forget)
 
     @property
@@ -128,7 +157,11 @@ class RoomsController(QObject):
         for room in mine:
             self.known[room.id] = room
             self.unread.reset(room.id, room.last_read_id, room.unread)
+        # Before the first page: the app reopens the rooms open at the last quit once the list
+        # has loaded, and a direct room among them must be known by then.
+        await self._load_direct(api)
         await self._first_page(api)
+        self.session.spawn(self._check_online(api, [e.peer for e in self.direct.ordered()[:ONLINE_CHECKS]]))
 
     async def _all_mine(self, api: RestApi) -> list[Room]:
         rooms: list[Room] = []
@@ -203,7 +236,12 @@ class RoomsController(QObject):
 
     def _room_created(self, room: Room) -> None:
         """ROOM_CREATED: shown at the end of the list when it matches the search (the next page
-        may carry it again: rows are merged by id)."""
+        may carry it again: rows are merged by id). A direct room (someone wrote to the user for
+        the first time) goes to the direct messages, never to the list."""
+        if room.is_direct:
+            if self._direct_met(room) and self.session.api is not None:
+                self.session.spawn(self._first_direct_message(room))
+            return
         self.known[room.id] = room
         if room_name_matches(room.name, self.query) and self.model.row_of(room.id) is None:
             self.model.upsert(room)
@@ -251,6 +289,7 @@ class RoomsController(QObject):
         else:
             self.muted.discard(room_id)
         self.model.room_changed(room_id)
+        self.direct_model.room_changed(room_id)
 
     def set_muted_rooms(self, rooms: set[int]) -> None:
         """The account's muted rooms, as kept (at login)."""
@@ -258,6 +297,7 @@ class RoomsController(QObject):
         self.muted.update(rooms)
         for room_id in rooms:
             self.model.room_changed(room_id)
+            self.direct_model.room_changed(room_id)
 
     # -- unread counts -------------------------------------------------------------------
 
@@ -268,7 +308,7 @@ class RoomsController(QObject):
         mine = me is not None and author.id == me.id
         if not self.unread.arrived(room_id, message.id, seen=seen, mine=mine):
             return
-        self.model.unread_changed(room_id)
+        self._unread_changed(room_id)
         mentions_me = me is not None and any(user.id == me.id for user in message.mentions)
         if room_id in self.muted and not mentions_me:
             return  # muting quiets a room, not someone calling the user by name
@@ -280,10 +320,18 @@ class RoomsController(QObject):
         self._notified[message.id] = None
         while len(self._notified) > NOTIFIED_KEPT:
             self._notified.popitem(last=False)
-        name = room.name if room is not None else f"room {message.room_id}"
         author = message.author.username
-        title = f"{author} mentioned you in {name}" if mentions_me else f"{author} in {name}"
+        if room is not None and room.is_direct:
+            title = f"{author} — direct message"
+        else:
+            name = room.name if room is not None else f"room {message.room_id}"
+            title = f"{author} mentioned you in {name}" if mentions_me else f"{author} in {name}"
         self.notify.emit(message.room_id, message.id, title, message.content)
+
+    def _notify(self, message: Message) -> None:
+        me = self.session.me
+        mentions_me = me is not None and any(user.id == me.id for user in message.mentions)
+        self._notify_once(message, self.room(message.room_id), mentions_me=mentions_me)
 
     def _mentioned(self, frame: Mentioned) -> None:
         """MENTIONED: someone called the user by name in a room the user is not in; notified even
@@ -314,7 +362,7 @@ class RoomsController(QObject):
     def read_upto(self, room_id: int, newest: int) -> None:
         """The user has seen the room up to ``newest``: the count goes, the server hears soon."""
         if newest and self.unread.read(room_id, newest):
-            self.model.unread_changed(room_id)
+            self._unread_changed(room_id)
             self._reads_due.add(room_id)
             if not self._read_report.isActive():
                 self._read_report.start()
@@ -342,9 +390,13 @@ class RoomsController(QObject):
         """The server's count for a room (ROOM_STATE; READ: read on another device, or our marker
         was made); a room with a marker is followed."""
         self.unread.reset(room_id, last_read, unread, counted_upto)
-        self.model.unread_changed(room_id)
+        self._unread_changed(room_id)
         if last_read is not None and self.session.online:
             self.session.watch(room_id)
+
+    def _unread_changed(self, room_id: int) -> None:
+        self.model.unread_changed(room_id)
+        self.direct_model.room_changed(room_id)
 
     def _rooms_with_marker(self) -> set[int]:
         """The user's rooms: those with a read marker, listed or not."""
@@ -355,8 +407,146 @@ class RoomsController(QObject):
         self._reads_due.clear()
         self._notified.clear()
         self.known.clear()
+        self.direct.clear()
+        self.direct_model.refresh()
         self._view += 1
         self._offset = self.total = 0
         self._loading_more = False
         self.model.reset([])
         self.listChanged.emit(0, 0)
+
+    # -- direct messages -----------------------------------------------------------------
+
+    async def _load_direct(self, api: RestApi) -> None:
+        """``GET /api/dms``: the direct rooms, their counts and newest messages (at every connect)."""
+        try:
+            conversations = await api.direct_rooms()
+        except ApiError as error:
+            if error.status == 404:  # a server from before direct messages: none to show
+                log.info("the server has no direct messages (GET /api/dms: 404)")
+            elif self.session.api is api:
+                self.session.errorShown.emit(error.message)
+            return
+        if self.session.api is not api:
+            return
+        for conversation in conversations:
+            room = conversation.room
+            self.known[room.id] = room
+            self.unread.reset(room.id, room.last_read_id, room.unread)
+        self.direct.load(conversations)
+        self.direct_model.refresh()
+
+    def _direct_met(self, room: Room) -> bool:
+        """A direct room started by the user, or announced (ROOM_CREATED): listed, counted and
+        followed from now on. True when it is new to the list."""
+        me = self.session.me
+        if me is None:
+            return False
+        self.known[room.id] = room
+        new = self.direct.add(room, me)
+        if new:
+            self.unread.reset(room.id, room.last_read_id, room.unread)
+            self.direct_model.refresh()
+        if self.session.online:
+            self.session.watch(room.id)
+        return new
+
+    async def _first_direct_message(self, room: Room) -> None:
+        """Someone wrote to the user for the first time: that message, for the list's preview and
+        the notification (ROOM_CREATED carries the room, not the message)."""
+        api = self.session.api
+        if api is None:
+            return
+        try:
+            newest = await api.history(room.id, limit=1)
+        except ApiError as error:
+            log.info("could not load the first direct message of room %d: %s", room.id, error.message)
+            return
+        if not newest or self.session.api is not api:
+            return
+        message = newest[-1]
+        self._activity(message)
+        me = self.session.me
+        if me is not None and message.author.id != me.id and room.id not in self.muted:
+            self._notify(message)
+
+    def _activity(self, message: Message) -> None:
+        """A message stored (seen live, or the user's own acknowledged): a direct room moves up,
+        and its author is evidently online."""
+        if self.direct.message(message):
+            me = self.session.me
+            if me is not None and message.author.id != me.id:
+                self.direct.set_online(message.author.id, True)
+            self.direct_model.refresh()
+
+    def _presence(self, frame: Presence) -> None:
+        self.model.set_online(frame.room_id, frame.online)
+        entry = self.direct.get(frame.room_id)
+        if entry is None or frame.user.id != entry.peer.id:
+            return
+        if frame.entered:
+            for room_id in self.direct.set_online(frame.user.id, True):
+                self.direct_model.room_changed(room_id)
+        elif self.session.api is not None:
+            # Leaving the room is not leaving gochat: ask whether they are still connected.
+            self.session.spawn(self._check_online(self.session.api, [frame.user]))
+
+    async def _check_online(self, api: RestApi, people: list[User]) -> None:
+        """Whether each of these people is connected anywhere (GET /api/users, by their name)."""
+        for person in people:
+            try:
+                found = await api.people(person.username[:USERNAME_MAX])
+            except ApiError as error:
+                log.info("could not ask whether %s is online: %s", person.username, error.message)
+                return
+            if self.session.api is not api:
+                return
+            online = any(p.user.id == person.id and p.online for p in found)
+            for room_id in self.direct.set_online(person.id, online):
+                self.direct_model.room_changed(room_id)
+
+    async def start_direct(self, username: str) -> Room | None:
+        """The direct room with ``username`` (POST /api/dms: made the first time, the same room
+        after): listed and followed, then directStarted opens its window; directFailed says why not."""
+        api, me = self.session.api, self.session.me
+        name = username.strip()
+        if api is None or me is None or not name:
+            return None
+        if username_key(name) == username_key(me.username):
+            self.directFailed.emit("That is you: choose someone else to write to.")
+            return None
+        try:
+            room = await api.start_direct(name)
+        except ApiError as error:
+            if error.status == 404:
+                self.directFailed.emit(f"There is no one called {name} on this server.")
+            else:
+                self.directFailed.emit(error.message)
+            return None
+        if self.session.api is not api:
+            return None
+        self._direct_met(room)
+        self.directStarted.emit(room)
+        return room
+
+    async def find_people(self, query: str) -> list[Person]:
+        """People whose name contains ``query`` (GET /api/users), the user left out: peopleFound,
+        or peopleFailed with the reason. Their online state also lights the direct rooms' dots."""
+        api, me = self.session.api, self.session.me
+        text = query.strip()[:USERNAME_MAX]
+        if api is None or me is None or not text:
+            self.peopleFound.emit(query, [])
+            return []
+        try:
+            found = await api.people(text)
+        except ApiError as error:
+            self.peopleFailed.emit(query, error.message)
+            return []
+        if self.session.api is not api:
+            return []
+        for person in found:
+            for room_id in self.direct.set_online(person.user.id, person.online):
+                self.direct_model.room_changed(room_id)
+        people = [person for person in found if person.user.id != me.id]
+        self.peopleFound.emit(query, people)
+        return people

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
+from gochat.desktop.direct import DirectEntry, DirectList
 from gochat.desktop.state import UnreadCounts
 from gochat.protocol import Room
 
 RoomRole = Qt.ItemDataRole.UserRole + 2
 MutedRole = Qt.ItemDataRole.UserRole + 3
+DirectRole = Qt.ItemDataRole.UserRole + 4  # the row's DirectEntry
+UnreadRole = Qt.ItemDataRole.UserRole + 5  # the row's unread count (int)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -152,3 +155,76 @@ class RoomListModel(QAbstractTableModel):
 
     def unread(self, room_id: int) -> int:
         return self._unread.get(room_id)
+
+
+class DirectListModel(QAbstractListModel):
+    """The "Direct messages" section: one row per direct room (the other person's name, whether
+    they are online, the newest message, the unread count), most recent activity first."""
+
+    def __init__(self, direct: DirectList, unread: UnreadCounts, muted: set[int]) -> None:
+        super().__init__()
+        self._direct = direct  # the controller's list, shown as it is
+        self._unread = unread
+        self._muted = muted
+        self._rows: list[DirectEntry] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        entry = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return entry.peer.username
+        if role == DirectRole:
+            return entry
+        if role == RoomRole:
+            return entry.room
+        if role == UnreadRole:
+            return self._unread.get(entry.room.id)
+        if role == MutedRole:
+            return entry.room.id in self._muted
+        if role == Qt.ItemDataRole.ToolTipRole:
+            said = [entry.peer.username, "online" if entry.online else "not online"]
+            unread = self._unread.get(entry.room.id)
+            if unread:
+                said.append(f"{unread} unread")
+            if entry.room.id in self._muted:
+                said.append("muted")
+            return " — ".join(said)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            unread = self._unread.get(entry.room.id)
+            return f"{entry.peer.username}, {'online' if entry.online else 'not online'}, {unread} unread"
+        return None
+
+    def row_of(self, room_id: int) -> int | None:
+        return next((row for row, entry in enumerate(self._rows) if entry.room.id == room_id), None)
+
+    def refresh(self) -> None:
+        """The list changed (loaded, a room added, a message moved one up): rows in the new
+        order; a view's selection and current row follow their room."""
+        rows = self._direct.ordered()
+        if [e.room.id for e in rows] == [e.room.id for e in self._rows]:
+            self._rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0), self.index(len(rows) - 1))
+            return
+        if {e.room.id for e in rows} != {e.room.id for e in self._rows}:
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+            return
+        self.layoutAboutToBeChanged.emit()
+        row_of = {entry.room.id: row for row, entry in enumerate(rows)}
+        before = self.persistentIndexList()
+        after = [self.index(row_of[self._rows[i.row()].room.id]) for i in before]
+        self._rows = rows
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+
+    def room_changed(self, room_id: int) -> None:
+        """Its unread count, muting or dot changed."""
+        row = self.row_of(room_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row), self.index(row))

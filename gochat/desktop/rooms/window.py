@@ -31,15 +31,19 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QPushButton,
+    QSplitter,
     QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from gochat.desktop.direct import DirectList
 from gochat.desktop.hosting.window import HostingPanel
 from gochat.desktop.resources import app_icon
-from gochat.desktop.rooms.model import MutedRole, RoomListModel, RoomRole
+from gochat.desktop.rooms.direct_view import DirectView
+from gochat.desktop.rooms.model import DirectListModel, MutedRole, RoomListModel, RoomRole
+from gochat.desktop.state import UnreadCounts
 from gochat.desktop.windows.labels import error_label
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import Room, RoomSort, room_name_matches
@@ -53,6 +57,8 @@ SEARCH_PAUSE_MS = 250
 MORE_WITHIN_ROWS = 20
 # The orders offered, as the server sorts: the first is the default.
 SORTS = (("Recent activity", RoomSort.ACTIVITY), ("Name", RoomSort.NAME), ("Oldest first", RoomSort.CREATED))
+# The "Direct messages" column beside the rooms: its width at first, and its bounds.
+DIRECT_MIN, DIRECT_DEFAULT, DIRECT_MAX = 140, 190, 320
 
 
 class RoomFilter(QSortFilterProxyModel):
@@ -145,7 +151,8 @@ class RoomTable(QTableView):
 class RoomListWindow(QMainWindow):
     """Signals besides the obvious: ``viewChanged(query, sort)``, the search (as typed) or the
     order changed (a RoomSort value); ``moreWanted()``, the list is scrolled near its end and
-    more rooms match than are loaded."""
+    more rooms match than are loaded; ``peopleRequested()``, the user wants to find someone to
+    write to. A direct room picked in the "Direct messages" column is ``openRequested`` too."""
 
     openRequested = Signal(int)  # noqa: N815
     createRequested = Signal(str)  # noqa: N815
@@ -154,12 +161,13 @@ class RoomListWindow(QMainWindow):
     muteRequested = Signal(int, bool)  # room id, muted  # noqa: N815
     viewChanged = Signal(str, str)  # noqa: N815
     moreWanted = Signal()  # noqa: N815
+    peopleRequested = Signal()  # noqa: N815
 
-    def __init__(self, rooms: RoomListModel) -> None:
+    def __init__(self, rooms: RoomListModel, directs: DirectListModel | None = None) -> None:
         super().__init__()
         self.setWindowTitle("gochat — rooms")
         self.setWindowIcon(app_icon())
-        self.resize(760, 520)
+        self.resize(960, 540)
 
         self.who = QLabel()
         self.who.setProperty("role", "muted")
@@ -272,6 +280,61 @@ class RoomListWindow(QMainWindow):
         self.logout_button.clicked.connect(self.logoutRequested)
         self.logout_everywhere.triggered.connect(self.logoutEverywhereRequested)
 
+        # Direct messages: a column of their own at the left, newest conversation first.
+        self.directs = directs or DirectListModel(DirectList(), UnreadCounts(), set())
+        self.direct_view = DirectView()
+        self.direct_view.setModel(self.directs)
+        self.direct_view.setAccessibleName("Direct messages")
+        self.direct_view.activatedRoom.connect(self.openRequested)
+        self.direct_view.muteToggled.connect(self.muteRequested)
+        self.people_button = QToolButton()
+        self.people_button.setText("＋")
+        self.people_button.setToolTip("Message someone: find a person by name")
+        self.people_button.setAccessibleName("Message someone")
+        self.people_button.clicked.connect(self.peopleRequested)
+        self.direct_empty = QLabel("No conversations yet. Double-click someone in a room, or press ＋.")
+        self.direct_empty.setProperty("role", "muted")
+        self.direct_empty.setWordWrap(True)
+        for change in (self.directs.modelReset, self.directs.rowsInserted, self.directs.rowsRemoved):
+            change.connect(self._directs_changed)
+        direct_title = QLabel("Direct messages")
+        direct_title.setProperty("role", "muted")
+        direct_header = QHBoxLayout()
+        direct_header.addWidget(direct_title, 1)
+        direct_header.addWidget(self.people_button)
+        direct_part = QWidget()
+        direct_part.setMinimumWidth(DIRECT_MIN)
+        direct_part.setMaximumWidth(DIRECT_MAX)
+        direct_layout = QVBoxLayout(direct_part)
+        direct_layout.setContentsMargins(0, 0, 0, 0)
+        direct_layout.setSpacing(6)
+        direct_layout.addLayout(direct_header)
+        direct_layout.addWidget(self.direct_view, 1)
+        direct_layout.addWidget(self.direct_empty, 1, Qt.AlignmentFlag.AlignTop)
+        self._directs_changed()
+
+        rooms_part = QWidget()
+        rooms_layout = QVBoxLayout(rooms_part)
+        rooms_layout.setContentsMargins(0, 0, 0, 0)
+        rooms_layout.setSpacing(10)
+        # The app adds its buttons at the end (Search messages).
+        self.search_row = search_row = QHBoxLayout()
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.sort_choice)
+        search_row.addWidget(self.count)
+        rooms_layout.addLayout(search_row)
+        rooms_layout.addWidget(self.table, 1)
+        rooms_layout.addLayout(new_row)
+        rooms_layout.addWidget(self.new_error)
+
+        self.splitter = QSplitter()
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(direct_part)
+        self.splitter.addWidget(rooms_part)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([DIRECT_DEFAULT, 960 - DIRECT_DEFAULT])
+
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(20, 16, 20, 16)
@@ -279,16 +342,14 @@ class RoomListWindow(QMainWindow):
         layout.addLayout(header)
         layout.addWidget(self.banner)
         layout.addWidget(self.hosting)
-        # The app adds its buttons at the end (Search messages).
-        self.search_row = search_row = QHBoxLayout()
-        search_row.addWidget(self.search, 1)
-        search_row.addWidget(self.sort_choice)
-        search_row.addWidget(self.count)
-        layout.addLayout(search_row)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(new_row)
-        layout.addWidget(self.new_error)
+        layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
+
+    def _directs_changed(self) -> None:
+        """With no conversation yet, a word on how to start one instead of an empty box."""
+        empty = self.directs.rowCount() == 0
+        self.direct_empty.setVisible(empty)
+        self.direct_view.setVisible(not empty)
 
     _FITTED = (RoomListModel.CREATOR, RoomListModel.CREATED, RoomListModel.ONLINE, RoomListModel.UNREAD)
 
