@@ -879,13 +879,13 @@ def search_messages(
         where = [f"{table} MATCH :match"]
     else:
         key, table = "s.message_id", search_index.TEXT_TABLE
-        words = search_index.query_words(query)
+        words = search_index.query_words(query, trigrams=False)
         if room_id is not None:
             words.append(search_index.room_word(room_id, sqlite=False))
         parameters["match"] = search_index.boolean_words(words)
         where = ["MATCH(s.grams) AGAINST (:match IN BOOLEAN MODE)"]
-        if len(query) > 3:
-            # Every trigram is there, but maybe not in a row: the text itself says (its collation
+        if len(query) > 2:
+            # Every bigram is there, but maybe not in a row: the text itself says (its collation
             # ignores case, as the words do).
             where.append("LOCATE(:query, m.content) > 0")
             parameters["query"] = query
