@@ -37,7 +37,9 @@ def store_messages(database_url: str, user_id: int, room_id: int, texts: list[st
     database = Database(database_url)
     try:
         with database.engine.begin() as connection:
-            rows = [(user_id, room_id, content, None) for content in texts]
+            # (user, room, content, clientMsgId, mentions, rev): revs from the sequence, as the writer takes them.
+            first_rev = queries.take_revs(connection, len(texts)) - len(texts) + 1
+            rows = [(user_id, room_id, content, None, None, first_rev + i) for i, content in enumerate(texts)]
             ids = queries.insert_messages(connection, rows, models.utcnow())
             search_index.index_messages(connection, [(i, room_id, c) for i, c in zip(ids, texts, strict=True)])
     finally:
