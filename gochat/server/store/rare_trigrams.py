@@ -149,8 +149,10 @@ def _probed(trigrams: list[tuple[int, str]]) -> list[tuple[int, str]]:
     edges = [t for t in trigrams if not t[1].isalnum()][:ESTIMATED_MAX]
     rest = [t for t in trigrams if t[1].isalnum()]
     room = ESTIMATED_MAX - len(edges)
-    if room and rest:
-        edges += [rest[round(i * (len(rest) - 1) / max(room - 1, 1))] for i in range(min(room, len(rest)))]
+    if len(rest) <= room:
+        return edges + rest
+    if room:
+        edges += [rest[round(i * (len(rest) - 1) / max(room - 1, 1))] for i in range(room)]
     return edges
 
 
