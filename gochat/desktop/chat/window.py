@@ -39,6 +39,7 @@ from gochat.desktop.chat.message_view import MessageView
 from gochat.desktop.chat.models import ItemRole, MemberListModel, MessageListModel
 from gochat.desktop.resources import app_icon
 from gochat.desktop.state import Item, Kind, Status
+from gochat.desktop.windows.item_views import enter_on_current_row, show_menu
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import MESSAGE_MAX, User, ValidationError, validate_content
 
@@ -151,15 +152,10 @@ class MemberList(QListView):
         return menu
 
     def _show_menu(self, point: QPoint) -> None:
-        menu = self.context_menu(self.indexAt(point))
-        if menu is not None:
-            menu.exec(self.viewport().mapToGlobal(point))
-            menu.deleteLater()
+        show_menu(self, self.context_menu(self.indexAt(point)), point)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        # Enter on someone is the keyboard's double-click (not Qt's "activated", which a
-        # double-click emits too, and some desktops on a single click).
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+        if enter_on_current_row(self, event):
             self._ask(self.currentIndex())
             return
         super().keyPressEvent(event)

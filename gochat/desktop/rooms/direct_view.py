@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QListView, QMenu, QStyle, QStyledItemDelegate, QSt
 
 from gochat.desktop.direct import DirectEntry
 from gochat.desktop.rooms.model import DirectRole, MutedRole, UnreadRole
+from gochat.desktop.windows.item_views import enter_on_current_row, show_menu
 
 ONLINE = QColor("#2ea043")
 OFFLINE = QColor("#8a8f98")
@@ -129,13 +130,10 @@ class DirectView(QListView):
         return menu
 
     def _show_menu(self, point: QPoint) -> None:
-        menu = self.context_menu(self.indexAt(point))
-        if menu is not None:
-            menu.exec(self.viewport().mapToGlobal(point))
-            menu.deleteLater()
+        show_menu(self, self.context_menu(self.indexAt(point)), point)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+        if enter_on_current_row(self, event):
             self._open(self.currentIndex())
             return
         super().keyPressEvent(event)

@@ -44,6 +44,7 @@ from gochat.desktop.resources import app_icon
 from gochat.desktop.rooms.direct_view import DirectView
 from gochat.desktop.rooms.model import DirectListModel, MutedRole, RoomListModel, RoomRole
 from gochat.desktop.state import UnreadCounts
+from gochat.desktop.windows.item_views import enter_on_current_row, show_menu
 from gochat.desktop.windows.labels import error_label
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import Room, RoomSort, room_name_matches
@@ -129,13 +130,10 @@ class RoomTable(QTableView):
         return menu
 
     def _show_menu(self, point: QPoint) -> None:
-        menu = self.context_menu(self.indexAt(point))
-        if menu is not None:
-            menu.exec(self.viewport().mapToGlobal(point))
-            menu.deleteLater()
+        show_menu(self, self.context_menu(self.indexAt(point)), point)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+        if enter_on_current_row(self, event):
             self.activatedRoom.emit(self.currentIndex().data(RoomRole).id)
             return
         menu_key = event.key() == Qt.Key.Key_Menu or (

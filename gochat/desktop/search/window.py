@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from gochat.desktop.resources import app_icon
 from gochat.desktop.search.model import HitRole, SearchResultsModel
 from gochat.desktop.search.results import ResultDelegate
+from gochat.desktop.windows.item_views import enter_on_current_row
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import SEARCH_MIN_CHARS, ValidationError, validate_search_query
 
@@ -56,7 +57,7 @@ class ResultList(QListView):
     leftAtTop = Signal()  # noqa: N815
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+        if enter_on_current_row(self, event):
             self.activatedRow.emit(self.currentIndex())
             return
         if event.key() == Qt.Key.Key_Up and not event.modifiers() and self.currentIndex().row() <= 0:
