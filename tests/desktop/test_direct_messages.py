@@ -269,3 +269,18 @@ def test_the_column_lists_dms_newest_first_with_unread_counts_and_online_dots(
         held.set()
         qtbot.waitUntil(bob_online.done, timeout=WAIT)
     bob_online.result()
+
+
+def test_a_dm_started_with_someone_connected_shows_them_online_at_once(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread
+) -> None:
+    """Found in a trial: bob, connected but not in the new direct room (he has not been written
+    to yet), showed with a grey ring in alice's column until he wrote or entered it."""
+    alice, bob = make_desktop(), make_desktop()
+    tag = uuid.uuid4().hex[:6]
+    alice_name, bob_name = f"al{tag}", f"张三{tag}"
+    log_in(qtbot, alice, server, alice_name)
+    log_in(qtbot, bob, server, bob_name)
+    alice.start_direct(bob_name, alice.rooms_window)
+    direct_window(qtbot, alice, bob_name)
+    qtbot.waitUntil(lambda: directs(alice) == [(bob_name, 0, True)], timeout=WAIT)

@@ -470,7 +470,12 @@ class RoomsController(QObject):
             return None
         if self.session.api is not api:
             return None
-        self._direct_met(room)
+        if self._direct_met(room):
+            # New to the column: the other person may well be connected without being in the
+            # room (nobody has written there yet), so ask rather than show them offline.
+            peer = room.peer_of(me.id)
+            if peer is not None:
+                self.session.spawn(self._check_online(api, [peer]))
         self.directStarted.emit(room)
         return room
 
