@@ -284,3 +284,20 @@ def test_a_dm_started_with_someone_connected_shows_them_online_at_once(
     alice.start_direct(bob_name, alice.rooms_window)
     direct_window(qtbot, alice, bob_name)
     qtbot.waitUntil(lambda: directs(alice) == [(bob_name, 0, True)], timeout=WAIT)
+
+
+def test_the_peer_seen_entering_any_room_lights_their_dot(qapp: QApplication) -> None:
+    """Found in a trial: bob came back and entered the lobby alice was in (she saw him in its
+    member list), yet her "Direct messages" column kept his grey ring."""
+    session = ChatSession()
+    alice, bob = User(1, "alice"), User(2, "鲍勃")
+    session.me = alice
+    rooms = RoomsController(session, session)
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    session._on_frame(RoomCreated(Room(3, "大厅", alice, created)))
+    session._on_frame(RoomCreated(Room(12, bob.username, bob, created, kind=RoomKind.DIRECT, members=(alice, bob))))
+    entry = rooms.direct.get(12)
+    assert entry is not None
+    assert not entry.online
+    session._on_frame(Presence(3, bob, entered=True, online=2))
+    assert entry.online

@@ -426,8 +426,9 @@ class RoomsController(QObject):
 
     def _presence(self, frame: Presence) -> None:
         self.model.set_online(frame.room_id, frame.online)
-        entry = self.direct.get(frame.room_id)
-        if entry is None or frame.user.id != entry.peer.id:
+        # Whichever room it is in: someone entering a room is connected, and leaving one may
+        # mean they went, for every conversation with them (not only their direct room).
+        if not any(entry.peer.id == frame.user.id for entry in self.direct.ordered()):
             return
         if frame.entered:
             for room_id in self.direct.set_online(frame.user.id, True):
