@@ -199,10 +199,14 @@ class Login:
     user: User
 
 
-_FRIENDLY = {
+_FRIENDLY: dict[tuple[str, int], tuple[str, str | None]] = {
     ("register", 409): ("That name is taken.", "username"),
     ("login", 401): ("Wrong username or password.", "password"),
     ("create_room", 409): ("A room with that name exists already.", "name"),
+    ("edit_message", 403): ("Only its author can edit a message.", None),
+    ("edit_message", 404): ("That message is gone: it was deleted.", None),
+    ("delete_message", 403): ("You may not delete that message.", None),
+    ("delete_message", 404): ("That message is gone already.", None),
     # The same words whether the room is gone or another pair's direct room (its existence never leaks).
     ("search", 404): ("That room is not there, or it is not yours to read: nothing to search in it.", "room"),
 }
@@ -405,7 +409,7 @@ class RestApi:
         return Room.from_wire(await self._call("create_room", "POST", "/api/rooms", json={"name": name}))
 
     async def room(self, room_id: int) -> Room:
-        """One room by id (a room met outside the room list: a search result's)."""
+        """One room by id (a room met outside the room list: a search result's, a mention's)."""
         return Room.from_wire(await self._call("room", "GET", f"/api/rooms/{room_id}"))
 
     async def history(
@@ -436,6 +440,21 @@ class RestApi:
     async def mark_read(self, room_id: int, last_read_id: int) -> None:
         """Move the read marker forward (the server keeps it, so counts follow the user)."""
         await self._call("mark_read", "POST", f"/api/rooms/{room_id}/read", json={"lastReadId": last_read_id})
+
+    async def is_admin(self) -> bool:
+        """Whether the user is a server admin (``GET /api/me``: ``admin``; false from servers
+        that do not say)."""
+        data = await self._call("me", "GET", "/api/me")
+        return isinstance(data, dict) and data.get("admin") is True
+
+    async def edit_message(self, room_id: int, message_id: int, content: str) -> Message:
+        """Change one's own message's text: the message as it now is (``editedAt``, a new rev)."""
+        path = f"/api/rooms/{room_id}/messages/{message_id}"
+        return Message.from_wire(await self._call("edit_message", "PATCH", path, json={"content": content}))
+
+    async def delete_message(self, room_id: int, message_id: int) -> None:
+        """Delete a message (one's own; anyone's for the room's creator or a server admin)."""
+        await self._call("delete_message", "DELETE", f"/api/rooms/{room_id}/messages/{message_id}")
 
     async def people(self, query: str) -> list[Person]:
         """``GET /api/users?q=``: people whose name contains ``query`` (the exact name first)."""

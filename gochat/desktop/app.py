@@ -144,6 +144,9 @@ class DesktopApp(QObject):
         chat.roomOpened.connect(self._show_chat)
         chat.roomEntered.connect(self._room_entered)
         chat.olderLoaded.connect(self._older_loaded)
+        chat.editFinished.connect(self._edit_finished)
+        chat.deleteFailed.connect(self._delete_failed)
+        rooms.messageRevised.connect(lambda _room_id, message_id, text: self.notifier.revise(message_id, text))
         chat.typingChanged.connect(self._typing_changed)
         rooms.directStarted.connect(lambda room: self._direct_started(room.id))
         rooms.directFailed.connect(self._direct_failed)
@@ -240,6 +243,10 @@ class DesktopApp(QObject):
             window.reachRequested.connect(lambda rid, mid: s.spawn(chat.load_back_to(rid, mid)))
             window.atNewest.connect(chat.forget_older)
             window.retryRequested.connect(lambda rid, cid: s.spawn(chat.retry(rid, cid)))
+            window.may_edit = chat.may_edit
+            window.may_delete = lambda item, rid=room_id: chat.may_delete(rid, item)  # type: ignore[misc]
+            window.editRequested.connect(lambda rid, mid, text: s.spawn(chat.edit_message(rid, mid, text)))
+            window.deleteRequested.connect(self._delete_asked)
             window.composing.connect(chat.composing)
             window.directRequested.connect(lambda name, w=window: self.start_direct(name, w))
             if s.me is not None:
@@ -303,6 +310,25 @@ class DesktopApp(QObject):
         window = self.chat_windows.get(room_id)
         if window is not None:
             window.older_loaded()
+
+    def _edit_finished(self, room_id: int, message_id: int, error: str) -> None:
+        window = self.chat_windows.get(room_id)
+        if window is not None:
+            window.edit_finished(message_id, error)
+
+    def _delete_asked(self, room_id: int, message_id: int) -> None:
+        """Delete from a message's context menu: asked first (No by default), it cannot be undone."""
+        if self.confirm(
+            "Delete this message? Everyone will see “message deleted” in its place. This cannot be undone."
+        ):
+            self.session.spawn(self.chat.delete_message(room_id, message_id))
+
+    def _delete_failed(self, room_id: int, message: str) -> None:
+        window = self.chat_windows.get(room_id)
+        if window is not None:
+            window.show_notice(f"Not deleted: {message}")
+        else:
+            self.rooms_window.statusBar().showMessage(f"Not deleted: {message}", 8000)
 
     def _chat_closed(self, room_id: int) -> None:
         if self.chat_windows.pop(room_id, None) is not None:

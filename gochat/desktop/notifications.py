@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
@@ -69,6 +69,15 @@ class Notifier(QObject):
             self.alerted.append(window.windowTitle())
             del self.alerted[:-KEEP_SHOWN]
             QApplication.alert(window)
+
+    def revise(self, message_id: int, text: str) -> None:
+        """A message notified of was edited (``text``) or deleted (""): what is remembered of
+        it says so, and never keeps the old text. (A pop-up already on screen is the
+        desktop's.)"""
+        preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+        for index, shown in enumerate(self.shown):
+            if shown.message_id == message_id:
+                self.shown[index] = replace(shown, text=preview or "message deleted")
 
     def _clicked(self) -> None:
         if self.shown:

@@ -3,6 +3,7 @@
 A Timeline keeps one room's items in display order: confirmed messages by id (with system
 lines such as "alice entered" where they happened), then the user's pending messages in the
 order typed. Every change returns what moved, so a Qt model can announce exactly those rows.
+An edit or a deletion replaces a message's item by id: the old text is not kept anywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from gochat.protocol import Message, User
+from gochat.protocol import Message, User, mention_spans
 
 
 class Status(Enum):
@@ -59,18 +60,44 @@ class Item:
     client_msg_id: str | None = None
     status: Status = Status.SENT
     mine: bool = False
+    # The stored message's change number (protocol.Message.rev): a lower one never replaces a higher.
+    rev: int = 0
+    edited_at: datetime | None = None
+    # A tombstone: no text ("message deleted" is shown in its place); who deleted it, when the
+    # live frame said (history does not).
+    deleted: bool = False
+    deleted_by: User | None = None
+    # Where the text mentions someone, (start, end, is it the user), to highlight; and whether
+    # it mentions the user at all.
+    mention_spans: tuple[tuple[int, int, bool], ...] = ()
+    mentions_me: bool = False
+
+
+def mention_spans_of(message: Message, me: User | None) -> tuple[tuple[int, int, bool], ...]:
+    """Where a message's text names the users it mentions (the server's rule, protocol.mention_spans),
+    each marked when it is the user."""
+    if message.deleted or not message.mentions:
+        return ()
+    mine = set(mention_spans(message.content, [me.username])) if me is not None else set()
+    spans = mention_spans(message.content, [user.username for user in message.mentions])
+    return tuple((start, end, (start, end) in mine) for start, end in spans)
 
 
 def message_item(message: Message, me: User | None) -> Item:
     return Item(
         kind=Kind.MESSAGE,
-        text=message.content,
+        text="" if message.deleted else message.content,
         created_at=message.created_at,
         key=(message.id, 0),
         message_id=message.id,
         author=message.author,
         client_msg_id=message.client_msg_id,
         mine=me is not None and message.author.id == me.id,
+        rev=message.rev,
+        edited_at=message.edited_at,
+        deleted=message.deleted,
+        mention_spans=mention_spans_of(message, me),
+        mentions_me=not message.deleted and me is not None and any(user.id == me.id for user in message.mentions),
     )
 
 
@@ -121,6 +148,11 @@ class Timeline:
     confirmed: list[Item] = field(default_factory=list)
     pending: list[Item] = field(default_factory=list)
     has_older: bool = False
+    # The highest rev this timeline is known to reflect (live frames, ENTER and SYNC replies):
+    # sent back as afterRev on re-entering, so edits and deletions missed offline come back.
+    # Pages of older history (REST) do not raise it: they may be fetched while the live
+    # connection is down, and a change they skip over would then never be asked for.
+    rev: int = 0
     # System lines after a message get keys (id, 2), (id, 3)...: (id, 1) is the unread line's.
     _system_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
 
@@ -149,15 +181,24 @@ class Timeline:
         return None
 
     def _has_id(self, message_id: int) -> bool:
+        return self._row_of_id(message_id) is not None
+
+    def _row_of_id(self, message_id: int) -> int | None:
         row = bisect.bisect_left(self.confirmed, (message_id, 0), key=lambda i: i.key)
-        return row < len(self.confirmed) and self.confirmed[row].key == (message_id, 0)
+        return row if row < len(self.confirmed) and self.confirmed[row].key == (message_id, 0) else None
+
+    def note_rev(self, rev: int | None) -> None:
+        """A live frame or a catch-up reply reflects changes up to ``rev``."""
+        if rev is not None and rev > self.rev:
+            self.rev = rev
 
     def add_message(self, message: Message) -> list[Change]:
-        """A message from the server (live, history or resume): placed by id, once."""
+        """A message from the server (live, history or resume): placed by id, once; a newer
+        state of one already here (a higher rev: edited, or a tombstone) replaces it."""
         item = message_item(message, self.me)
         assert item.message_id is not None
         if self._has_id(item.message_id):
-            return []
+            return self.replace_message(message)
         changes: list[Change] = []
         if item.client_msg_id is not None and item.mine:
             for index, waiting in enumerate(self.pending):
@@ -169,6 +210,64 @@ class Timeline:
         self.confirmed.insert(row, item)
         changes.append(Inserted(row, 1))
         return changes
+
+    def replace_message(self, message: Message) -> list[Change]:
+        """An edit (MESSAGE_EDITED, or ``changed`` in a catch-up): the message's row shows it as
+        it now is. A message not loaded (older than what is shown) changes nothing; nor does a
+        state older than the one shown (a lower rev)."""
+        row = self._row_of_id(message.id)
+        if row is None:
+            return []
+        shown = self.confirmed[row]
+        if message.rev <= shown.rev:
+            return []
+        item = message_item(message, self.me)
+        if item.deleted and shown.deleted_by is not None:
+            item = replace(item, deleted_by=shown.deleted_by)
+        self.confirmed[row] = item
+        return [Updated(row)]
+
+    def tombstone(self, message_id: int, deleted_by: User | None, rev: int) -> list[Change]:
+        """A deletion (MESSAGE_DELETED): the message stays in its place with no text."""
+        row = self._row_of_id(message_id)
+        if row is None:
+            return []
+        shown = self.confirmed[row]
+        if shown.deleted or rev < shown.rev:
+            return []
+        self.confirmed[row] = replace(
+            shown, text="", deleted=True, deleted_by=deleted_by, rev=rev, mention_spans=(), mentions_me=False
+        )
+        return [Updated(row)]
+
+    def apply_changed(self, messages: Iterable[Message], rev: int | None) -> list[Change]:
+        """A catch-up reply's ``changed`` (replaced by id) and its ``rev`` (kept)."""
+        changes: list[Change] = []
+        for message in messages:
+            changes.extend(self.replace_message(message))
+        self.note_rev(rev)
+        return changes
+
+    def last_own_message(self) -> Item | None:
+        """The user's newest stored message that is not deleted (what Up on an empty composer edits)."""
+        for item in reversed(self.confirmed):
+            if item.kind is Kind.MESSAGE and item.mine and not item.deleted:
+                return item
+        return None
+
+    def message(self, message_id: int) -> Item | None:
+        row = self._row_of_id(message_id)
+        return None if row is None else self.confirmed[row]
+
+    def recent_authors(self, limit: int = 50) -> list[User]:
+        """Who wrote the newest messages shown, newest first, each once (for completing "@na…")."""
+        seen: dict[int, User] = {}
+        for item in reversed(self.confirmed):
+            if item.kind is Kind.MESSAGE and item.author is not None and item.author.id not in seen:
+                seen[item.author.id] = item.author
+                if len(seen) >= limit:
+                    break
+        return list(seen.values())
 
     def add_history(self, messages: Iterable[Message], has_older: bool | None = None) -> list[Change]:
         """A page of messages (any order relative to what is shown); returns one change each."""

@@ -432,7 +432,8 @@ def test_select_part_of_a_bubble_copy_it_open_links_and_the_context_menu(
     assert chat.view.selected_text() == "bubble"
     menu = chat.view.context_menu(char_point(chat, row, PLAIN.index("bubble") + 2))
     assert menu is not None
-    assert [a.text() for a in menu.actions()] == ["Copy", "Copy text"]
+    # Issue 13: the author's own message also offers Edit and Delete.
+    assert [a.text() for a in menu.actions()] == ["Copy", "Copy text", "Edit", "Delete…"]
     menu.actions()[1].trigger()
     assert clipboard.text() == PLAIN
     menu.deleteLater()
@@ -442,7 +443,7 @@ def test_select_part_of_a_bubble_copy_it_open_links_and_the_context_menu(
     assert chat.view.selected_text() == ""
     menu = chat.view.context_menu(char_point(chat, links_row, WITH_LINKS.index("example")))
     assert menu is not None
-    assert [a.text() for a in menu.actions()] == ["Copy text", "Open link", "Copy link"]
+    assert [a.text() for a in menu.actions()] == ["Copy text", "Open link", "Copy link", "Edit", "Delete…"]
     # Later features add their entries through menu_extensions.
     chat.view.menu_extensions.append(lambda more, item: more.addAction(f"Reply to {item.author.username}"))  # type: ignore[union-attr]
     menu.deleteLater()

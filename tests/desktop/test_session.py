@@ -45,7 +45,8 @@ def test_a_message_in_a_followed_room_with_no_window_is_counted_and_notified(qap
     session._on_frame(frame)
     session._on_frame(frame)  # delivered twice (watching and present): counted once
     assert rooms.unread.get(3) == 1
-    assert notified == [(3, 41, "alice in room 3", "<b>hi</b> 你好 @bob 😀")]
+    # The sample mentions bob (issue 13): the notification says so.
+    assert notified == [(3, 41, "alice mentioned you in room 3", "<b>hi</b> 你好 @bob 😀")]
 
 
 def test_a_frame_of_a_newer_server_is_ignored(qapp: QApplication) -> None:

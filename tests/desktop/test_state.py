@@ -167,3 +167,122 @@ def test_dropping_only_system_lines_does_not_invent_older_messages() -> None:
     timeline.add_history([wire(1)], has_older=False)
     assert timeline.drop_older(1) == [Removed(0, 2)]
     assert timeline.has_older is False
+
+
+# -- issue 13: edits, deletions, catching up, mentions ----------------------------------------------
+
+
+def stored(
+    message_id: int,
+    rev: int,
+    text: str = "",
+    author: User = YOU,
+    *,
+    deleted: bool = False,
+    edited: bool = False,
+    mentions: tuple[User, ...] = (),
+) -> Message:
+    """A message as the server sends it now: with its rev, and edited or a tombstone."""
+    return Message.from_wire(
+        {
+            "id": message_id,
+            "roomId": 9,
+            "author": {"id": author.id, "username": author.username},
+            "content": "" if deleted else (text or f"m{message_id}"),
+            "createdAt": "2026-11-27T06:48:45.123Z",
+            "rev": rev,
+            "mentions": [{"id": u.id, "username": u.username} for u in mentions],
+            "editedAt": "2026-11-27T06:50:00.000Z" if edited else None,
+            "deleted": deleted,
+        }
+    )
+
+
+def test_an_edit_replaces_the_text_in_place_and_keeps_nothing_of_the_old() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_history([stored(1, 10, "你好 world"), stored(2, 11, "second 😀")])
+    assert timeline.replace_message(stored(1, 20, "你好 世界 (fixed)", edited=True)) == [Updated(0)]
+    item = timeline[0]
+    assert (item.text, item.rev, item.edited_at is not None, item.key) == ("你好 世界 (fixed)", 20, True, (1, 0))
+    # Nothing in the timeline holds the old text any more.
+    assert "你好 world" not in repr(timeline.items())
+    # An older state (a late frame, a page fetched before the edit) never undoes the edit.
+    assert timeline.replace_message(stored(1, 10, "你好 world")) == []
+    assert timeline.add_message(stored(1, 10, "你好 world")) == []
+    assert timeline[0].text == "你好 世界 (fixed)"
+    # An edit of a message not loaded (older than what is shown) changes nothing.
+    assert timeline.replace_message(stored(99, 30, "far back", edited=True)) == []
+    assert len(timeline) == 2
+
+
+MEI = User(1, "meimei")  # mentionable: a name of 3 characters at least
+
+
+def test_a_deletion_leaves_a_tombstone_in_its_place() -> None:
+    timeline = Timeline(me=MEI)
+    timeline.add_history([stored(1, 10), stored(2, 11, "bye @meimei", mentions=(MEI,)), stored(3, 12)])
+    assert timeline[1].mentions_me
+    assert timeline[1].mention_spans == ((4, 11, True),)
+    admin = User(7, "admin")
+    assert timeline.tombstone(2, admin, 30) == [Updated(1)]
+    item = timeline[1]
+    assert (item.deleted, item.text, item.deleted_by, item.rev, item.mention_spans, item.mentions_me) == (
+        True,
+        "",
+        admin,
+        30,
+        (),
+        False,
+    )
+    assert [i.message_id for i in timeline.items()] == [1, 2, 3]  # still in its place
+    assert timeline.tombstone(2, admin, 31) == []  # once
+    # History (or a catch-up) shows the same tombstone: who deleted it stays known.
+    assert timeline.replace_message(stored(2, 30, deleted=True)) == []
+    assert timeline.replace_message(stored(2, 32, deleted=True)) == [Updated(1)]
+    assert timeline[1].deleted_by == admin
+    # A tombstone from history is shown as one from the start.
+    fresh = Timeline(me=ME)
+    fresh.add_history([stored(5, 40, deleted=True)])
+    assert (fresh[0].deleted, fresh[0].text) == (True, "")
+
+
+def test_catching_up_replaces_by_id_and_keeps_the_replys_rev() -> None:
+    timeline = Timeline(me=ME)
+    timeline.add_history([stored(1, 10), stored(2, 11), stored(3, 12)])
+    timeline.note_rev(12)
+    assert timeline.rev == 12
+    changes = timeline.apply_changed([stored(1, 15, "edited", edited=True), stored(3, 16, deleted=True)], 17)
+    assert changes == [Updated(0), Updated(2)]
+    assert [(i.text, i.deleted) for i in timeline.items()] == [("edited", False), ("m2", False), ("", True)]
+    assert timeline.rev == 17
+    timeline.note_rev(5)  # never backwards
+    timeline.note_rev(None)
+    assert timeline.rev == 17
+
+
+def test_mentions_are_found_where_the_server_found_them_and_yours_are_marked() -> None:
+    amy = User(3, "Amy")
+    timeline = Timeline(me=MEI)
+    timeline.add_history([stored(1, 1, "@amy 看 @meimei你好 and @nobody 😀", mentions=(amy, MEI))])
+    assert timeline[0].mention_spans == ((0, 4, False), (7, 14, True))
+    assert timeline[0].mentions_me
+    timeline.add_history([stored(2, 2, "@amy only", mentions=(amy,))])
+    assert (timeline[1].mention_spans, timeline[1].mentions_me) == (((0, 4, False),), False)
+
+
+def test_the_last_own_message_and_recent_authors() -> None:
+    timeline = Timeline(me=ME)
+    amy = User(3, "Amy")
+    timeline.add_history([stored(1, 1, author=ME), stored(2, 2, author=amy), stored(3, 3, author=ME), stored(4, 4)])
+    own = timeline.last_own_message()
+    assert own is not None
+    assert own.message_id == 3
+    timeline.tombstone(3, ME, 9)
+    own = timeline.last_own_message()
+    assert own is not None
+    assert own.message_id == 1
+    assert timeline.message(2) is not None
+    assert timeline.message(42) is None
+    assert [u.username for u in timeline.recent_authors()] == ["you", "me", "Amy"]
+    timeline.tombstone(1, ME, 10)
+    assert timeline.last_own_message() is None

@@ -5,7 +5,9 @@ the whole layout. So a message is split into paragraphs at its line breaks, each
 QTextLayout of its own, one under the other, each in its own direction (an Arabic or Hebrew
 paragraph right to left and right-aligned, a Latin one left to right). Runs of spaces and tabs are
 kept (this is plain text, never HTML); words longer than a line (long URLs) break anywhere.
-Links (http://, https://, www.) are underlined and coloured; everything else is plain text.
+Links (http://, https://, www.) are underlined and coloured, mentions ("@name", where the
+server found one) bold in the link colour, and a mention of the user on an amber mark;
+everything else is plain text.
 
 The same object answers measuring (its size), painting (with a selection) and hit-testing (which
 character, which link is under a point), so the three always agree.
@@ -20,6 +22,7 @@ import bisect
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -43,6 +46,12 @@ PARAGRAPH_BREAK = re.compile(r"\r\n|[\r\n\u2029]")
 # the same stops, so a tab looks alike while typing and in the bubble.
 TAB_SPACES = 8
 MIN_TEXT_WIDTH = 24
+# A mention of the user: dark ink on amber, readable on every bubble and in both palettes.
+MENTION_OF_YOU_MARK = QColor("#ffd24d")
+MENTION_OF_YOU_INK = QColor("#1f1f1f")
+
+# Where a text mentions someone: (start, end, is it the user), in code points.
+MentionSpan = tuple[int, int, bool]
 
 
 # Characters outside the Basic Multilingual Plane (most emoji): two UTF-16 units each in Qt.
@@ -153,9 +162,11 @@ class BubbleText:
         wrap_width: int,
         link_color: QColor | None = None,
         tab_distance: float | None = None,
+        mentions: Sequence[MentionSpan] = (),
     ) -> None:
         self.text = text
         self.links: list[Link] = find_links(text)
+        self.mentions = tuple(mentions)
         self.paragraphs: list[Paragraph] = []
         wrap_width = max(1, wrap_width)
         ltr_option, rtl_option = _text_options(tab_stop(font) if tab_distance is None else tab_distance)
@@ -174,8 +185,8 @@ class BubbleText:
             layout = QTextLayout(piece, font)
             layout.setTextOption(rtl_option if rtl else ltr_option)
             paragraph = Paragraph(begin, piece, layout, rtl, top, 0.0, astral)
-            if self.links:
-                layout.setFormats(self._link_formats(paragraph, link_color))
+            if self.links or self.mentions:
+                layout.setFormats(self._formats(paragraph, link_color))
             layout.beginLayout()
             while True:
                 line = layout.createLine()
@@ -199,22 +210,35 @@ class BubbleText:
                         line = paragraph.layout.lineAt(number)
                         line.setPosition(QPointF(self.width - wrap_width, line.y()))
 
-    def _link_formats(self, paragraph: Paragraph, color: QColor | None) -> list[QTextLayout.FormatRange]:
+    def _formats(self, paragraph: Paragraph, color: QColor | None) -> list[QTextLayout.FormatRange]:
         formats: list[QTextLayout.FormatRange] = []
         end = paragraph.start + len(paragraph.text)
-        for link in self.links:
-            start, stop = max(link.start, paragraph.start), min(link.end, end)
+
+        def add(begin: int, finish: int, char_format: QTextCharFormat) -> None:
+            start, stop = max(begin, paragraph.start), min(finish, end)
             if start >= stop:
-                continue
+                return
             span = QTextLayout.FormatRange()
             span.start = paragraph.to_qt(start - paragraph.start)
             span.length = paragraph.to_qt(stop - paragraph.start) - span.start
+            span.format = char_format
+            formats.append(span)
+
+        for link in self.links:
             char_format = QTextCharFormat()
             char_format.setFontUnderline(True)
             if color is not None:
                 char_format.setForeground(color)
-            span.format = char_format
-            formats.append(span)
+            add(link.start, link.end, char_format)
+        for begin, finish, of_you in self.mentions:
+            char_format = QTextCharFormat()
+            char_format.setFontWeight(QFont.Weight.Bold)
+            if of_you:
+                char_format.setBackground(MENTION_OF_YOU_MARK)
+                char_format.setForeground(MENTION_OF_YOU_INK)
+            elif color is not None:
+                char_format.setForeground(color)
+            add(begin, finish, char_format)
         return formats
 
     # -- painting ------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from gochat.protocol import (
     ErrorFrame,
     LeaveRoom,
     Message,
+    MessageDeleted,
+    MessageEdited,
     MessagePosted,
     Presence,
     Room,
@@ -97,6 +99,9 @@ class ChatController(QObject):
             window has loaded.
         olderLoaded(room_id: int, rows: int): a page of older messages was asked for; ``rows``
             were added at the top (0 when nothing came: the window may ask again later).
+        editFinished(room_id: int, message_id: int, error: str): an edit the user saved was
+            stored ("") or refused (what went wrong, for the person; the text typed stays).
+        deleteFailed(room_id: int, message: str): a deletion the user asked for was refused.
         typingChanged(room_id: int, line: str): who is typing in the room changed: the line to
             show under its messages ("bob is typing…"; "" for nobody).
     """
@@ -104,6 +109,8 @@ class ChatController(QObject):
     roomOpened = Signal(int)  # noqa: N815 - Qt naming
     roomEntered = Signal(int)  # noqa: N815
     olderLoaded = Signal(int, int)  # noqa: N815
+    editFinished = Signal(int, int, str)  # noqa: N815
+    deleteFailed = Signal(int, str)  # noqa: N815
     typingChanged = Signal(int, str)  # noqa: N815
 
     def __init__(self, session: ChatSession, rooms: RoomsController, parent: QObject | None = None) -> None:
@@ -131,6 +138,9 @@ class ChatController(QObject):
         self._away_check = QTimer(self)
         self._away_check.setSingleShot(True)
         self._away_check.timeout.connect(self._say_who_stayed_away)
+        # Whether the user is a server admin (GET /api/me), who may delete anyone's message;
+        # None until asked, once per login.
+        self.admin: bool | None = None
         # The clock of typing (who is typing, and how often the user's own composing is said);
         # tests give a fake one, or a shorter show time.
         self.clock: Callable[[], float] = time.monotonic
@@ -144,6 +154,8 @@ class ChatController(QObject):
         session.on_frame(MessagePosted, self._message)
         session.on_frame(Ack, self._ack)
         session.on_frame(Presence, self._presence)
+        session.on_frame(MessageEdited, self._edited)
+        session.on_frame(MessageDeleted, self._deleted)
         session.on_frame(ErrorFrame, self._error)
         session.on_frame(Typing, self._typing)
         session.on_reconnect(self._resume)
@@ -200,6 +212,7 @@ class ChatController(QObject):
         self._outbox_path = None
         self.outbox = Outbox()
         self._visible.clear()
+        self.admin = None
 
     # -- open rooms ----------------------------------------------------------------------
 
@@ -426,9 +439,26 @@ class ChatController(QObject):
     async def _resume(self) -> None:
         """(Re)connected: re-enter every open room, asking only for what was missed."""
         self._sent_on_link.clear()
+        if self.admin is None:
+            self.session.spawn(self._learn_admin())
         for room_id, opened in list(self._open.items()):
-            # Resume after the last message shown; with none yet, ask for the newest page.
-            await self.session.send_frame(EnterRoom(room_id, after_id=opened.timeline.last_id or None))
+            # Resume after the last message shown (and the last change seen: the edits and
+            # deletions made meanwhile come back as ``changed``); with none yet, the newest page.
+            last_id = opened.timeline.last_id or None
+            after_rev = (opened.timeline.rev or None) if last_id is not None else None
+            await self.session.send_frame(EnterRoom(room_id, after_id=last_id, after_rev=after_rev))
+
+    async def _learn_admin(self) -> None:
+        api = self.session.api
+        if api is None:
+            return
+        try:
+            admin = await api.is_admin()
+        except ApiError as error:
+            log.info("could not ask whether this user is an admin: %s", error.message)
+            return
+        if self.session.api is api:
+            self.admin = admin
 
     def _before_frame(self, frame: ServerFrame) -> None:
         if not isinstance(frame, MessagePosted) and self._live_batch.isActive():
@@ -451,13 +481,15 @@ class ChatController(QObject):
             self._members_changed_while_away(opened, members)
         opened.members.reset(members)
         changes = timeline.add_history(frame.messages or (), frame.has_older if first_entry else None)
+        changes += timeline.apply_changed(frame.changed or (), frame.rev)
+        timeline.note_rev(max((message.rev for message in frame.messages or ()), default=0))
         opened.messages.apply(changes)
         if first_entry and frame.last_read_id is not None:
             opened.messages.apply(timeline.mark_unread_after(frame.last_read_id))
         self.rooms.set_online(room_id, len(members))
         opened.entered = True
         if frame.has_newer:
-            self.session.spawn(self.session.send_frame(SyncRoom(room_id, timeline.last_id)))
+            self.session.spawn(self.session.send_frame(self._sync_frame(room_id, timeline)))
         self._send_unsent(room_id)
         self._read_shown(room_id)
         self.roomEntered.emit(room_id)
@@ -496,13 +528,22 @@ class ChatController(QObject):
                     opened.messages.apply(opened.timeline.add_system(f"{user.username} left"))
         self._arm_away_check()
 
+    @staticmethod
+    def _sync_frame(room_id: int, timeline: Timeline) -> SyncRoom:
+        """The next page after the last message held, with the changes since the last rev seen."""
+        return SyncRoom(room_id, timeline.last_id, after_rev=timeline.rev or None)
+
     def _sync(self, frame: SyncPage) -> None:
         opened = self._open.get(frame.room_id)
         if opened is None:
             return
-        opened.messages.apply(opened.timeline.add_history(frame.messages))
+        timeline = opened.timeline
+        changes = timeline.add_history(frame.messages)
+        changes += timeline.apply_changed(frame.changed or (), frame.rev)
+        timeline.note_rev(max((message.rev for message in frame.messages), default=0))
+        opened.messages.apply(changes)
         if frame.has_newer:
-            self.session.spawn(self.session.send_frame(SyncRoom(opened.room.id, opened.timeline.last_id)))
+            self.session.spawn(self.session.send_frame(self._sync_frame(opened.room.id, timeline)))
         self._read_shown(opened.room.id)
 
     def _message(self, frame: MessagePosted) -> None:
@@ -527,6 +568,8 @@ class ChatController(QObject):
             changes: list[Change] = []
             for message in batch:
                 added = opened.timeline.add_message(message)
+                if opened.entered:
+                    opened.timeline.note_rev(message.rev)
                 if added:
                     changes.extend(added)
                     self._arrived(message)
@@ -546,6 +589,80 @@ class ChatController(QObject):
         else:
             self.outbox.remove(client_msg_id)
         self._save_outbox()
+
+    # -- edits and deletions --------------------------------------------------------------
+
+    def _edited(self, frame: MessageEdited) -> None:
+        """MESSAGE_EDITED: the message's row shows it as it now is (the old text goes)."""
+        opened = self._open.get(frame.message.room_id)
+        if opened is None:
+            return
+        opened.messages.apply(opened.timeline.replace_message(frame.message))
+        if opened.entered:
+            opened.timeline.note_rev(frame.message.rev)
+
+    def _deleted(self, frame: MessageDeleted) -> None:
+        """MESSAGE_DELETED: the message's row becomes a tombstone, in its place."""
+        opened = self._open.get(frame.room_id)
+        if opened is None:
+            return
+        opened.messages.apply(opened.timeline.tombstone(frame.id, frame.deleted_by, frame.rev))
+        if opened.entered:
+            opened.timeline.note_rev(frame.rev)
+
+    def may_edit(self, item: Item) -> bool:
+        """Only its author edits a message, and not a deleted one."""
+        return item.mine and item.message_id is not None and not item.deleted and item.status is Status.SENT
+
+    def may_delete(self, room_id: int, item: Item) -> bool:
+        """Its author, the room's creator and a server admin may delete a (stored) message."""
+        me = self.session.me
+        if item.message_id is None or item.deleted or item.status is not Status.SENT or me is None:
+            return False
+        room = self.rooms.room(room_id)
+        return item.mine or bool(self.admin) or (room is not None and room.creator.id == me.id)
+
+    async def edit_message(self, room_id: int, message_id: int, text: str) -> bool:
+        """Save an edit (PATCH). editFinished says how it went; on a refusal the window keeps
+        what was typed. The room's MESSAGE_EDITED updates every window (this one's at once)."""
+        try:
+            validate_content(text)
+        except InputError as error:
+            self.editFinished.emit(room_id, message_id, error.message)
+            return False
+        api = self.session.api
+        if api is None:
+            self.editFinished.emit(room_id, message_id, "Not saved: you are logged out.")
+            return False
+        try:
+            message = await api.edit_message(room_id, message_id, text)
+        except ApiError as error:
+            self.editFinished.emit(room_id, message_id, error.message)
+            return False
+        opened = self._open.get(room_id)
+        if opened is not None:
+            # Shown now, whether or not the live connection is up; its rev is not noted, since
+            # the frames of others' changes may be missing if it is down (the catch-up asks).
+            opened.messages.apply(opened.timeline.replace_message(message))
+        self.editFinished.emit(room_id, message_id, "")
+        return True
+
+    async def delete_message(self, room_id: int, message_id: int) -> bool:
+        """Delete a message (DELETE); a refusal is said through deleteFailed."""
+        api = self.session.api
+        if api is None:
+            return False
+        try:
+            await api.delete_message(room_id, message_id)
+        except ApiError as error:
+            self.deleteFailed.emit(room_id, error.message)
+            return False
+        opened = self._open.get(room_id)
+        item = opened.timeline.message(message_id) if opened is not None else None
+        if opened is not None and item is not None:
+            # A tombstone now (MESSAGE_DELETED may be late, or not come while offline).
+            opened.messages.apply(opened.timeline.tombstone(message_id, self.session.me, item.rev))
+        return True
 
     def _presence(self, frame: Presence) -> None:
         opened = self._open.get(frame.room_id)

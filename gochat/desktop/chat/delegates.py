@@ -1,5 +1,7 @@
 """MessageDelegate: paints a timeline row as a chat bubble, a system line or a pending/failed
-message, with a day separator above the first row of each local day. Text is drawn exactly as
+message, with a day separator above the first row of each local day; an edited message says
+"edited" beside its time, a deleted one is a grey "message deleted" in its place, and a message
+that mentions the user has an amber edge. Text is drawn exactly as
 typed (plain text, never HTML; line breaks, spaces, tabs, right-to-left paragraphs; see
 bubbletext.py), links underlined, and the view's text selection highlighted."""
 
@@ -12,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from PySide6.QtCore import QDate, QLocale, QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from gochat.desktop.chat.bubbletext import BubbleText, tab_stop
+from gochat.desktop.chat.bubbletext import MENTION_OF_YOU_MARK, BubbleText, tab_stop
 from gochat.desktop.chat.links import Link
 from gochat.desktop.chat.models import ItemRole, MessageListModel
 from gochat.desktop.state import Item, Kind, Status
@@ -30,6 +32,8 @@ HEADER_PAD = 4  # around a day separator's label
 ACCENT = QColor("#2f6feb")
 FAILED = QColor("#c0392b")
 LAYOUTS_KEPT = 256  # laid-out texts kept for painting and hit-testing (the rows on screen, and some)
+# What a deleted message shows in its place (its text is gone).
+DELETED_TEXT = "message deleted"
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -96,6 +100,7 @@ class Fonts:
 
     base: QFont
     body: QFont
+    italic: QFont  # a deleted message's words
     small: QFont
     name: QFont
     small_h: int
@@ -105,12 +110,21 @@ class Fonts:
     @classmethod
     def of(cls, font: QFont) -> Fonts:
         body = QFont(font)
+        italic = QFont(font)
+        italic.setItalic(True)
         small = QFont(font)
         small.setPointSizeF(max(7.0, body.pointSizeF() * 0.82))
         name = QFont(small)
         name.setBold(True)
         return cls(
-            QFont(font), body, small, name, QFontMetrics(small).height(), QFontMetrics(name).height(), tab_stop(body)
+            QFont(font),
+            body,
+            italic,
+            small,
+            name,
+            QFontMetrics(small).height(),
+            QFontMetrics(name).height(),
+            tab_stop(body),
         )
 
     @property
@@ -154,9 +168,11 @@ class MessageDelegate(QStyledItemDelegate):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._last_fonts: Fonts | None = None
-        self._layouts: OrderedDict[tuple[str, int, int, int], BubbleText] = OrderedDict()
+        self._layouts: OrderedDict[tuple[object, ...], BubbleText] = OrderedDict()
         # The view's text selection in a row: (start, end) positions in its text, or None.
         self.selection_of: Callable[[int], tuple[int, int] | None] = lambda _row: None
+        # The message being edited in the composer: its bubble is outlined, so the person sees which.
+        self.editing_id: int | None = None
         # Today's date, asked at painting time so "Today" and "Yesterday" are right around midnight
         # (tests replace it).
         self.today: Callable[[], date] = date.today
@@ -171,14 +187,25 @@ class MessageDelegate(QStyledItemDelegate):
             self._layouts.clear()
         return self._last_fonts
 
-    def laid_out(self, fonts: Fonts, text: str, width: int, link_color: QColor | None = None) -> BubbleText:
-        """The text laid out at a wrapping width, kept for the rows being painted and pointed at."""
-        key = (text, width, id(fonts), link_color.rgba() if link_color is not None else 0)
+    def forget_layouts(self) -> None:
+        """Rows changed in place (an edit, a deletion): their old texts' layouts go at once,
+        so no old text stays here either; what is on screen is laid out again."""
+        self._layouts.clear()
+
+    @staticmethod
+    def _bubble_text(fonts: Fonts, item: Item, width: int, link_color: QColor | None = None) -> BubbleText:
+        if item.deleted:
+            return BubbleText(DELETED_TEXT, fonts.italic, width, tab_distance=fonts.tab)
+        return BubbleText(item.text, fonts.body, width, link_color, fonts.tab, item.mention_spans)
+
+    def laid_out(self, fonts: Fonts, item: Item, width: int, link_color: QColor | None = None) -> BubbleText:
+        """The row's text laid out at a wrapping width, kept for the rows being painted and pointed at."""
+        key = (item.text, item.deleted, item.mention_spans, width, id(fonts), link_color.rgba() if link_color else 0)
         found = self._layouts.get(key)
         if found is not None:
             self._layouts.move_to_end(key)
             return found
-        laid = BubbleText(text, fonts.body, width, link_color, fonts.tab)
+        laid = self._bubble_text(fonts, item, width, link_color)
         self._layouts[key] = laid
         if len(self._layouts) > LAYOUTS_KEPT:
             self._layouts.popitem(last=False)
@@ -190,13 +217,13 @@ class MessageDelegate(QStyledItemDelegate):
         its text, the width and the font stay the same."""
         model = index.model() if index is not None else None
         if index is None or not isinstance(model, MessageListModel):
-            laid = BubbleText(item.text, fonts.body, width, tab_distance=fonts.tab)
+            laid = self._bubble_text(fonts, item, width)
             return laid.width, laid.height
         row = index.row()
         kept = model.measured(row)
         if type(kept) is Measured and kept.text is item.text and kept.width == width and kept.fonts is fonts:
             return kept.text_w, kept.text_h
-        laid = BubbleText(item.text, fonts.body, width, tab_distance=fonts.tab)
+        laid = self._bubble_text(fonts, item, width)
         model.set_measured(row, Measured(item.text, width, fonts, laid.width, laid.height))
         return laid.width, laid.height
 
@@ -230,7 +257,7 @@ class MessageDelegate(QStyledItemDelegate):
         header_h = header.height() if header is not None else 0
         if item.kind is not Kind.MESSAGE:
             return RowGeometry(item, header, None, QPoint(rect.left(), rect.top() + header_h), None)
-        laid = self.laid_out(fonts, item.text, text_width(rect.width()), self._link_color(option, item))
+        laid = self.laid_out(fonts, item, text_width(rect.width()), self._link_color(option, item))
         bubble = self._bubble(option, item, named(item, previous), laid.width, laid.height, header_h)
         return RowGeometry(item, header, bubble, QPoint(bubble.left() + PADDING, bubble.top() + PADDING), laid)
 
@@ -253,7 +280,8 @@ class MessageDelegate(QStyledItemDelegate):
     def _footer(item: Item) -> str:
         when = item.created_at.astimezone().strftime("%H:%M")
         status = {Status.PENDING: " · sending…", Status.FAILED: " · not sent — click to retry"}.get(item.status, "")
-        return f"{when}{status}"
+        edited = " · edited" if item.edited_at is not None and not item.deleted else ""
+        return f"{when}{edited}{status}"
 
     @staticmethod
     def _link_color(option: QStyleOptionViewItem, item: Item) -> QColor:
@@ -266,7 +294,7 @@ class MessageDelegate(QStyledItemDelegate):
     def text_position(self, option: QStyleOptionViewItem, index: Index, point: QPoint) -> int | None:
         """The cursor position in the row's text nearest a point of the view; None for a system line."""
         laid = self.geometry(option, index)
-        if laid.text is None:
+        if laid.text is None or laid.item.deleted:
             return None
         return laid.text.position_at(QPointF(point - laid.text_origin))
 
@@ -278,7 +306,9 @@ class MessageDelegate(QStyledItemDelegate):
 
     def over_text(self, option: QStyleOptionViewItem, index: Index, point: QPoint) -> bool:
         laid = self.geometry(option, index)
-        return laid.text is not None and laid.bubble is not None and laid.bubble.contains(point)
+        return (
+            laid.text is not None and laid.bubble is not None and not laid.item.deleted and laid.bubble.contains(point)
+        )
 
     # -- painting ----------------------------------------------------------------------
 
@@ -371,7 +401,13 @@ class MessageDelegate(QStyledItemDelegate):
             name = QFontMetrics(fonts.name).elidedText(item.author.username, Qt.TextElideMode.ElideRight, name_w)
             painter.drawText(QRect(left + 2, top - fonts.name_h - GAP, name_w, fonts.name_h), 0, name)
 
-        if item.mine:
+        if item.deleted:
+            # A tombstone: neither the author's colour nor their words; quiet, in its place.
+            fill = QColor("#2b2f36") if dark else QColor("#eef1f5")
+            fill.setAlpha(120)
+            ink = option.palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            highlight = highlighted_text = ink
+        elif item.mine:
             fill = QColor(ACCENT) if item.status is not Status.FAILED else QColor(FAILED)
             ink = QColor("#ffffff")
             # The system highlight (usually blue) would vanish on the blue bubble: invert instead.
@@ -385,9 +421,18 @@ class MessageDelegate(QStyledItemDelegate):
             fill.setAlpha(150)
         if option.state & QStyle.StateFlag.State_Selected:
             fill = fill.lighter(110)
-        painter.setPen(Qt.PenStyle.NoPen)
+        edged = True
+        if item.message_id is not None and item.message_id == self.editing_id:
+            # Being edited in the composer: a dashed outline says which message Save changes.
+            painter.setPen(QPen(QColor("#ffb000") if item.mine else ACCENT, 2.0, Qt.PenStyle.DashLine))
+        elif item.mentions_me and not item.mine:
+            # Someone called the user by name: an amber edge, seen while scrolling past.
+            painter.setPen(QPen(MENTION_OF_YOU_MARK, 2.0))
+        else:
+            edged = False
+            painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(fill)
-        painter.drawRoundedRect(bubble, RADIUS, RADIUS)
+        painter.drawRoundedRect(QRectF(bubble).adjusted(1, 1, -1, -1) if edged else QRectF(bubble), RADIUS, RADIUS)
 
         painter.setPen(ink)
         text.draw(painter, QPointF(laid.text_origin), selection, highlight, highlighted_text)

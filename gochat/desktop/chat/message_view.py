@@ -401,7 +401,7 @@ class MessageView(QListView):
             copy = menu.addAction("Copy")
             copy.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
             copy.triggered.connect(self.copy_selection)
-        if item.kind is Kind.MESSAGE:
+        if item.kind is Kind.MESSAGE and not item.deleted:
             menu.addAction("Copy text").triggered.connect(lambda: QGuiApplication.clipboard().setText(item.text))
             links = find_links(item.text)
             link = self.link_at(pos) or (links[0] if links else None)

@@ -37,6 +37,16 @@ def full_date_time(moment: datetime, locale: QLocale | None = None) -> str:
     return f"{day} {time}"
 
 
+def tooltip(item: Item) -> str:
+    """When a message was sent; when it was last edited; who deleted it (when known)."""
+    lines = [full_date_time(item.created_at)]
+    if item.deleted:
+        lines.append(f"Deleted by {item.deleted_by.username}" if item.deleted_by is not None else "Deleted")
+    elif item.edited_at is not None:
+        lines.append(f"Edited {full_date_time(item.edited_at)}")
+    return "\n".join(lines)
+
+
 class MessageListModel(QAbstractListModel):
     """One room's timeline. Only what was loaded (newest page, pages scrolled back to,
     live messages) is here, so a room with 100,000 messages costs what is on screen."""
@@ -64,7 +74,7 @@ class MessageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return item.text
         if role == Qt.ItemDataRole.ToolTipRole:
-            return full_date_time(item.created_at)
+            return tooltip(item)
         return None
 
     def item(self, row: int) -> Item:

@@ -1,7 +1,10 @@
-"""A chat window, one per open room: bubbles, members, and an input where Enter sends."""
+"""A chat window, one per open room: bubbles, members, and an input where Enter sends (or
+saves the message being edited), Up on an empty input edits the user's last message, Esc
+cancels an edit and Tab completes "@na…" from the room's members and recent authors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import (
@@ -31,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from gochat.desktop.chat.bubbletext import tab_stop
+from gochat.desktop.chat.completion import Completed, MentionCompleter
 from gochat.desktop.chat.message_view import MessageView
 from gochat.desktop.chat.models import ItemRole, MemberListModel, MessageListModel
 from gochat.desktop.resources import app_icon
@@ -52,14 +56,40 @@ MESSAGES_MIN_WIDTH = 220
 MEMBERS_WIDTH_KEY = "chat/membersWidth"  # the member list's chosen width; 0 when folded away
 
 
+def utf16_length(text: str) -> int:
+    """How many UTF-16 units Qt counts in a text (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 class MessageInput(QPlainTextEdit):
     """Enter sends; Shift+Enter starts a new line; Page Up and Page Down scroll the history above
-    (the composer keeps the keyboard, and the history is still within reach)."""
+    (the composer keeps the keyboard, and the history is still within reach). Up in an empty
+    composer asks to edit the last message; Esc asks to cancel an edit; Tab after "@na" completes
+    a name (through ``complete``), and is an ordinary tab otherwise."""
 
     sendRequested = Signal()  # noqa: N815
     pageRequested = Signal(bool)  # True: a page up  # noqa: N815
+    editLastRequested = Signal()  # noqa: N815
+    escapePressed = Signal()  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.completer = MentionCompleter()
+        # The names "@…" may complete to (the window's members and recent authors).
+        self.names: Callable[[], list[str]] = list
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        key, modifiers = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if key == Qt.Key.Key_Tab and not modifiers and self._complete():
+            return
+        if key not in (Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt, Qt.Key.Key_Meta):
+            self.completer.reset()
+        if key == Qt.Key.Key_Escape:
+            self.escapePressed.emit()
+            return
+        if key == Qt.Key.Key_Up and not modifiers and not self.toPlainText():
+            self.editLastRequested.emit()
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
             event.modifiers() & Qt.KeyboardModifier.ShiftModifier
         ):
@@ -69,6 +99,24 @@ class MessageInput(QPlainTextEdit):
             self.pageRequested.emit(event.key() == Qt.Key.Key_PageUp)
             return
         super().keyPressEvent(event)
+
+    def _complete(self) -> bool:
+        """Tab after "@na": the name in its place (or the next name, Tab after Tab)."""
+        text = self.toPlainText()
+        cursor = self.textCursor()
+        if cursor.hasSelection():
+            return False
+        # Qt counts UTF-16 units; the completer counts characters (code points).
+        before = text.encode("utf-16-le")[: cursor.position() * 2].decode("utf-16-le", errors="ignore")
+        done: Completed | None = self.completer.complete(text, len(before), self.names())
+        if done is None:
+            return False
+        edit = QTextCursor(self.document())
+        edit.setPosition(utf16_length(text[: done.start]))
+        edit.setPosition(utf16_length(text[: done.end]), QTextCursor.MoveMode.KeepAnchor)
+        edit.insertText(done.replacement)
+        self.setTextCursor(edit)
+        return True
 
 
 class MemberList(QListView):
@@ -120,9 +168,13 @@ class MemberList(QListView):
 class ChatWindow(QWidget):
     """Signals besides the obvious: ``composing(room_id)``, the user changed the text in the
     composer and there is text (not when the window itself puts a draft back or clears it);
-    ``directRequested(username)``, the user asked to write privately to a member."""
+    ``directRequested(username)``, the user asked to write privately to a member;
+    ``editRequested(room_id, message_id, text)`` saves an edit; ``deleteRequested(room_id,
+    message_id)`` asks to delete a message (the app asks first)."""
 
     sendRequested = Signal(int, str)  # noqa: N815
+    editRequested = Signal(int, int, str)  # noqa: N815
+    deleteRequested = Signal(int, int)  # noqa: N815
     olderRequested = Signal(int)  # noqa: N815
     retryRequested = Signal(int, str)  # noqa: N815
     # A message older than what is loaded is to be shown: load the history back to it (room, id).
@@ -195,6 +247,7 @@ class ChatWindow(QWidget):
 
         self.members_title = QLabel("Online")
         self.members_title.setProperty("role", "muted")
+        self.members_model = members
         self.members = MemberList()
         self.members.setModel(members)
         self.members.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -264,6 +317,36 @@ class ChatWindow(QWidget):
         self.view.linkNotOpened.connect(
             lambda url: self.show_notice(f"No web browser could open {url}; the link was copied instead.")
         )
+        # While a message is being edited: which, how to get out, and what went wrong saving it.
+        self.edit_bar = QWidget()
+        self.edit_bar.setObjectName("editBar")
+        self.edit_label = QLabel("Editing message — Esc to cancel")
+        self.edit_label.setProperty("role", "info")
+        self.edit_error = QLabel()
+        self.edit_error.setProperty("role", "error")
+        self.edit_error.setWordWrap(True)
+        self.edit_error.hide()
+        self.edit_cancel = QPushButton("Cancel")
+        self.edit_cancel.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the composer keeps the keyboard
+        self.edit_cancel.clicked.connect(self.cancel_edit)
+        bar_row = QHBoxLayout(self.edit_bar)
+        bar_row.setContentsMargins(0, 0, 0, 0)
+        bar_row.addWidget(self.edit_label)
+        bar_row.addWidget(self.edit_error, 1)
+        bar_row.addStretch(0)
+        bar_row.addWidget(self.edit_cancel)
+        self.edit_bar.hide()
+        # The message being edited, the draft typed before (back on Esc or once saved), and
+        # whether the edit is on its way to the server.
+        self._editing: int | None = None
+        self._draft_before_edit = ""
+        self._saving = False
+        # Who may edit or delete a message (the app asks the chat controller: the author; the
+        # room's creator and a server admin may delete).
+        self.may_edit: Callable[[Item], bool] = lambda item: item.mine and not item.deleted
+        self.may_delete: Callable[[Item], bool] = lambda item: item.mine and not item.deleted
+        self.view.menu_extensions.append(self._message_menu)
+        self.input.names = self.mention_names
         send_column = QVBoxLayout()
         send_column.setSpacing(4)
         send_column.addStretch(1)
@@ -283,6 +366,7 @@ class ChatWindow(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.typing_line)
+        layout.addWidget(self.edit_bar)
         layout.addLayout(input_row)
         layout.addWidget(self.limit_note)
         layout.addWidget(self.notice)
@@ -294,7 +378,12 @@ class ChatWindow(QWidget):
         self.input.textChanged.connect(self._text_changed)
         self.input.sendRequested.connect(self._send)
         self.input.pageRequested.connect(self._page)
+        self.input.editLastRequested.connect(self.edit_last)
+        self.input.escapePressed.connect(self.cancel_edit)
         self.send_button.clicked.connect(self._send)
+        # A row changed in place (edited, deleted): no layout of its old text is kept.
+        messages.dataChanged.connect(self.view.delegate.forget_layouts)
+        messages.dataChanged.connect(self._check_edited_message)
 
         # Keep the view where the user left it: at the bottom for new messages; on the same
         # message when older pages are inserted above.
@@ -348,7 +437,8 @@ class ChatWindow(QWidget):
         self.limit_note.setVisible(over > 0)
 
     def _text_changed(self) -> None:
-        if not self._setting_text and self.input.toPlainText().strip():
+        # Fixing a message already sent is not "typing…" a new one.
+        if not self._setting_text and self._editing is None and self.input.toPlainText().strip():
             self.composing.emit(self.room_id)
 
     def set_me(self, user: User) -> None:
@@ -368,8 +458,8 @@ class ChatWindow(QWidget):
             label.style().polish(label)
 
     def _send(self) -> None:
-        """Send what is typed; it leaves the composer only once it is accepted for sending
-        (the session checks it again)."""
+        """Send what is typed (or save the edit); it leaves the composer only once it is
+        accepted for sending (the session checks it again)."""
         text = self.input.toPlainText()
         try:
             validate_content(text)
@@ -378,6 +468,9 @@ class ChatWindow(QWidget):
                 self.limit_note.setText(error.message)
                 self.limit_note.show()
             return
+        if self._editing is not None:
+            self._save_edit(self._editing, text)
+            return
         self._setting_text = True
         try:
             self.input.clear()
@@ -385,6 +478,117 @@ class ChatWindow(QWidget):
             self._setting_text = False
         self._stick_to_bottom = True
         self.sendRequested.emit(self.room_id, text)
+
+    # -- editing and deleting ----------------------------------------------------------------
+
+    @property
+    def editing(self) -> int | None:
+        """The id of the message being edited in the composer, if any."""
+        return self._editing
+
+    def mention_names(self) -> list[str]:
+        """Whom "@…" completes to: the newest authors first, then the members; never the user."""
+        timeline = self.messages_model.timeline
+        me = timeline.me.id if timeline.me is not None else None
+        people = [*timeline.recent_authors(), *self.members_model.members()]
+        return [user.username for user in people if user.id != me]
+
+    def _message_menu(self, menu: QMenu, item: Item) -> None:
+        """Edit and Delete in a message's context menu, for whoever may."""
+        message_id = item.message_id
+        if item.kind is not Kind.MESSAGE or message_id is None:
+            return
+        if self.may_edit(item):
+            menu.addAction("Edit").triggered.connect(lambda: self.begin_edit(message_id))
+        if self.may_delete(item):
+            menu.addAction("Delete…").triggered.connect(lambda: self.deleteRequested.emit(self.room_id, message_id))
+
+    def edit_last(self) -> None:
+        """Up in an empty composer: edit the user's last message in this room (not a deleted one)."""
+        item = self.messages_model.timeline.last_own_message()
+        if item is not None and item.message_id is not None and self.may_edit(item):
+            self.begin_edit(item.message_id)
+
+    def begin_edit(self, message_id: int) -> None:
+        """The message's text goes into the composer, with a bar saying so; what was typed
+        before waits, and comes back on Esc or once the edit is saved."""
+        item = self.messages_model.timeline.message(message_id)
+        if item is None or not self.may_edit(item):
+            return
+        if self._editing is None:
+            self._draft_before_edit = self.input.toPlainText()
+        self._editing = message_id
+        self._saving = False
+        self.view.delegate.editing_id = message_id
+        self.view.viewport().update()
+        model = self.messages_model
+        for row in range(model.rowCount() - 1, -1, -1):
+            if model.item(row).message_id == message_id:
+                self.view.scrollTo(model.index(row), QAbstractItemView.ScrollHint.EnsureVisible)
+                break
+        self._setting_text = True  # the message's text put in is not the user composing
+        try:
+            self.input.setPlainText(item.text)
+        finally:
+            self._setting_text = False
+        self.input.moveCursor(QTextCursor.MoveOperation.End)
+        self.edit_label.setText("Editing message — Esc to cancel")
+        self.edit_error.hide()
+        self.edit_bar.show()
+        self.send_button.setText("Save")
+        self.input.setFocus()
+
+    def cancel_edit(self) -> None:
+        """Esc (or Cancel): the message stays as it was, the draft from before is back."""
+        if self._editing is None:
+            return
+        self._end_edit()
+
+    def _end_edit(self) -> None:
+        self._editing = None
+        self._saving = False
+        self.view.delegate.editing_id = None
+        self.view.viewport().update()
+        self.edit_bar.hide()
+        self.send_button.setText("Send")
+        self.set_draft(self._draft_before_edit)
+        self._draft_before_edit = ""
+        self.input.setFocus()
+
+    def _save_edit(self, message_id: int, text: str) -> None:
+        if self._saving:
+            return  # Enter again while the first is on its way
+        item = self.messages_model.timeline.message(message_id)
+        if item is not None and item.text == text:
+            self._end_edit()  # nothing changed: nothing to send
+            return
+        self._saving = True
+        self.edit_label.setText("Saving…")
+        self.edit_error.hide()
+        self.editRequested.emit(self.room_id, message_id, text)
+
+    def edit_finished(self, message_id: int, error: str) -> None:
+        """The server stored the edit (the draft from before is back) or refused it (said in
+        the bar; what was typed stays, to fix or to cancel)."""
+        if message_id != self._editing:
+            return
+        if not error:
+            self._end_edit()
+            return
+        self._saving = False
+        self.edit_label.setText("Editing message — Esc to cancel")
+        self.edit_error.setText(f"Not saved: {error}")
+        self.edit_error.show()
+
+    def _check_edited_message(self) -> None:
+        """The message being edited was deleted meanwhile (by a moderator, or on another
+        device): there is nothing left to edit."""
+        if self._editing is None:
+            return
+        item = self.messages_model.timeline.message(self._editing)
+        if item is None or item.deleted:
+            self._end_edit()
+            self.show_notice("The message you were editing was deleted.")
 
     def _clicked(self, index: QModelIndex) -> None:
         item: Item = index.data(ItemRole)
@@ -479,8 +683,9 @@ class ChatWindow(QWidget):
         self.view.verticalScrollBar().triggerAction(action)
 
     def draft(self) -> str:
-        """What is typed and not sent."""
-        return self.input.toPlainText()
+        """What is typed and not sent (while editing, what was typed before the edit began: a
+        message's text is not a draft, and must not outlive an edit or a deletion on disk)."""
+        return self._draft_before_edit if self.editing is not None else self.input.toPlainText()
 
     def set_draft(self, text: str) -> None:
         """Put back what was typed (and not sent) when the room was last open; the cursor at its end."""

@@ -5,6 +5,7 @@ finding people, creating rooms, unread counts and muting."""
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -18,7 +19,10 @@ from gochat.protocol import (
     ROOMS_MAX_LIMIT,
     USERNAME_MAX,
     Ack,
+    Mentioned,
     Message,
+    MessageDeleted,
+    MessageEdited,
     MessagePosted,
     Person,
     Presence,
@@ -43,6 +47,9 @@ READ_REPORT_MS = 400
 # all loaded to be followed, come as many at once as the server gives.
 PAGE = ROOMS_DEFAULT_LIMIT
 MINE_PAGE = ROOMS_MAX_LIMIT
+# Messages notified lately, so one message is notified once: a watched room's message that
+# mentions the user comes both as the room's message and as MENTIONED (12), in either order.
+NOTIFIED_KEPT = 500
 # At each (re)connect, whether the other person is online is asked (GET /api/users) for this many
 # of the most recent direct rooms; the others' dots light up when that person enters the room or
 # writes in it.
@@ -59,7 +66,10 @@ class RoomsController(QObject):
         roomCreated(room: Room): the user created ``room`` (it is in the list already).
         roomCreateFailed(message: str): creating a room was refused (bad name, taken, offline).
         notify(room_id: int, message_id: int, title: str, text: str): a message the user has
-            not seen arrived in a room of theirs that is not muted.
+            not seen arrived in a room of theirs that is not muted, or a message mentions the
+            user (muted room or not, theirs or not); once per message.
+        messageRevised(room_id: int, message_id: int, text: str): a message was edited (its
+            new text) or deleted (""): what was notified of it must not keep the old text.
         listChanged(shown: int, total: int): the list holds ``shown`` rooms of the ``total`` that
             match its search (a page arrived, a room was created, the search or order changed).
         directStarted(room: Room): the direct room the user asked for (POST /api/dms) is ready:
@@ -75,6 +85,7 @@ class RoomsController(QObject):
     roomCreateFailed = Signal(str)  # noqa: N815
     notify = Signal(int, int, str, str)
     listChanged = Signal(int, int)  # noqa: N815
+    messageRevised = Signal(int, int, str)  # noqa: N815
     directStarted = Signal(object)  # noqa: N815
     directFailed = Signal(str)  # noqa: N815
     peopleFound = Signal(str, list)  # noqa: N815
@@ -103,6 +114,7 @@ class RoomsController(QObject):
         self._resets = 0  # counts first pages shown: a next page asked for before one is dropped
         self._loading_more = False
         self._reads_due: set[int] = set()
+        self._notified: OrderedDict[int, None] = OrderedDict()
         self._read_report = QTimer(self)
         self._read_report.setSingleShot(True)
         self._read_report.setInterval(READ_REPORT_MS)
@@ -113,6 +125,11 @@ class RoomsController(QObject):
         session.on_frame(ReadMoved, lambda f: self._reading(f.room_id, f.last_read_id, f.unread))
         session.on_frame(Presence, self._presence)
         session.on_frame(RoomCreated, lambda f: self._room_created(f.room))
+        session.on_frame(Mentioned, self._mentioned)
+        session.on_frame(
+            MessageEdited, lambda f: self.messageRevised.emit(f.message.room_id, f.message.id, f.message.content)
+        )
+        session.on_frame(MessageDeleted, lambda f: self.messageRevised.emit(f.room_id, f.id, ""))
         session.on_frame(MessagePosted, lambda f: self._activity(f.message))
         session.on_frame(Ack, lambda f: self._activity(f.message))
         session.on_reconnect(self.refresh)
@@ -292,18 +309,55 @@ class RoomsController(QObject):
         if not self.unread.arrived(room_id, message.id, seen=seen, mine=mine):
             return
         self._unread_changed(room_id)
-        if room_id in self.muted:
-            return
-        self._notify(message)
+        mentions_me = me is not None and any(user.id == me.id for user in message.mentions)
+        if room_id in self.muted and not mentions_me:
+            return  # muting quiets a room, not someone calling the user by name
+        self._notify_once(message, self.room(room_id), mentions_me=mentions_me)
 
-    def _notify(self, message: Message) -> None:
-        room = self.room(message.room_id)
+    def _notify_once(self, message: Message, room: Room | None, *, mentions_me: bool) -> None:
+        if message.id in self._notified:
+            return
+        self._notified[message.id] = None
+        while len(self._notified) > NOTIFIED_KEPT:
+            self._notified.popitem(last=False)
         author = message.author.username
         if room is not None and room.is_direct:
             title = f"{author} — direct message"
         else:
-            title = f"{author} in {room.name if room is not None else f'room {message.room_id}'}"
+            name = room.name if room is not None else f"room {message.room_id}"
+            title = f"{author} mentioned you in {name}" if mentions_me else f"{author} in {name}"
         self.notify.emit(message.room_id, message.id, title, message.content)
+
+    def _notify(self, message: Message) -> None:
+        me = self.session.me
+        mentions_me = me is not None and any(user.id == me.id for user in message.mentions)
+        self._notify_once(message, self.room(message.room_id), mentions_me=mentions_me)
+
+    def _mentioned(self, frame: Mentioned) -> None:
+        """MENTIONED: someone called the user by name in a room the user is not in; notified even
+        when that room's window is closed (and the room muted), and once, however it came."""
+        message, me = frame.message, self.session.me
+        if me is None or message.author.id == me.id or message.id in self._notified:
+            return
+        room = self.room(message.room_id)
+        if room is None:
+            # A room never met (not on a page loaded, not the user's): its name first, so the
+            # notification says where, and a click can open it.
+            self.session.spawn(self._mentioned_in_unknown_room(message))
+            return
+        self._notify_once(message, room, mentions_me=True)
+
+    async def _mentioned_in_unknown_room(self, message: Message) -> None:
+        api = self.session.api
+        room: Room | None = None
+        if api is not None:
+            try:
+                room = await api.room(message.room_id)
+            except ApiError as error:
+                log.info("could not look up room %d: %s", message.room_id, error.message)
+        if room is not None:
+            self.known.setdefault(room.id, room)
+        self._notify_once(message, room, mentions_me=True)
 
     def read_upto(self, room_id: int, newest: int) -> None:
         """The user has seen the room up to ``newest``: the count goes, the server hears soon."""
@@ -351,6 +405,7 @@ class RoomsController(QObject):
     def _forget(self) -> None:
         self.unread.rooms.clear()
         self._reads_due.clear()
+        self._notified.clear()
         self.known.clear()
         self.direct.clear()
         self.direct_model.refresh()

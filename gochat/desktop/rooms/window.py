@@ -58,7 +58,7 @@ MORE_WITHIN_ROWS = 20
 # The orders offered, as the server sorts: the first is the default.
 SORTS = (("Recent activity", RoomSort.ACTIVITY), ("Name", RoomSort.NAME), ("Oldest first", RoomSort.CREATED))
 # The "Direct messages" column beside the rooms: its width at first, and its bounds.
-DIRECT_MIN, DIRECT_DEFAULT, DIRECT_MAX = 140, 190, 320
+DIRECT_MIN, DIRECT_DEFAULT, DIRECT_MAX = 120, 190, 320
 
 
 class RoomFilter(QSortFilterProxyModel):
