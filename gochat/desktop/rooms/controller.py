@@ -126,10 +126,8 @@ class RoomsController(QObject):
         session.on_frame(Presence, self._presence)
         session.on_frame(RoomCreated, lambda f: self._room_created(f.room))
         session.on_frame(Mentioned, self._mentioned)
-        session.on_frame(
-            MessageEdited, lambda f: self.messageRevised.emit(f.message.room_id, f.message.id, f.message.content)
-        )
-        session.on_frame(MessageDeleted, lambda f: self.messageRevised.emit(f.room_id, f.id, ""))
+        session.on_frame(MessageEdited, lambda f: self._revised(f.message.room_id, f.message.id, f.message.content))
+        session.on_frame(MessageDeleted, lambda f: self._revised(f.room_id, f.id, "", deleted=True))
         session.on_frame(MessagePosted, lambda f: self._activity(f.message))
         session.on_frame(Ack, lambda f: self._activity(f.message))
         session.on_reconnect(self.refresh)
@@ -478,6 +476,13 @@ class RoomsController(QObject):
             if me is not None and message.author.id != me.id:
                 self.direct.set_online(message.author.id, True)
             self.direct_model.refresh()
+
+    def _revised(self, room_id: int, message_id: int, text: str, deleted: bool = False) -> None:
+        """A message edited or deleted: a direct room's row showing it shows the change, and the
+        notification of it is revised."""
+        if self.direct.revise(room_id, message_id, text, deleted):
+            self.direct_model.room_changed(room_id)
+        self.messageRevised.emit(room_id, message_id, text)
 
     def _presence(self, frame: Presence) -> None:
         self.model.set_online(frame.room_id, frame.online)
