@@ -243,6 +243,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--search-queries", type=positive_int, default=200, help="timed queries of each kind")
     parser.add_argument(
+        "--search-sqlite",
+        default="",
+        help="an SQLite database an earlier search run seeded and indexed: timed as it is, not seeded again",
+    )
+    parser.add_argument(
         "--skip",
         default="",
         help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting,flood,logins,search",
@@ -300,10 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         report["logins"] = bench_logins(args.storm_users, args.runs)
     if "search" not in skip:
         with tempfile.TemporaryDirectory() as folder:
-            search_backends: dict[str, Callable[[], str]] = {"sqlite": lambda: f"sqlite:///{folder}/search.sqlite3"}
+            sqlite_path = args.search_sqlite or f"{folder}/search.sqlite3"
+            search_backends: dict[str, Callable[[], str]] = {"sqlite": lambda: f"sqlite:///{sqlite_path}"}
             if "mariadb" not in skip:
                 search_backends["mariadb"] = mariadb_database
-            report["search"] = bench_search(search_backends, args.search_messages, args.search_queries, args.runs)
+            seeded = frozenset({"sqlite"} if args.search_sqlite else ())
+            report["search"] = bench_search(
+                search_backends, args.search_messages, args.search_queries, args.runs, seeded
+            )
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, func, insert, select
 
 from bench.chatter import chat_text
 from gochat.protocol import SEARCH_PAGE, username_key, username_skeleton
@@ -99,6 +99,20 @@ def seed(database: Database, count: int, chunk: int = 20_000) -> tuple[int, list
     return user_ids[0], public_ids, mine
 
 
+def seeded_rooms(database: Database) -> tuple[int, list[int], list[int]]:
+    """``seed``'s answer for a database it seeded before (kept with ``--search-sqlite``)."""
+    with database.sessions.begin() as session:
+        user_id = session.execute(select(models.User.id).where(models.User.username == "searcher0")).scalar_one()
+        public = session.scalars(
+            select(models.Room.id).where(models.Room.kind == "public").order_by(models.Room.id).limit(ROOMS)
+        ).all()
+        direct = models.DirectRoom
+        mine = session.scalars(
+            select(direct.room_id).where((direct.user_low_id == user_id) | (direct.user_high_id == user_id))
+        ).all()
+    return user_id, list(public), list(mine)
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -107,37 +121,59 @@ def percentile(samples: list[float], fraction: float) -> float:
 def time_queries(
     database: Database, user_id: int, rooms: list[int], per_kind: int, rng: random.Random
 ) -> dict[str, Any]:
-    """``per_kind`` timed queries of each kind, half with a roomId; p50/p99 per kind and per length."""
+    """``per_kind`` timed queries of each kind, half with a roomId; p50/p99 per kind, per length,
+    and per kind with and without the roomId."""
     samples: dict[str, list[float]] = {}
+    # The thread's CPU time too: on a shared machine the wall time also counts other processes.
+    cpu: dict[str, list[float]] = {}
     found: dict[str, int] = {}
     for kind, words in QUERIES.items():
         for i in range(per_kind):
             query = words[i % len(words)]
             room_id = rng.choice(rooms) if i % 2 else None
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             with database.sessions.begin() as session:
                 result = queries.search_messages(
                     session, user_id, query, room_id=room_id, before=None, limit=SEARCH_PAGE
                 )
             elapsed = (time.perf_counter() - started) * 1000
-            samples.setdefault(kind, []).append(elapsed)
-            samples.setdefault(kind.split(",")[0], []).append(elapsed)
+            cpu_elapsed = (time.thread_time() - cpu_started) * 1000
+            where = "in one room" if room_id is not None else "in every room"
+            for name in (kind, kind.split(",")[0], f"{kind}, {where}"):
+                samples.setdefault(name, []).append(elapsed)
+                cpu.setdefault(name, []).append(cpu_elapsed)
             found[kind] = found.get(kind, 0) + len(result)
     return {
         kind: {
             "queries": len(values),
             "p50_ms": percentile(values, 0.5),
             "p99_ms": percentile(values, 0.99),
+            "cpu_p50_ms": percentile(cpu[kind], 0.5),
+            "cpu_p99_ms": percentile(cpu[kind], 0.99),
             **({"found": found[kind]} if kind in found else {}),
         }
         for kind, values in samples.items()
     }
 
 
-def bench_search_once(url: str, count: int, per_kind: int) -> tuple[dict[str, Any], int, list[int]]:
-    """Seed and index one database, then time the queries once; also returns who searched where."""
+def bench_search_once(
+    url: str, count: int, per_kind: int, *, kept: bool = False
+) -> tuple[dict[str, Any], int, list[int]]:
+    """Seed and index one database (unless ``kept``: seeded by an earlier run), then time the queries once; also
+    returns who searched where."""
     database = Database(url)
     try:
+        if kept:
+            user_id, public, mine = seeded_rooms(database)
+            rooms = public[:10] + mine
+            figures = time_queries(database, user_id, rooms, per_kind, random.Random(13))
+            with database.sessions.begin() as session:
+                count = session.execute(select(func.count()).select_from(models.Message)).scalar_one()
+            return (
+                {"messages": count, "indexed": 0, "seed_seconds": 0.0, "index_seconds": 0.0, "latency": figures},
+                (user_id),
+                rooms,
+            )
         database.create_schema()
         started = time.perf_counter()
         user_id, public, mine = seed(database, count)
@@ -175,13 +211,17 @@ def bench_search_once(url: str, count: int, per_kind: int) -> tuple[dict[str, An
     return result, user_id, rooms
 
 
-def bench_search(backends: dict[str, Callable[[], str]], count: int, per_kind: int, runs: int) -> list[dict[str, Any]]:
-    """Per backend: one seeded database (seeding a million messages takes minutes), ``runs`` rounds
-    of timed queries over it; each figure is the median of the rounds."""
+def bench_search(
+    backends: dict[str, Callable[[], str]], count: int, per_kind: int, runs: int, kept: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Per backend: one seeded database (seeding a million messages takes minutes; the backends in
+    ``kept`` are databases an earlier run seeded, timed as they are), ``runs`` rounds of timed
+    queries over it; each figure is the median of the rounds."""
     rows = []
     for backend, make_url in backends.items():
         url = make_url()
-        first, user_id, rooms = bench_search_once(url, count, per_kind)
+        first, user_id, rooms = bench_search_once(url, count, per_kind, kept=backend in kept)
+        count = first["messages"]
         rounds = [first["latency"]]
         database = Database(url)
         try:
@@ -194,6 +234,8 @@ def bench_search(backends: dict[str, Callable[[], str]], count: int, per_kind: i
                 "queries": rounds[0][kind]["queries"],
                 "p50_ms": statistics.median(r[kind]["p50_ms"] for r in rounds),
                 "p99_ms": statistics.median(r[kind]["p99_ms"] for r in rounds),
+                "cpu_p50_ms": statistics.median(r[kind]["cpu_p50_ms"] for r in rounds),
+                "cpu_p99_ms": statistics.median(r[kind]["cpu_p99_ms"] for r in rounds),
             }
             for kind in rounds[0]
         }
@@ -210,8 +252,9 @@ def bench_search(backends: dict[str, Callable[[], str]], count: int, per_kind: i
             target = TARGET_P99_MS.get(kind)
             note = f" (target on SQLite: p99 ≤ {target:g} ms)" if target is not None and backend == "sqlite" else ""
             print(
-                f"search on {backend:<8} over {count:,} messages, {kind:<17}: p50 {figures['p50_ms']:7.1f} ms, "
-                f"p99 {figures['p99_ms']:7.1f} ms{note}",
+                f"search on {backend:<8} over {count:,} messages, {kind:<32}: p50 {figures['p50_ms']:7.1f} ms, "
+                f"p99 {figures['p99_ms']:7.1f} ms (CPU p50 {figures['cpu_p50_ms']:5.1f}, "
+                f"p99 {figures['cpu_p99_ms']:6.1f}){note}",
                 flush=True,
             )
         print(

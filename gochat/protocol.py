@@ -376,6 +376,9 @@ def validate_search_query(value: object) -> str:
         raise ValidationError("q", "The search must be text.")
     _require_encodable("q", value)
     query = unicodedata.normalize("NFC", value.strip())
+    if "\x00" in query:
+        # No message is searched for a NUL, and SQLite's full-text query language cannot hold one.
+        raise ValidationError("q", "The search cannot contain a NUL character (U+0000).")
     if len(query) < SEARCH_MIN_CHARS:
         raise ValidationError("q", f"Search for at least {SEARCH_MIN_CHARS} characters.")
     if len(query) > SEARCH_MAX_CHARS:

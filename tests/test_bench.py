@@ -117,7 +117,8 @@ def test_a_tiny_search_run_reports_latency_on_both_backends(tmp_path: Path) -> N
     for row in (sqlite, mariadb):
         assert row["messages"] == 3000
         assert len(row["rounds"]) == 2
-        for kind in ("2 chars", "3+ chars", "2 chars, rare", "3+ chars, common"):
+        kinds = ("2 chars", "3+ chars", "2 chars, rare", "3+ chars, common", "3+ chars, rare, in one room")
+        for kind in (*kinds, "3+ chars, rare, in every room"):
             assert 0 < row["latency"][kind]["p50_ms"] <= row["latency"][kind]["p99_ms"]
         # The queries find what the text holds: common words fill pages, the rare ones are rare.
         common, rare = row["rounds"][0]["3+ chars, common"], row["rounds"][0]["3+ chars, rare"]

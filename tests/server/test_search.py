@@ -5,6 +5,7 @@ On both backends: SQLite's FTS5 tables and MariaDB's FULLTEXT table of n-gram wo
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, cast
 
 import httpx
@@ -14,7 +15,7 @@ from sqlalchemy import Table, text
 from gochat.protocol import SEARCH_PAGE
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
-from gochat.server.store import models, queries, search_index
+from gochat.server.store import models, queries, rare_trigrams, search_index
 from gochat.server.store.database import Database
 from tests.conftest import in_process_api
 from tests.helpers import auth, chat_client, create_room, login, register_and_login, scaled
@@ -37,7 +38,9 @@ def store_messages(database_url: str, user_id: int, room_id: int, texts: list[st
     database = Database(database_url)
     try:
         with database.engine.begin() as connection:
-            rows = [(user_id, room_id, content, None) for content in texts]
+            # (user, room, content, clientMsgId, mentions, rev): revs from the sequence, as the writer takes them.
+            first_rev = queries.take_revs(connection, len(texts)) - len(texts) + 1
+            rows = [(user_id, room_id, content, None, None, first_rev + i) for i, content in enumerate(texts)]
             ids = queries.insert_messages(connection, rows, models.utcnow())
             search_index.index_messages(connection, [(i, room_id, c) for i, c in zip(ids, texts, strict=True)])
     finally:
@@ -168,7 +171,9 @@ async def test_bad_queries_are_422_and_a_token_is_needed(settings: Settings) -> 
         token, _ = await register_and_login(api)
         for params in ({"q": "a"}, {"q": "  a  "}, {"q": ""}, {}, {"q": "x" * 201}, {"q": "ok", "before": 0}):
             assert_error(await api.get("/api/search", params=params, headers=auth(token)), 422, "validation")
-        for params in ({"q": "ok", "roomId": "abc"}, {"q": "ok", "roomId": -1}, {"q": "x" * 5000}):
+        # A NUL (which SQLite's full-text query language cannot hold) is a 422, not a storage error.
+        nul = ({"q": "-\x00Øab"}, {"q": "ab\x00", "before": 92926}, {"q": '"\x00"'})
+        for params in ({"q": "ok", "roomId": "abc"}, {"q": "ok", "roomId": -1}, {"q": "x" * 5000}, *nul):
             assert_error(await api.get("/api/search", params=params, headers=auth(token)), 422, "validation")
         # Trimmed, a query of 2 is fine; the most a query may be is 200.
         assert await search(api, token, "  ok  ") == []
@@ -262,3 +267,101 @@ def test_the_index_words_ignore_case_and_fit_every_tokenizer() -> None:
     assert search_index.query_words("aB") == ["b61g62"]
     assert search_index.query_words("abab") == ["t61g62g61", "t62g61g62"]
     assert search_index.fts5_phrase('say "hi"') == '"say ""hi"""'
+
+
+@pytest.mark.backends
+async def test_rare_phrases_of_common_trigrams_repeated_trigrams_and_odd_characters(settings: Settings) -> None:
+    # SQLite asks FTS5 only for a query's rarest trigrams and checks each candidate's text
+    # (store/rare_trigrams.py): what it finds must be exactly what the whole phrase finds.
+    async with in_process_api(settings) as api:
+        token, me = await register_and_login(api)
+        room = await create_room(api, token)
+        other = await create_room(api, token)
+        # Every trigram of "release notes tonight" is common here; the phrase is in two messages.
+        common = ["release tonight notes", "notes release tonight", "tonight release notes", "release notes"]
+        store_messages(settings.database_url, me["id"], room["id"], common * 30)
+        phrase, shouting = store_messages(
+            settings.database_url, me["id"], room["id"], ["the release notes tonight!", "RELEASE NOTES TONIGHT"]
+        )
+        store_messages(settings.database_url, me["id"], room["id"], common * 5)
+        elsewhere = store_messages(settings.database_url, me["id"], other["id"], ["Release Notes Tonight, again"])
+        store_messages(
+            settings.database_url,
+            me["id"],
+            room["id"],
+            [
+                "abababab",  # one trigram repeated, and overlapping itself
+                "50% off_sale a\\b",  # LIKE's own characters
+                "ſtop the ſhow",  # long s: the tokenizer folds it to "s"
+                "3 \u212aelvin",  # the Kelvin sign: folded to "k"
+                "straße",  # no "ss" in it
+            ],
+        )
+
+        assert [m["id"] for m in await search(api, token, "release notes tonight")] == [*elsewhere, shouting, phrase]
+        assert [m["id"] for m in await search(api, token, "release notes tonight", roomId=room["id"])] == [
+            shouting,
+            phrase,
+        ]
+        assert [m["id"] for m in await search(api, token, "RELEASE notes TONIGHT", before=shouting)] == [phrase]
+        assert await search(api, token, "notes tonight release", roomId=other["id"]) == []
+        assert len(await search(api, token, "tonight notes")) == 35
+        older = contents(await search(api, token, "release notes", before=phrase))
+        assert len(older) == SEARCH_PAGE
+        assert all("release notes" in content for content in older)
+        assert contents(await search(api, token, "ababab")) == ["abababab"]
+        assert await search(api, token, "abababa b") == []
+        assert contents(await search(api, token, "50% off_")) == ["50% off_sale a\\b"]
+        assert await search(api, token, "50%_off") == []
+        assert contents(await search(api, token, "a\\b")) == ["50% off_sale a\\b"]
+        assert await search(api, token, "strasse") == []
+        assert contents(await search(api, token, "straße")) == ["straße"]
+        if settings.database_url.startswith("sqlite"):
+            # SQLite's tokenizer folds these into ASCII; MariaDB's collation has its own rules.
+            assert contents(await search(api, token, "STOP THE SHOW")) == ["ſtop the ſhow"]
+            assert contents(await search(api, token, "3 kelvin")) == ["3 \u212aelvin"]
+
+
+def test_the_text_check_folds_exactly_as_the_trigram_tokenizer() -> None:
+    # rare_trigrams.matcher must agree with FTS5's phrase query (3+ characters) on every text, odd
+    # letters included.
+    texts = [
+        "Hello World",
+        "ſtop",
+        "\u212aelvin",
+        "µ and μ",
+        "ΣΊΣΥΦΟΣ σίσυφος",
+        "İstanbul istanbul",
+        "straße STRASSE",
+        "xᎠ\uab70x",
+        "a\ufffe\ufffda",
+        "大家你好呀",
+        "𐐀𐐨 deseret",
+    ]
+    queries_ = [
+        "HELLO world",
+        "stop",
+        "kelvin",
+        "μ a",
+        "σίσ",
+        "ΣΊΣ",
+        "istan",
+        "İsta",
+        "sse",
+        "ße ",
+        "Ꭰ\uab70x",
+        "\uab70\uab70x",
+        "ᎠᎠx",
+    ]
+    queries_ += ["a\ufffd\ufffd", "\ufffe\ufffea", "a\ufffe\ufffd", "你好呀", "𐐨𐐨 ", "𐐀𐐀 d", "lo wor"]
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute("CREATE VIRTUAL TABLE t USING fts5(content, tokenize='trigram case_sensitive 0')")
+        connection.executemany("INSERT INTO t (rowid, content) VALUES (?, ?)", list(enumerate(texts, 1)))
+        for query in queries_:
+            phrase = search_index.fts5_phrase(query)
+            expected = {row[0] for row in connection.execute("SELECT rowid FROM t WHERE t MATCH ?", (phrase,))}
+            contains = rare_trigrams.matcher(query)
+            assert {i for i, content in enumerate(texts, 1) if contains(content)} == expected, query
+    finally:
+        connection.close()

@@ -44,7 +44,7 @@ from gochat.server.records import (
     RoomRecord,
     UserRecord,
 )
-from gochat.server.store import models, search_index
+from gochat.server.store import models, rare_trigrams, search_index
 from gochat.server.store.mentions import resolve_mentions, stored_mentions
 from gochat.server.store.upgrade import REV_SEQUENCE
 
@@ -858,6 +858,22 @@ def direct_room_ids(session: Session, user_id: int) -> list[int]:
     )
 
 
+def _checked_matches(session: Session, statement: Any, parameters: dict[str, Any], query: str, limit: int) -> list[int]:
+    """The first ``limit`` candidates (newest first) whose text holds ``query``: read only as far
+    as the page needs, the statement reset as soon as it is full."""
+    ids: list[int] = []
+    contains = rare_trigrams.matcher(query)
+    result = session.execute(statement, parameters)
+    try:
+        for partition in result.partitions(limit):
+            ids.extend(int(row[0]) for row in partition if contains(row[1]))
+            if len(ids) >= limit:
+                return ids[:limit]
+    finally:
+        result.close()
+    return ids
+
+
 def search_messages(
     session: Session, user_id: int, query: str, *, room_id: int | None, before: int | None, limit: int
 ) -> list[MessageRecord]:
@@ -866,6 +882,8 @@ def search_messages(
     and the user's own direct rooms. Deleted messages are never in the index."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     parameters: dict[str, Any] = {"limit": limit}
+    checked = False  # whether each match's text must still be checked for the query
+    text_condition = ""
     if sqlite:
         # The room is one more phrase for FTS5 to intersect (search_index.room_word).
         key = "s.rowid"
@@ -873,19 +891,27 @@ def search_messages(
             table, match = search_index.BIGRAM_TABLE, f"grams : {search_index.query_words(query)[0]}"
             room = f"room : r{room_id}"
         else:
-            table, match = search_index.TEXT_TABLE, f"content : {search_index.fts5_phrase(query)}"
+            # The rarest trigrams, their candidates checked against the text (rare_trigrams.py).
+            text_plan = rare_trigrams.plan(session.connection(), query, before)
+            if text_plan is None:
+                return []
+            table, match, checked = search_index.TEXT_TABLE, text_plan.match, text_plan.checked
+            text_condition, text_parameters = text_plan.text_condition("m.content")
+            parameters.update(text_parameters)
             room = f"room : {search_index.fts5_phrase(search_index.room_word(room_id or 0, sqlite=True))}"
         parameters["match"] = match if room_id is None else f"{match} AND {room}"
         where = [f"{table} MATCH :match"]
+        if text_condition:
+            where.append(text_condition)
     else:
         key, table = "s.message_id", search_index.TEXT_TABLE
-        words = search_index.query_words(query)
+        words = search_index.query_words(query, trigrams=False)
         if room_id is not None:
             words.append(search_index.room_word(room_id, sqlite=False))
         parameters["match"] = search_index.boolean_words(words)
         where = ["MATCH(s.grams) AGAINST (:match IN BOOLEAN MODE)"]
-        if len(query) > 3:
-            # Every trigram is there, but maybe not in a row: the text itself says (its collation
+        if len(query) > 2:
+            # Every bigram is there, but maybe not in a row: the text itself says (its collation
             # ignores case, as the words do).
             where.append("LOCATE(:query, m.content) > 0")
             parameters["query"] = query
@@ -908,10 +934,14 @@ def search_messages(
         else:
             where.append("r.kind = :public")
         parameters["public"] = RoomKind.PUBLIC.value
+    columns, paging = (f"{key}, m.content", "") if checked else (key, " LIMIT :limit")
     statement = text(
-        f"SELECT {key} FROM {table} s {joins} WHERE {' AND '.join(where)} ORDER BY {key} DESC LIMIT :limit"
+        f"SELECT {columns} FROM {table} s {joins} WHERE {' AND '.join(where)} ORDER BY {key} DESC{paging}"
     ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    ids = [int(row[0]) for row in session.execute(statement, parameters)]
+    if checked:
+        ids = _checked_matches(session, statement, parameters, query, limit)
+    else:
+        ids = [int(row[0]) for row in session.execute(statement, parameters)]
     if not ids:
         return []
     rows = session.execute(_message_query().where(models.Message.id.in_(ids))).all()
