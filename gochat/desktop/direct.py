@@ -23,6 +23,15 @@ class DirectEntry:
     last_id: int = 0
     last_text: str = ""
     online: bool = False
+    last_deleted: bool = False  # the newest message is a tombstone: its text is gone
+
+
+def preview_text(entry: DirectEntry) -> str:
+    """What the column shows under the name: the newest message on one line, never the text of
+    one deleted."""
+    if entry.last_deleted:
+        return "message deleted"
+    return " ".join(entry.last_text.split()) or "No messages yet"
 
 
 class DirectList:
@@ -68,7 +77,7 @@ class DirectList:
     def _entry(room: Room, peer: User, last: Message | None) -> DirectEntry:
         if last is None:
             return DirectEntry(room, peer, room.created_at)
-        return DirectEntry(room, peer, last.created_at, last.id, last.content)
+        return DirectEntry(room, peer, last.created_at, last.id, last.content, last_deleted=last.deleted)
 
     def message(self, message: Message) -> bool:
         """A message in one of the rooms: it becomes the room's newest activity. True when the
@@ -77,6 +86,16 @@ class DirectList:
         if entry is None or message.id <= entry.last_id:
             return False
         entry.last_at, entry.last_id, entry.last_text = message.created_at, message.id, message.content
+        entry.last_deleted = message.deleted
+        return True
+
+    def revise(self, room_id: int, message_id: int, text: str, deleted: bool = False) -> bool:
+        """A message edited (its new text) or deleted: True when it is the one the room's row
+        shows, which then shows the change (a deleted text is dropped, never kept)."""
+        entry = self._entries.get(room_id)
+        if entry is None or entry.last_id != message_id:
+            return False
+        entry.last_text, entry.last_deleted = ("" if deleted else text), deleted
         return True
 
     def set_online(self, user_id: int, online: bool) -> list[int]:

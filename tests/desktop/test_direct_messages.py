@@ -17,11 +17,22 @@ from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.chat.window import ChatWindow
-from gochat.desktop.direct import DirectEntry
+from gochat.desktop.direct import DirectEntry, preview_text
 from gochat.desktop.rooms.controller import RoomsController
 from gochat.desktop.rooms.model import DirectRole, UnreadRole
 from gochat.desktop.session import ChatSession
-from gochat.protocol import Message, MessagePosted, Presence, Room, RoomCreated, RoomKind, User
+from gochat.protocol import (
+    DirectConversation,
+    Message,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    Presence,
+    Room,
+    RoomCreated,
+    RoomKind,
+    User,
+)
 from gochat.server.runner import ServerThread
 from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import (
@@ -269,3 +280,69 @@ def test_the_column_lists_dms_newest_first_with_unread_counts_and_online_dots(
         held.set()
         qtbot.waitUntil(bob_online.done, timeout=WAIT)
     bob_online.result()
+
+
+def test_a_dm_started_with_someone_connected_shows_them_online_at_once(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread
+) -> None:
+    """Found in a trial: bob, connected but not in the new direct room (he has not been written
+    to yet), showed with a grey ring in alice's column until he wrote or entered it."""
+    alice, bob = make_desktop(), make_desktop()
+    tag = uuid.uuid4().hex[:6]
+    alice_name, bob_name = f"al{tag}", f"张三{tag}"
+    log_in(qtbot, alice, server, alice_name)
+    log_in(qtbot, bob, server, bob_name)
+    alice.start_direct(bob_name, alice.rooms_window)
+    direct_window(qtbot, alice, bob_name)
+    qtbot.waitUntil(lambda: directs(alice) == [(bob_name, 0, True)], timeout=WAIT)
+
+
+def test_the_peer_seen_entering_any_room_lights_their_dot(qapp: QApplication) -> None:
+    """Found in a trial: bob came back and entered the lobby alice was in (she saw him in its
+    member list), yet her "Direct messages" column kept his grey ring."""
+    session = ChatSession()
+    alice, bob = User(1, "alice"), User(2, "鲍勃")
+    session.me = alice
+    rooms = RoomsController(session, session)
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    session._on_frame(RoomCreated(Room(3, "大厅", alice, created)))
+    session._on_frame(RoomCreated(Room(12, bob.username, bob, created, kind=RoomKind.DIRECT, members=(alice, bob))))
+    entry = rooms.direct.get(12)
+    assert entry is not None
+    assert not entry.online
+    session._on_frame(Presence(3, bob, entered=True, online=2))
+    assert entry.online
+
+
+def test_the_column_never_keeps_the_text_of_a_message_edited_or_deleted(qapp: QApplication) -> None:
+    """Found in a trial: 张三 deleted his last direct message, and both columns (his and alice's)
+    went on showing its text under the name."""
+    session = ChatSession()
+    alice, bob = User(1, "alice"), User(2, "张三")
+    session.me = alice
+    rooms = RoomsController(session, session)
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    direct = Room(12, bob.username, bob, created, kind=RoomKind.DIRECT, members=(alice, bob))
+    session._on_frame(RoomCreated(direct))
+    first = Message(50, 12, bob, "收到！李四在吗 🎉", created + timedelta(minutes=1))
+    older = Message(49, 12, bob, "older", created + timedelta(seconds=30))
+    session._on_frame(MessagePosted(first))
+    entry = rooms.direct.get(12)
+    assert entry is not None
+
+    def preview() -> str:
+        shown: DirectEntry = rooms.direct_model.index(0).data(DirectRole)
+        return preview_text(shown)
+
+    # An older message's edit does not change what the column shows.
+    session._on_frame(MessageEdited(Message(49, 12, bob, "older, edited", older.created_at, edited_at=created)))
+    assert preview() == "收到！李四在吗 🎉"
+    session._on_frame(MessageEdited(Message(50, 12, bob, "收到！王五在吗", first.created_at, edited_at=created)))
+    assert preview() == "收到！王五在吗"
+    session._on_frame(MessageDeleted(12, 50, bob, rev=9))
+    assert preview() == "message deleted"
+    assert "王五" not in entry.last_text
+    # The list as the server gives it again (a reconnect): the newest is a tombstone.
+    tombstone = Message(50, 12, bob, "", first.created_at, deleted=True)
+    rooms.direct.load([DirectConversation(direct, bob, tombstone)])
+    assert preview() == "message deleted"

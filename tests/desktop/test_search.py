@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QInputMethodEvent
+from PySide6.QtGui import QFont, QInputMethodEvent, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -18,9 +18,11 @@ from gochat.desktop.api import ApiError
 from gochat.desktop.app import DesktopApp
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.search.controller import SearchController
+from gochat.desktop.search.model import SearchResultsModel
+from gochat.desktop.search.results import ResultDelegate
 from gochat.desktop.search.window import HINT, SearchWindow
 from gochat.desktop.session import ChatSession
-from gochat.protocol import SEARCH_PAGE, Room, RoomKind, User
+from gochat.protocol import SEARCH_PAGE, Message, MessageDeleted, MessageEdited, Room, RoomKind, User
 from gochat.server.runner import ServerThread
 from tests.desktop.servers import stop_server
 from tests.desktop.test_desktop import WAIT, MakeDesktop, Shot, create_room, log_in, open_room, say, texts
@@ -337,3 +339,52 @@ def test_a_result_far_back_opens_the_room_scrolled_to_it_and_the_window_works_on
     chat.jump_to_newest()
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=WAIT)
     screenshot(chat, "working-on")
+
+
+def test_a_message_found_again_by_other_words_has_those_words_highlighted(qtbot: QtBot) -> None:
+    """Found in a trial: "大家你好呀 hello" found by 你好, then by hello, still had 你好
+    highlighted (the laid-out text was kept by message and text, not by what it highlights)."""
+    message = Message(1, 3, User(1, "alice"), "大家你好呀 😀 hello everyone", datetime.now(UTC))
+    model = SearchResultsModel()
+    delegate = ResultDelegate()
+
+    def highlighted(query: str) -> list[str]:
+        model.reset(query)
+        model.extend([message])
+        hit = model.hit(0)
+        layout, _height = delegate._layout(hit, QFont(), 400, QPalette())
+        return [hit.text[r.start : r.start + r.length] for r in layout.formats()]
+
+    assert highlighted("你好") == ["你好"]
+    assert highlighted("HELLO") == ["hello"]
+
+
+def test_results_follow_edits_and_a_deleted_message_leaves_them(qtbot: QtBot) -> None:
+    """Found in a trial: alice deleted the message her search had found, and the search window
+    went on showing its text (MESSAGE_DELETED did not reach the results)."""
+    session = ChatSession()
+    search = SearchController(session)
+    carol = User(3, "carol")
+    now = datetime.now(UTC)
+    search.model.reset("ancient")
+    search.model.extend(
+        [
+            Message(9, 1, carol, "很久以前：老地方见 ancient marker 上海", now),
+            Message(8, 1, carol, "an ancient one", now),
+            Message(7, 1, carol, "ancient history", now),
+        ]
+    )
+    session._on_frame(MessageEdited(Message(8, 1, carol, "an ANCIENT one, edited", now, edited_at=now)))
+    session._on_frame(MessageDeleted(1, 9, carol, rev=20))
+    assert found_texts(search) == ["an ANCIENT one, edited", "ancient history"]
+    assert search.model.hit(0).spans == [(3, 10)]
+    # Edited so that the words are gone: as a new search would not find it, it goes.
+    session._on_frame(MessageEdited(Message(7, 1, carol, "modern history", now, edited_at=now)))
+    assert found_texts(search) == ["an ANCIENT one, edited"]
+    # A message not listed changes nothing.
+    session._on_frame(MessageDeleted(1, 99, carol, rev=21))
+    assert found_texts(search) == ["an ANCIENT one, edited"]
+
+
+def found_texts(search: SearchController) -> list[str]:
+    return [message.content for message in search.model.messages()]

@@ -126,10 +126,8 @@ class RoomsController(QObject):
         session.on_frame(Presence, self._presence)
         session.on_frame(RoomCreated, lambda f: self._room_created(f.room))
         session.on_frame(Mentioned, self._mentioned)
-        session.on_frame(
-            MessageEdited, lambda f: self.messageRevised.emit(f.message.room_id, f.message.id, f.message.content)
-        )
-        session.on_frame(MessageDeleted, lambda f: self.messageRevised.emit(f.room_id, f.id, ""))
+        session.on_frame(MessageEdited, lambda f: self._revised(f.message.room_id, f.message.id, f.message.content))
+        session.on_frame(MessageDeleted, lambda f: self._revised(f.room_id, f.id, "", deleted=True))
         session.on_frame(MessagePosted, lambda f: self._activity(f.message))
         session.on_frame(Ack, lambda f: self._activity(f.message))
         session.on_reconnect(self.refresh)
@@ -479,10 +477,18 @@ class RoomsController(QObject):
                 self.direct.set_online(message.author.id, True)
             self.direct_model.refresh()
 
+    def _revised(self, room_id: int, message_id: int, text: str, deleted: bool = False) -> None:
+        """A message edited or deleted: a direct room's row showing it shows the change, and the
+        notification of it is revised."""
+        if self.direct.revise(room_id, message_id, text, deleted):
+            self.direct_model.room_changed(room_id)
+        self.messageRevised.emit(room_id, message_id, text)
+
     def _presence(self, frame: Presence) -> None:
         self.model.set_online(frame.room_id, frame.online)
-        entry = self.direct.get(frame.room_id)
-        if entry is None or frame.user.id != entry.peer.id:
+        # Whichever room it is in: someone entering a room is connected, and leaving one may
+        # mean they went, for every conversation with them (not only their direct room).
+        if not any(entry.peer.id == frame.user.id for entry in self.direct.ordered()):
             return
         if frame.entered:
             for room_id in self.direct.set_online(frame.user.id, True):
@@ -525,7 +531,12 @@ class RoomsController(QObject):
             return None
         if self.session.api is not api:
             return None
-        self._direct_met(room)
+        if self._direct_met(room):
+            # New to the column: the other person may well be connected without being in the
+            # room (nobody has written there yet), so ask rather than show them offline.
+            peer = room.peer_of(me.id)
+            if peer is not None:
+                self.session.spawn(self._check_online(api, [peer]))
         self.directStarted.emit(room)
         return room
 

@@ -7,7 +7,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import QListView, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from gochat.desktop.direct import DirectEntry
+from gochat.desktop.direct import DirectEntry, preview_text
 from gochat.desktop.rooms.model import DirectRole, MutedRole, UnreadRole
 from gochat.desktop.windows.item_views import enter_on_current_row, show_menu
 
@@ -84,7 +84,7 @@ class DirectDelegate(QStyledItemDelegate):
         )
         painter.drawText(QRect(left, top, max(0, right - left), line), Qt.AlignmentFlag.AlignVCenter, name)
 
-        preview = " ".join(entry.last_text.split()) or "No messages yet"
+        preview = preview_text(entry)
         painter.setFont(font)
         painter.setPen(text_colour if selected else OFFLINE)
         width = max(0, rect.right() - PADDING - left)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from gochat.desktop.api import ApiError, RestApi
 from gochat.desktop.search.model import SearchResultsModel
 from gochat.desktop.session import ChatSession
-from gochat.protocol import SEARCH_PAGE, Room, validate_search_query
+from gochat.protocol import SEARCH_PAGE, MessageDeleted, MessageEdited, Room, validate_search_query
 from gochat.protocol import ValidationError as InputError
 
 
@@ -44,6 +44,9 @@ class SearchController(QObject):
         self._loading = False
         self._search = 0  # counts searches: a page for an earlier one is dropped
         self._rooms: dict[int, Room] = {}  # rooms of results, asked for by id
+        # Results are what the rooms hold now: an edit shows, a deletion takes its text away.
+        session.on_frame(MessageEdited, lambda f: self.model.edited(f.message))
+        session.on_frame(MessageDeleted, lambda f: self.model.removed(f.id))
         session.closed.connect(self._forget)
 
     def search(self, query: str, room_id: int | None = None) -> bool:

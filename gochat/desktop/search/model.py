@@ -88,6 +88,33 @@ class SearchResultsModel(QAbstractListModel):
         self._snippets += [snippet(message.content, match_spans(message.content, self.query)) for message in fresh]
         self.endInsertRows()
 
+    def edited(self, message: Message) -> None:
+        """A listed message was edited: it shows its new text, or leaves the results when the
+        words searched for are no longer in it (as a new search would not find it)."""
+        row = self._row_of(message.id)
+        if row is None:
+            return
+        spans = match_spans(message.content, self.query)
+        if not spans:
+            self.removed(message.id)
+            return
+        self._messages[row] = message
+        self._snippets[row] = snippet(message.content, spans)
+        self.dataChanged.emit(self.index(row), self.index(row))
+
+    def removed(self, message_id: int) -> None:
+        """A listed message was deleted: it leaves the results, its text with it."""
+        row = self._row_of(message_id)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._messages[row]
+        del self._snippets[row]
+        self.endRemoveRows()
+
+    def _row_of(self, message_id: int) -> int | None:
+        return next((row for row, message in enumerate(self._messages) if message.id == message_id), None)
+
     def set_room_name(self, room_id: int, name: str) -> None:
         if self._room_names.get(room_id) == name:
             return

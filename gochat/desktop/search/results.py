@@ -31,12 +31,15 @@ def when(hit: Hit, today: date) -> str:
 class ResultDelegate(QStyledItemDelegate):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # Laid-out texts by (message, width, font, theme): the list asks every row's size on
-        # each change, and eliding may lay a text out several times.
-        self._laid: OrderedDict[tuple[int, str, int, str, bool], tuple[QTextLayout, int]] = OrderedDict()
+        # Laid-out texts by (message, text, words highlighted, width, font, theme): the list asks
+        # every row's size on each change, and eliding may lay a text out several times. The
+        # spans are in the key: the same message found again by other words shows those.
+        self._laid: OrderedDict[
+            tuple[int, str, tuple[tuple[int, int], ...], int, str, bool], tuple[QTextLayout, int]
+        ] = OrderedDict()
 
     def _layout(self, hit: Hit, font: QFont, width: int, palette: QPalette) -> tuple[QTextLayout, int]:
-        key = (hit.message.id, hit.text, width, font.key(), is_dark(palette))
+        key = (hit.message.id, hit.text, tuple(hit.spans), width, font.key(), is_dark(palette))
         kept = self._laid.get(key)
         if kept is not None:
             self._laid.move_to_end(key)
