@@ -65,6 +65,7 @@ class ChatSession(QObject):
         self.api: RestApi | None = None
         self._live: LiveConnection | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._shut_down = False
         self._handlers: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._before_frame: list[Callable[[ServerFrame], None]] = []
         self._reconnect_steps: list[Callable[[], Awaitable[None]]] = []
@@ -74,9 +75,14 @@ class ChatSession(QObject):
 
     # -- running coroutines from slots -------------------------------------------------
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
         """Run a coroutine on the loop; an exception in it is re-raised through the loop's
-        exception handler (and so fails tests) instead of vanishing."""
+        exception handler (and so fails tests) instead of vanishing. After ``shutdown`` nothing
+        runs (None): a window the app no longer serves may still get a last event from Qt (a
+        scroll to its top asking for older messages) after the app's loop is gone."""
+        if self._shut_down:
+            coroutine.close()
+            return None
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -154,6 +160,7 @@ class ChatSession(QObject):
         self.closed.emit()
 
     async def shutdown(self) -> None:
+        self._shut_down = True
         for task in list(self._tasks):
             task.cancel()
 

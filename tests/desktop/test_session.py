@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
@@ -57,3 +58,23 @@ def test_a_frame_of_a_newer_server_is_ignored(qapp: QApplication) -> None:
     session._on_frame(frame)
     assert rooms.model.rooms() == []
     assert rooms.unread.rooms == {}
+
+
+def test_a_shut_down_session_runs_nothing_more_even_without_a_loop(qapp: QApplication) -> None:
+    # A window of an app that was shut down may still get a last event from Qt (a scroll to its
+    # top asks for older messages) after the app's loop is gone: nothing runs, nothing raises.
+    session = ChatSession()
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(session.shutdown())
+    finally:
+        loop.close()
+    ran: list[bool] = []
+
+    async def work() -> None:
+        ran.append(True)
+
+    coroutine = work()
+    assert session.spawn(coroutine) is None
+    assert coroutine.cr_frame is None  # closed, so never "never awaited"
+    assert ran == []

@@ -261,11 +261,12 @@ class AccountController(QObject):
                 self.loginFailed.emit(field, message)
         return False
 
-    def login_to_own_server(self, address: str, username: str, password: str) -> asyncio.Task[bool]:
+    def login_to_own_server(self, address: str, username: str, password: str) -> asyncio.Task[bool] | None:
         """The user's own server just started with a name and password left in the form: try
         them, without a word if the server does not know them (accountNotFound follows then)."""
         task = self.session.spawn(self.login(address, username, password, quiet_statuses=frozenset({401})))
-        task.add_done_callback(lambda done: self._own_server_login_finished(done, address, username, password))
+        if task is not None:
+            task.add_done_callback(lambda done: self._own_server_login_finished(done, address, username, password))
         return task
 
     def _own_server_login_finished(self, task: asyncio.Task[bool], address: str, username: str, password: str) -> None:
