@@ -41,7 +41,7 @@ from bench.hosting import bench_hosting
 from bench.latency import bench_latency
 from bench.logins import bench_logins
 from bench.processes import default_worker_count, shares
-from bench.search import bench_search
+from bench.search import bench_search, bench_search_seeded
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
 
@@ -245,12 +245,19 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--search-sqlite",
         default="",
-        help="an SQLite database an earlier search run seeded and indexed: timed as it is, not seeded again",
+        help="an SQLite file kept for the search section: seeded and indexed there when it does not exist yet, "
+        "timed as it is when an earlier run seeded it",
+    )
+    parser.add_argument(
+        "--search-mariadb",
+        default="",
+        help="a MariaDB database URL kept for the search section: seeded when it holds no messages, timed as it "
+        "is when an earlier run seeded it",
     )
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated: fanout,ingest,mariadb,latency,connections,desktop,hosting,flood,logins,search",
+        help="comma-separated: fanout,ingest,sqlite,mariadb,latency,connections,desktop,hosting,flood,logins,search",
     )
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
     return parser.parse_args(argv)
@@ -270,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     if "ingest" not in skip:
         with tempfile.TemporaryDirectory() as folder:
             counter = iter(range(1000))
-            backends: dict[str, Callable[[], str]] = {
-                "sqlite": lambda: f"sqlite:///{folder}/ingest-{next(counter)}.sqlite3",
-            }
+            backends: dict[str, Callable[[], str]] = {}
+            if "sqlite" not in skip:
+                backends["sqlite"] = lambda: f"sqlite:///{folder}/ingest-{next(counter)}.sqlite3"
             if "mariadb" not in skip:
                 backends["mariadb"] = mariadb_database
             report["disk_flush_ms"] = ingest.disk_flush_ms(folder)
@@ -306,10 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     if "search" not in skip:
         with tempfile.TemporaryDirectory() as folder:
             sqlite_path = args.search_sqlite or f"{folder}/search.sqlite3"
-            search_backends: dict[str, Callable[[], str]] = {"sqlite": lambda: f"sqlite:///{sqlite_path}"}
+            search_backends: dict[str, Callable[[], str]] = {}
+            if "sqlite" not in skip:
+                search_backends["sqlite"] = lambda: f"sqlite:///{sqlite_path}"
             if "mariadb" not in skip:
-                search_backends["mariadb"] = mariadb_database
-            seeded = frozenset({"sqlite"} if args.search_sqlite else ())
+                search_backends["mariadb"] = (lambda: args.search_mariadb) if args.search_mariadb else mariadb_database
+            seeded = frozenset(
+                backend for backend, make_url in search_backends.items() if bench_search_seeded(make_url())
+            )
             report["search"] = bench_search(
                 search_backends, args.search_messages, args.search_queries, args.runs, seeded
             )

@@ -10,13 +10,14 @@ common and rare, English and Chinese, in every room the user may read and in one
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, inspect, select
 
 from bench.chatter import chat_text
 from gochat.protocol import SEARCH_PAGE, username_key, username_skeleton
@@ -97,6 +98,21 @@ def seed(database: Database, count: int, chunk: int = 20_000) -> tuple[int, list
         with database.engine.begin() as connection:
             connection.execute(insert(table), rows)
     return user_ids[0], public_ids, mine
+
+
+def bench_search_seeded(url: str) -> bool:
+    """Whether the database at ``url`` is one an earlier run seeded (kept with ``--search-sqlite`` or
+    ``--search-mariadb``): it has the searcher and messages. A missing or empty one is seeded."""
+    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+        return False
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:
+            if not inspect(connection).has_table(models.Message.__tablename__):
+                return False
+            return connection.scalar(select(models.Message.id).limit(1)) is not None
+    finally:
+        database.close()
 
 
 def seeded_rooms(database: Database) -> tuple[int, list[int], list[int]]:
