@@ -87,12 +87,16 @@ CREATE TABLE IF NOT EXISTS messages (
     edited_at DATETIME(6) NULL,
     -- The users mentioned, JSON [{"id": 1, "username": "bob"}]; NULL when none.
     mentions TEXT NULL,
+    -- Who deleted it (a tombstone); NULL otherwise.
+    deleted_by BIGINT UNSIGNED NULL,
     PRIMARY KEY (id),
     -- History pages ("room = ? AND id < ? ORDER BY id DESC LIMIT n") are answered from this index.
     INDEX idx_messages_room_id_id (room_id, id),
     INDEX idx_messages_deleted_at (deleted_at),
     -- Catching up on edits and deletions ("room = ? AND rev > ?").
     INDEX idx_messages_room_id_rev (room_id, rev),
+    -- Servers sharing the database catching up on every room at once ("rev > ?").
+    INDEX idx_messages_rev (rev),
     CONSTRAINT uq_messages_user_client_msg_id UNIQUE (user_id, client_msg_id),
     CONSTRAINT fk_messages_user FOREIGN KEY (user_id) REFERENCES users (id),
     CONSTRAINT fk_messages_room FOREIGN KEY (room_id) REFERENCES rooms (id)

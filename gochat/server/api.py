@@ -314,9 +314,16 @@ async def room_messages(
     return [message.to_wire() for message in page.messages]
 
 
-def health_body(connections: int, database_id: str, storage: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
-    status = "ok" if storage["ok"] and cache["ok"] else ("degraded" if storage["ok"] else "down")
-    return {
+def health_body(
+    connections: int,
+    database_id: str,
+    storage: dict[str, Any],
+    cache: dict[str, Any],
+    cluster: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    healthy = cache["ok"] and (cluster is None or cluster["ok"])
+    status = "ok" if storage["ok"] and healthy else ("degraded" if storage["ok"] else "down")
+    body = {
         "status": status,
         "version": __version__,
         "protocolVersion": PROTOCOL_VERSION,
@@ -327,10 +334,20 @@ def health_body(connections: int, database_id: str, storage: dict[str, Any], cac
         "cache": cache,
         "connections": connections,
     }
+    if cluster is not None:
+        body["cluster"] = cluster
+    return body
 
 
 _DATABASE_ID = "0f6b7c1e9d2a4f38b5c6d7e8f9a0b1c2"
 _HEALTH_UP = health_body(2, _DATABASE_ID, {"backend": "sqlite", "ok": True}, {"backend": "memory", "ok": True})
+_HEALTH_PAUSED = health_body(
+    2,
+    _DATABASE_ID,
+    {"backend": "mysql", "ok": True},
+    {"backend": "redis", "ok": False},
+    {"ok": False, "instances": 3, "message": "cross-instance delivery paused"},
+)
 _HEALTH_DOWN = health_body(
     2, _DATABASE_ID, {"backend": "mysql", "ok": False, "error": "OperationalError"}, {"backend": "redis", "ok": True}
 )
@@ -339,14 +356,25 @@ _HEALTH_DOWN = health_body(
 @router.get(
     "/health",
     responses={
-        200: _example("Storage answers (status ok, or degraded when only the cache does not)", _HEALTH_UP),
+        200: {
+            "description": "Storage answers (status ok; degraded when the cache or the cluster's Redis does not)",
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "ok": {"value": _HEALTH_UP},
+                        "degraded": {"value": _HEALTH_PAUSED},
+                    }
+                }
+            },
+        },
         503: _example("Storage does not answer (status down)", _HEALTH_DOWN),
     },
 )
 async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
-    """Whether storage and cache answer. 503 when storage does not."""
+    """Whether storage and cache answer, and (one of several servers) whether events cross between
+    them live. 503 when storage does not answer."""
     storage = await ctx.storage_health()
     cache = await ctx.cache.health()
     if not storage["ok"]:
         response.status_code = 503
-    return health_body(ctx.hub.connection_count, ctx.database_id, storage, cache)
+    return health_body(ctx.hub.connection_count, ctx.database_id, storage, cache, ctx.cluster_health())

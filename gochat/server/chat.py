@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Collection
 
 from gochat.protocol import (
     HISTORY_DEFAULT_LIMIT,
     ClientFrame,
     EnterRoom,
     LeaveRoom,
-    Mentioned,
-    Message,
     Presence,
     ProtocolError,
     RoomState,
@@ -29,11 +26,11 @@ from gochat.protocol import (
     ack_frame,
     encode_server_frame,
     error_frame,
-    message_frame,
     request_failed,
 )
 from gochat.server.direct import DirectRooms
 from gochat.server.errors import ChatError, NotInRoom, RateLimited, StorageUnavailable
+from gochat.server.fanout import Fanout
 from gochat.server.history import History
 from gochat.server.hub import Connection, RoomHub
 from gochat.server.limits import RateLimits
@@ -76,6 +73,7 @@ class ChatService:
         database: Database,
         rooms: RoomDirectory,
         hub: RoomHub,
+        fanout: Fanout,
         markers: ReadMarkers,
         history: History,
         limits: RateLimits,
@@ -85,6 +83,7 @@ class ChatService:
         self._limits = limits
         self._rooms = rooms
         self._hub = hub
+        self._fanout = fanout
         self._markers = markers
         self._history = history
         self._direct = direct
@@ -132,29 +131,10 @@ class ChatService:
 
     def broadcast_committed(self, batch: list[Committed]) -> None:
         """The writer's listener: each new message goes to its room (present and watching
-        connections) once, in id order; then the users it mentions hear of it."""
-        for committed in batch:
-            if committed.is_new:
-                message = committed.message
-                frame = message_frame(committed.message_json())
-                self._hub.broadcast(message.room_id, frame, message_id=message.id, watchers=True)
-                if message.mentions:
-                    self.notify_mentions(message)
+        connections, on every server) once, in id order; then the users it mentions hear of it
+        (Fanout, Delivery)."""
+        self._fanout.stored([(c.message, c.message_json()) for c in batch if c.is_new])
         self._direct.messages_committed(batch)
-
-    def notify_mentions(self, message: Message, already_notified: Collection[int] = ()) -> None:
-        """MENTIONED (12) to every connection of each user the message mentions that is not
-        present in its room (a watcher is not present); never to its author, nor to users in
-        ``already_notified`` (an edit passes those its earlier text mentioned). The one place
-        mentions are delivered: scale-out hooks here."""
-        frame: str | None = None
-        for user in message.mentions:
-            if user.id == message.author.id or user.id in already_notified:
-                continue
-            for connection in self._hub.connections_of_user(user.id):
-                if not self._hub.is_in(connection, message.room_id):
-                    frame = frame or encode_server_frame(Mentioned(message))
-                    connection.deliver(frame)
 
     # -- typing ----------------------------------------------------------------------
 
@@ -165,8 +145,7 @@ class ChatService:
         user = connection.user
         if not self._hub.is_in(connection, request.room_id) or not self.typing_gate.admit(user.id, request.room_id):
             return
-        frame = encode_server_frame(Typing(request.room_id, user))
-        self._hub.offer_to_others_present(request.room_id, frame, user.id)
+        self._fanout.typing(request.room_id, user.id, encode_server_frame(Typing(request.room_id, user)))
 
     def _acknowledge(self, connection: Connection, request: SendMessage, future: Acknowledgement) -> None:
         if future.cancelled():
@@ -210,10 +189,13 @@ class ChatService:
         reading = Reading(marker, unread)
         if room.is_direct and newest == 0:
             self._direct.expect_first_message(room)
+        # Counted on the whole cluster before the member list is read, so the list has them.
+        announce = await self._fanout.present(room.id, user, newly_present)
+        members = await self._fanout.members(room.id)
         state = RoomState(
             room=self._rooms.view(room, reading, viewer_id=user.id),
             last_message_id=newest,
-            members=tuple(self._hub.members(room.id)),
+            members=tuple(members),
             messages=tuple(page.messages),
             has_older=page.more if request.after_id is None else None,
             has_newer=(page.more or (changes is not None and changes.more)) if request.after_id is not None else None,
@@ -226,8 +208,8 @@ class ChatService:
         connection.deliver(encode_server_frame(state))
         upto = page.messages[-1].id if page.messages else (request.after_id or 0)
         self._hub.finish_join(connection, room.id, upto)
-        if newly_present:
-            self._announce(True, connection, room.id, exclude=connection)
+        if announce:
+            self._fanout.announce(room.id, user, entered=True, exclude=connection)
         if joined:
             # The room is now theirs: their other devices start following it too.
             self._markers.announce(user, room.id, reading, exclude=connection)
@@ -298,17 +280,18 @@ class ChatService:
         reply = self._presence(False, connection, request.room_id, request.request_id)
         connection.deliver(encode_server_frame(reply))
         if now_absent:
-            self._announce(False, connection, request.room_id)
+            self._fanout.absent(request.room_id, connection.user)
+
+    def connected(self, connection: Connection) -> None:
+        self._hub.register(connection)
+        self._fanout.connected(connection.user, first_here=len(self._hub.connections_of_user(connection.user.id)) == 1)
 
     def disconnected(self, connection: Connection) -> None:
         self._limits.connection_closed(connection.id)
+        # Watchers hear who left too: their room list's online count stays live.
         for room_id in self._hub.unregister(connection):
-            self._announce(False, connection, room_id)
-
-    def _announce(self, entered: bool, connection: Connection, room_id: int, exclude: Connection | None = None) -> None:
-        # Watchers hear it too: their room list's online count stays live.
-        frame = encode_server_frame(self._presence(entered, connection, room_id))
-        self._hub.broadcast(room_id, frame, exclude=exclude, watchers=True)
+            self._fanout.absent(room_id, connection.user)
+        self._fanout.disconnected(connection.user, last_here=not self._hub.connections_of_user(connection.user.id))
 
     def _presence(self, entered: bool, connection: Connection, room_id: int, request_id: str | None = None) -> Presence:
-        return Presence(room_id, connection.user, self._hub.online(room_id), entered, request_id)
+        return Presence(room_id, connection.user, self._fanout.online(room_id), entered, request_id)

@@ -13,10 +13,12 @@ from gochat.protocol import CloseCode
 from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
 from gochat.server.chat import ChatService
+from gochat.server.cluster.node import ClusterNode
 from gochat.server.config import Settings
 from gochat.server.direct import DirectRooms
 from gochat.server.edits import MessageEdits
 from gochat.server.errors import StorageUnavailable
+from gochat.server.fanout import Fanout
 from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
@@ -55,6 +57,7 @@ class ServerContext:
     edits: MessageEdits
     direct: DirectRooms
     people: People
+    fanout: Fanout
     # What every cache key starts with: the operator's prefix, then this database's id.
     cache_namespace: str = ""
     # The database's own random id: clients tell two servers at one address apart by it.
@@ -75,16 +78,29 @@ class ServerContext:
         if settings.redis_url:
             log.info("Redis keys of this database start with %r", namespace)
         hub = RoomHub()
+        fanout = Fanout(hub)
+        if settings.redis_url:
+            # One of several servers on this database (docs/architecture.md, "Several instances").
+            fanout.cluster = ClusterNode(
+                settings.redis_url,
+                namespace.rstrip(":"),
+                database,
+                on_event=fanout.delivery.event,
+                on_stream=fanout.delivery.stream_event,
+                local_share=hub.local_share,
+            )
         limits = RateLimits(settings)
         hashing = HashingPool(settings.hash_concurrency, settings.hash_wait)
-        rooms = RoomDirectory(database, cache, hub, limits)
-        markers = ReadMarkers(database, hub)
+        rooms = RoomDirectory(database, cache, fanout, limits)
+        markers = ReadMarkers(database, fanout)
         history = History(database, rooms)
         search = MessageSearch(database, rooms)
-        direct = DirectRooms(database, cache, rooms, hub)
-        chat = ChatService(database, rooms, hub, markers, history, limits, direct)
+        direct = DirectRooms(database, cache, rooms, hub, fanout)
+        chat = ChatService(database, rooms, hub, fanout, markers, history, limits, direct)
+        if fanout.cluster is not None:
+            await fanout.cluster.start()
         chat.writer.start()
-        edits = MessageEdits(database, rooms, hub, limits, chat.notify_mentions, settings.admins)
+        edits = MessageEdits(database, rooms, fanout, limits, settings.admins)
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
         sweeper.start()
@@ -103,20 +119,22 @@ class ServerContext:
             hashing,
             edits,
             direct,
-            People(database, hub),
+            People(database, fanout),
+            fanout,
             namespace,
             database_id,
         )
 
     async def logout(self, token_hash: str) -> None:
+        """The token ends; its sockets close now, on every server (at the latest at the next token
+        sweep of a server that did not hear of it)."""
         await self.accounts.logout(token_hash)
-        self.hub.close_all(CloseCode.LOGGED_OUT, "logged out", self.hub.connections_with_token(token_hash))
+        self.fanout.end_sessions("logged out", token_hash=token_hash)
 
     async def logout_everywhere(self, user: UserRecord) -> None:
-        """Every token of the user ends; their sockets here close now, on other servers sharing
-        the database at their next token sweep."""
+        """Every token of the user ends; their sockets close now, on every server."""
         await self.accounts.logout_everywhere(user)
-        self.hub.close_all(CloseCode.LOGGED_OUT, "logged out everywhere", self.hub.connections_of_user(user.id))
+        self.fanout.end_sessions("logged out everywhere", user_id=user.id)
 
     async def storage_health(self) -> dict[str, Any]:
         try:
@@ -126,6 +144,16 @@ class ServerContext:
             # answers anyone who asks.
             return {"backend": self.database.backend, "ok": False, "error": type(exc.__cause__ or exc).__name__}
         return {"backend": self.database.backend, "ok": True}
+
+    def cluster_health(self) -> dict[str, Any] | None:
+        """None for a server on its own; else whether events cross between servers live."""
+        cluster = self.fanout.cluster
+        if cluster is None:
+            return None
+        health: dict[str, Any] = {"ok": cluster.ok, "instances": cluster.servers}
+        if not cluster.ok:
+            health["message"] = "cross-instance delivery paused"
+        return health
 
     def begin_shutdown(self) -> None:
         """Stop taking chat: close every WebSocket with 1001 (queued frames go out first)."""
@@ -148,6 +176,9 @@ class ServerContext:
         await self.sweeper.close()
         await self.chat.writer.close()
         await self.direct.close()  # announcements of the last messages committed
+        await self.fanout.settle()  # presence changes on their way to Redis
+        if self.fanout.cluster is not None:
+            await self.fanout.cluster.close()
         await self.cache.close()
         self.hashing.close()
         await self.database.call(lambda: None)

@@ -23,6 +23,7 @@ from gochat.protocol import (
 )
 from gochat.server.cache import Cache
 from gochat.server.errors import ChatError, NotFound, log_if_storage_failed
+from gochat.server.fanout import Fanout
 from gochat.server.hub import RoomHub
 from gochat.server.records import MessageRecord, RoomRecord, UserRecord
 from gochat.server.rooms import RoomDirectory
@@ -41,11 +42,12 @@ _SWEEP_FLOOR = 64
 
 
 class DirectRooms:
-    def __init__(self, database: Database, cache: Cache, rooms: RoomDirectory, hub: RoomHub) -> None:
+    def __init__(self, database: Database, cache: Cache, rooms: RoomDirectory, hub: RoomHub, fanout: Fanout) -> None:
         self._db = database
         self._cache = cache
         self._rooms = rooms
         self._hub = hub
+        self._fanout = fanout
         # Direct rooms someone here entered or watched while they had no message: the first
         # message committed here in one of them is checked against the database (a stale ENTER
         # may have put back a room that has messages) and announced to the other member.
@@ -116,10 +118,11 @@ class DirectRooms:
 
     async def _announce_if_first(self, room: RoomRecord, message: MessageRecord) -> None:
         """ROOM_CREATED (8) to every connection of the room's other member, with the room as
-        they see it — if ``message`` is the room's first (the database says) and they are here."""
+        they see it — if ``message`` is the room's first (the database says) and they are connected
+        (to any server)."""
         assert room.members is not None
         peer = next(member for member in room.members if member.id != message.author.id)
-        if not self._hub.connections_of_user(peer.id):
+        if not await self._fanout.online_users([peer.id]):
             return  # offline: GET /api/dms has it, with its unread count, when they come back
         try:
             reading = await self._db.run(queries.first_message_reading, room.id, message.id, peer.id)
@@ -129,8 +132,7 @@ class DirectRooms:
         if reading is None:
             return
         frame = encode_server_frame(RoomCreated(self._rooms.view(room, reading, viewer_id=peer.id)))
-        for connection in self._hub.connections_of_user(peer.id):
-            connection.deliver(frame)
+        self._fanout.to_user(peer.id, frame)
 
     async def close(self) -> None:
         """Finish the announcements under way (before storage closes)."""

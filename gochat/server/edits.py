@@ -4,11 +4,11 @@ without sockets: the transport hands in the caller and the ids; the room hears o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable
 
-from gochat.protocol import MessageDeleted, MessageEdited, encode_server_frame, username_key, validate_content
+from gochat.protocol import username_key, validate_content
 from gochat.server.errors import Forbidden, NotFound
-from gochat.server.hub import RoomHub
+from gochat.server.fanout import Fanout
 from gochat.server.limits import RateLimits
 from gochat.server.records import MessageRecord, UserRecord
 from gochat.server.rooms import RoomDirectory
@@ -21,25 +21,19 @@ def _no_message(room_id: int, message_id: int) -> NotFound:
     return NotFound(f"There is no message {message_id} in room {room_id}.")
 
 
-# MENTIONED to the users a message mentions, except those given (ChatService.notify_mentions).
-MentionNotifier = Callable[[MessageRecord, Collection[int]], None]
-
-
 class MessageEdits:
     def __init__(
         self,
         database: Database,
         rooms: RoomDirectory,
-        hub: RoomHub,
+        fanout: Fanout,
         limits: RateLimits,
-        notify_mentions: MentionNotifier,
         admins: Iterable[str],
     ) -> None:
         self._db = database
         self._rooms = rooms
-        self._hub = hub
+        self._fanout = fanout
         self._limits = limits
-        self._notify_mentions = notify_mentions
         # Compared as usernames are: "Alice" on the command line is the account alice.
         self._admins = frozenset(username_key(name) for name in admins)
 
@@ -63,8 +57,8 @@ class MessageEdits:
         if outcome is None:
             raise _no_message(room.id, message_id)
         edited, mentioned_before = outcome
-        self._hub.broadcast(room.id, encode_server_frame(MessageEdited(edited)), watchers=True)
-        self._notify_mentions(edited, {u.id for u in mentioned_before})
+        # The room hears of it (on every server), and who the new text newly mentions.
+        self._fanout.edited(edited, {u.id for u in mentioned_before})
         return edited
 
     async def delete(self, user: UserRecord, room_id: int, message_id: int) -> None:
@@ -81,5 +75,4 @@ class MessageEdits:
             raise Forbidden("Only its author, the room's creator or a server admin may delete a message.") from None
         if rev is None:
             raise _no_message(room.id, message_id)
-        frame = encode_server_frame(MessageDeleted(room.id, message_id, user, rev))
-        self._hub.broadcast(room.id, frame, watchers=True)
+        self._fanout.deleted(room.id, message_id, user, rev)

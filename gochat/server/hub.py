@@ -60,6 +60,9 @@ class _RoomPresence:
     joining: dict[int, list[tuple[int | None, str]]] = field(default_factory=dict)
     # A direct room's two members (who may be mentioned in it); None for a public room.
     direct_members: frozenset[int] | None = None
+    # Connections whose room state carried messages up to an id not yet broadcast here (another
+    # server committed them; the cluster's stream delivers them a moment later): not again.
+    floors: dict[int, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -73,6 +76,8 @@ class RoomHub:
         self._rooms_of: dict[int, set[int]] = {}  # connection id -> rooms it is present in
         self._watching_of: dict[int, set[int]] = {}  # connection id -> rooms it watches
         self._by_user: dict[int, dict[int, Connection]] = {}  # user id -> their connections
+        # The highest message id broadcast (ids are broadcast in rising order).
+        self._released_id = 0
 
     # -- connections -------------------------------------------------------------------
 
@@ -107,6 +112,13 @@ class RoomHub:
 
     def connections(self) -> list[Connection]:
         return list(self._connections.values())
+
+    def local_share(self) -> tuple[set[tuple[int, UserRecord]], set[UserRecord]]:
+        """Who is present in which room here, and who is connected here (a cluster counts these
+        again in Redis after losing them)."""
+        present = {(room_id, user) for room_id, room in self._rooms.items() for user in room.user_records.values()}
+        connected = {next(iter(mine.values())).user for mine in self._by_user.values() if mine}
+        return present, connected
 
     def connections_with_token(self, token_hash: str) -> list[Connection]:
         return [c for c in self._connections.values() if c.token_hash == token_hash]
@@ -156,6 +168,7 @@ class RoomHub:
             watching.discard(room_id)
         if connection.id not in presence.connections:
             presence.joining.pop(connection.id, None)
+            presence.floors.pop(connection.id, None)
         if presence.empty:
             del self._rooms[room_id]
         return True
@@ -176,6 +189,8 @@ class RoomHub:
         for message_id, frame in held or ():
             if message_id is None or message_id > history_upto:
                 connection.deliver(frame)
+        if history_upto > self._released_id:
+            presence.floors[connection.id] = history_upto
 
     def leave(self, connection: Connection, room_id: int) -> bool:
         """Take a connection out of a room. Returns True when its user is now absent."""
@@ -184,6 +199,7 @@ class RoomHub:
             return False
         # A connection handles one frame at a time, so no watch reply is being held now.
         presence.joining.pop(connection.id, None)
+        presence.floors.pop(connection.id, None)
         rooms_of = self._rooms_of.get(connection.id)
         if rooms_of is not None:
             rooms_of.discard(room_id)
@@ -227,6 +243,8 @@ class RoomHub:
     ) -> int:
         """Queue one encoded frame for every connection in a room (and, with ``watchers``, every
         connection watching it, once each); returns how many got it."""
+        if message_id is not None and message_id > self._released_id:
+            self._released_id = message_id
         presence = self._rooms.get(room_id)
         if presence is None:
             return 0
@@ -248,10 +266,15 @@ class RoomHub:
     ) -> int:
         """Queue the frame for each connection (or hold it for one still joining)."""
         joining = presence.joining
+        floors = presence.floors
         sent = 0
         for connection_id, connection in connections.items():
             if connection_id == excluded or (skip is not None and connection_id in skip):
                 continue
+            if floors and message_id is not None and connection_id in floors:
+                if message_id <= floors[connection_id]:
+                    continue  # its room state had it
+                del floors[connection_id]
             held = joining.get(connection_id) if joining else None
             if held is not None:
                 held.append((message_id, frame))

@@ -8,16 +8,17 @@ so unread counts agree across devices.
 from __future__ import annotations
 
 from gochat.protocol import ReadMoved, encode_server_frame
-from gochat.server.hub import Connection, RoomHub
+from gochat.server.fanout import Fanout
+from gochat.server.hub import Connection
 from gochat.server.records import Reading, UserRecord
 from gochat.server.store import queries
 from gochat.server.store.database import Database
 
 
 class ReadMarkers:
-    def __init__(self, database: Database, hub: RoomHub) -> None:
+    def __init__(self, database: Database, fanout: Fanout) -> None:
         self._db = database
-        self._hub = hub
+        self._fanout = fanout
 
     async def of_room(self, user: UserRecord, room_id: int) -> Reading:
         marker, unread, _newest = await self._db.run(queries.room_reading, user.id, room_id)
@@ -32,8 +33,6 @@ class ReadMarkers:
         return reading
 
     def announce(self, user: UserRecord, room_id: int, reading: Reading, exclude: Connection | None = None) -> None:
-        """READ to every connection of ``user`` (but ``exclude``, which knows already)."""
+        """READ to every connection of ``user``, on every server (but ``exclude``, which knows already)."""
         frame = encode_server_frame(ReadMoved(room_id, reading.last_read_id, reading.unread))
-        for connection in self._hub.connections_of_user(user.id):
-            if connection is not exclude:
-                connection.deliver(frame)
+        self._fanout.to_user(user.id, frame, exclude)

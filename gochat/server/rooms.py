@@ -6,7 +6,7 @@ from __future__ import annotations
 from gochat.protocol import Room, RoomCreated, RoomSort, encode_server_frame, validate_room_name
 from gochat.server.cache import Cache
 from gochat.server.errors import Conflict, NotFound
-from gochat.server.hub import RoomHub
+from gochat.server.fanout import Fanout
 from gochat.server.limits import RateLimits
 from gochat.server.records import NOT_READ, Reading, RoomPage, RoomRecord, UserRecord
 from gochat.server.store import queries
@@ -14,10 +14,10 @@ from gochat.server.store.database import Database
 
 
 class RoomDirectory:
-    def __init__(self, database: Database, cache: Cache, hub: RoomHub, limits: RateLimits) -> None:
+    def __init__(self, database: Database, cache: Cache, fanout: Fanout, limits: RateLimits) -> None:
         self._db = database
         self._cache = cache
-        self._hub = hub
+        self._fanout = fanout
         self._limits = limits
 
     async def page(
@@ -57,9 +57,9 @@ class RoomDirectory:
             raise Conflict("A room with that name exists already.") from None
         await self._cache.add_room(room)
         # Everyone connected learns of it, so room lists stay live without polling.
-        self._hub.broadcast_everyone(encode_server_frame(RoomCreated(self.view(room))))
+        self._fanout.to_everyone(encode_server_frame(RoomCreated(self.view(room))))
         return room
 
     def view(self, room: RoomRecord, reading: Reading | None = None, viewer_id: int | None = None) -> Room:
         """The room as one user (``viewer_id``) sees it, with their ``reading`` (None: they have none)."""
-        return room.view(online=self._hub.online(room.id), reading=reading or NOT_READ, viewer_id=viewer_id)
+        return room.view(online=self._fanout.online(room.id), reading=reading or NOT_READ, viewer_id=viewer_id)

@@ -275,7 +275,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     connection = WebSocketConnection(websocket, user, digest, ctx.settings.max_client_backlog)
-    ctx.hub.register(connection)
+    ctx.chat.connected(connection)
     sender = asyncio.create_task(connection.run_sender(), name=f"ws-sender-{connection.id}")
     try:
         await _read_frames(ctx, websocket, connection)

@@ -127,6 +127,8 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.mark.expect_log(logger="gochat.server.cache", text="Redis unavailable")
 @pytest.mark.expect_log(logger="gochat.server.cache", text="Redis is back")
+# The server is a cluster of one (--redis-url): its cross-instance delivery pauses too.
+@pytest.mark.expect_log(logger="gochat.server.cluster.node", text="cross-instance delivery paused")
 async def test_chat_goes_on_while_redis_is_away_and_recovers(
     private_redis: PrivateRedis, mariadb_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -146,6 +148,7 @@ async def test_chat_goes_on_while_redis_is_away_and_recovers(
             health = (await api.get("/api/health")).json()
             assert health["status"] == "degraded"
             assert health["cache"]["ok"] is False
+            assert health["cluster"] == {"ok": False, "instances": 1, "message": "cross-instance delivery paused"}
             other_token, _ = await register_and_login(api)
             async with chat_client(thread.url, other_token) as c:
                 await c.enter(during["id"])
@@ -160,6 +163,11 @@ async def test_chat_goes_on_while_redis_is_away_and_recovers(
 
             # The cache retries Redis RETRY_AFTER_SECONDS after it failed.
             await eventually(cache_back, timeout=RedisCache.RETRY_AFTER_SECONDS + 10, what="the cache's recovery")
+
+            async def cluster_back() -> bool:
+                return bool((await api.get("/api/health")).json()["cluster"]["ok"])
+
+            await eventually(cluster_back, timeout=10, what="the cluster's recovery")
             rooms = (await api.get("/api/rooms", headers=auth(token))).json()
             assert [r["id"] for r in rooms] == [before["id"], during["id"]]
             after = await create_room(api, token)

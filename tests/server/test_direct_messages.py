@@ -22,6 +22,7 @@ from gochat.protocol import MsgType, RoomKind
 from gochat.server.cache import MemoryCache
 from gochat.server.config import Settings
 from gochat.server.direct import DirectRooms
+from gochat.server.fanout import Fanout
 from gochat.server.hub import RoomHub
 from gochat.server.limits import RateLimits
 from gochat.server.records import RoomRecord, UserRecord
@@ -403,6 +404,10 @@ async def test_the_first_message_is_the_databases_first(settings: Settings, serv
                 await a.enter(room["id"])  # empty now: its first message is awaited here
                 await first_message(b_there, room["id"], "first, from the other server")
                 await a.say(room["id"], "second")
+                if settings.redis_url:
+                    # Servers sharing a Redis are one cluster: bob's read marker, moved by his
+                    # message there, reaches his connection here (and nothing else does).
+                    assert (await b_here.expect(MsgType.READ)).data["roomId"] == room["id"]
                 await b_here.silent(scaled(0.5))
                 assert (await two.get("/api/dms", headers=auth(alice.token))).json()[0]["lastMessage"]["content"] == (
                     "second"
@@ -437,7 +442,9 @@ def test_the_empty_rooms_kept_for_a_first_message_stay_bounded(tmp_path: Path) -
     database = Database(f"sqlite:///{tmp_path}/gochat.sqlite3")
     try:
         cache = MemoryCache()
-        direct = DirectRooms(database, cache, RoomDirectory(database, cache, hub, RateLimits(Settings())), hub)
+        fanout = Fanout(hub)
+        rooms = RoomDirectory(database, cache, fanout, RateLimits(Settings()))
+        direct = DirectRooms(database, cache, rooms, hub, fanout)
         watcher = MemoryConnection(alice)
         hub.register(watcher)
 

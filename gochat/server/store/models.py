@@ -117,6 +117,8 @@ class Message(GormModel, Base):
         Index("idx_messages_deleted_at", "deleted_at"),
         # Catching up on edits and deletions: "room = ? and rev > ?".
         Index("idx_messages_room_id_rev", "room_id", "rev"),
+        # Servers sharing the database catching up on every room at once: "rev > ?" (cluster/).
+        Index("idx_messages_rev", "rev"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -133,6 +135,8 @@ class Message(GormModel, Base):
     edited_at: Mapped[datetime | None] = mapped_column(Time, default=None)
     # The users mentioned, as JSON [{"id": 1, "username": "bob"}] (names never change); NULL: none.
     mentions: Mapped[str | None] = mapped_column(Text, default=None)
+    # Who deleted it (a tombstone's MESSAGE_DELETED names them when a server catches up from here).
+    deleted_by: Mapped[int | None] = mapped_column(Id, default=None)
 
 
 class Sequence(Base):

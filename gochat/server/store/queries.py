@@ -661,7 +661,7 @@ def delete_message(session: Session, room_id: int, message_id: int, deleter_id: 
     changed = session.execute(
         update(models.Message)
         .where(models.Message.id == message_id, models.Message.deleted_at.is_(None))
-        .values(content="", mentions=None, deleted_at=now, updated_at=now, rev=rev)
+        .values(content="", mentions=None, deleted_at=now, updated_at=now, rev=rev, deleted_by=deleter_id)
     )
     if not cast(Any, changed).rowcount:
         return None

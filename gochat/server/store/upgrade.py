@@ -10,7 +10,8 @@ several servers starting at once on one MariaDB (or a server restarted mid-upgra
   creates), e.g. rooms (deleted_at, room_name_key) for the room list's pages.
 - rooms.kind, messages.rev, messages.edited_at, messages.mentions (direct rooms, edits and
   deletions, mentions): added with the value an older row means (public, rev 0, never edited,
-  no mentions); new tables (direct_rooms, sequences) come from ``create_all``.
+  no mentions; deleted_by: who deleted a tombstone, NULL for those deleted before it was kept);
+  new tables (direct_rooms, sequences) come from ``create_all``.
 - users.username_skeleton (look-alike names, docs/security.md): the column and its unique
   index are added when missing, then every account's skeleton is (re)computed whenever the
   skeleton's definition changed (a new ICU brings a new confusables.txt) — the version is kept in
@@ -45,6 +46,7 @@ _ADDED_COLUMNS: tuple[tuple[type[models.Base], str, str], ...] = (
     (models.Message, "rev", "0"),
     (models.Message, "edited_at", "NULL"),
     (models.Message, "mentions", "NULL"),
+    (models.Message, "deleted_by", "NULL"),
 )
 
 
