@@ -88,7 +88,6 @@ class ClusterNode:
         self._outbox: asyncio.Queue[tuple[ClusterEvent, float]] = asyncio.Queue()
         self._subscribed = False
         self._redis_ok = True
-        self._caught_up = asyncio.Event()
         self._catching_up: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._presence_lock = asyncio.Lock()
