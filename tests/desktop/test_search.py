@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.api import ApiError
-from gochat.desktop.app import DesktopApp
+from gochat.desktop.app import DesktopApp, create_application
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.search.controller import SearchController
 from gochat.desktop.search.model import SearchResultsModel
@@ -30,6 +30,8 @@ from tests.helpers import auth, chat_client, login, unique_name
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+KEYPAD = Qt.KeyboardModifier.KeypadModifier  # an arrow of the keypad, NumLock off
 
 
 async def _post(server: ServerThread, username: str, room_name: str, contents: list[str]) -> list[int]:
@@ -339,6 +341,45 @@ def test_a_result_far_back_opens_the_room_scrolled_to_it_and_the_window_works_on
     chat.jump_to_newest()
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=WAIT)
     screenshot(chat, "working-on")
+
+
+def search_window_with_results(qtbot: QtBot, contents: list[str]) -> SearchWindow:
+    """The search window on its own, showing ``contents`` as results of "tea" (no server)."""
+    create_application([])  # the app's style, as the user sees it
+    model = SearchResultsModel()
+    model.reset("tea")
+    alice, now = User(1, "alice"), datetime.now(UTC)
+    model.extend([Message(100 - i, 3, alice, content, now) for i, content in enumerate(contents)])
+    window = SearchWindow(model)
+    qtbot.addWidget(window)
+    window.show()
+    activate(qtbot, window)
+    window.focus_query()
+    return window
+
+
+def test_the_keypad_s_arrows_move_between_query_and_results_as_the_arrows_do(qtbot: QtBot, screenshot: Shot) -> None:
+    """With NumLock off the keypad's arrows come with KeypadModifier: they are the arrows (as in
+    the room list's search box, the same field); an arrow with another modifier stays in the query."""
+    window = search_window_with_results(qtbot, ["tea one", "tea two", "tea three"])
+    qtbot.keyClick(window.query, Qt.Key.Key_Down, SHIFT)
+    assert window.query.hasFocus()
+    qtbot.keyClick(window.query, Qt.Key.Key_Down, KEYPAD)
+    qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
+    assert window.results.currentIndex().row() == 0
+    qtbot.keyClick(window.results, Qt.Key.Key_Down, KEYPAD)
+    assert window.results.currentIndex().row() == 1
+    screenshot(window, "keypad-down-in-results")
+    qtbot.keyClick(window.results, Qt.Key.Key_Up, KEYPAD)
+    assert window.results.currentIndex().row() == 0
+    qtbot.keyClick(window.results, Qt.Key.Key_Up, KEYPAD)  # up from the first: back to the query
+    qtbot.waitUntil(window.query.hasFocus, timeout=WAIT)
+    # The room list's keys, all four, arrows or keypad.
+    for key in (Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp):
+        for modifier in (Qt.KeyboardModifier.NoModifier, KEYPAD):
+            window.focus_query()
+            qtbot.keyClick(window.query, key, modifier)
+            qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
 
 
 def test_a_message_found_again_by_other_words_has_those_words_highlighted(qtbot: QtBot) -> None:

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QPushButton,
     QVBoxLayout,
@@ -22,6 +21,7 @@ from gochat.desktop.resources import app_icon
 from gochat.desktop.search.model import HitRole, SearchResultsModel
 from gochat.desktop.search.results import ResultDelegate
 from gochat.desktop.windows.item_views import enter_on_current_row
+from gochat.desktop.windows.search_field import SearchField
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import SEARCH_MIN_CHARS, ValidationError, validate_search_query
 
@@ -35,21 +35,6 @@ EVERYWHERE = 0  # the scope choice's data for "every room"
 HINT = f"Type at least {SEARCH_MIN_CHARS} characters to search: a word, part of one, or a Chinese word (你好)."
 
 
-class QueryField(QLineEdit):
-    """The query: Down and Page Down move into the results; Esc clears it (and, empty, closes)."""
-
-    listKeyPressed = Signal(int)  # noqa: N815
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_PageDown) and not event.modifiers():
-            self.listKeyPressed.emit(event.key())
-            return
-        if event.key() == Qt.Key.Key_Escape and self.text():
-            self.clear()
-            return
-        super().keyPressEvent(event)
-
-
 class ResultList(QListView):
     """Enter opens the current result (double-click too); Up on the first goes back to the query."""
 
@@ -60,7 +45,8 @@ class ResultList(QListView):
         if enter_on_current_row(self, event):
             self.activatedRow.emit(self.currentIndex())
             return
-        if event.key() == Qt.Key.Key_Up and not event.modifiers() and self.currentIndex().row() <= 0:
+        up = event.key() == Qt.Key.Key_Up and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if up and self.currentIndex().row() <= 0:
             self.leftAtTop.emit()
             return
         super().keyPressEvent(event)
@@ -89,7 +75,7 @@ class SearchWindow(QWidget):
         title = QLabel("Search messages")
         title.setProperty("role", "title")
         self.banner = ConnectionBanner()
-        self.query = QueryField()
+        self.query = SearchField()
         self.query.setPlaceholderText("Search messages…")
         self.query.setClearButtonEnabled(True)
         self.scope = QComboBox()
