@@ -382,6 +382,36 @@ def test_the_keypad_s_arrows_move_between_query_and_results_as_the_arrows_do(qtb
             qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
 
 
+def test_the_status_line_says_what_enter_does_where(qtbot: QtBot, screenshot: Shot) -> None:
+    """Found by a person using the app: the status line said "Enter opens one" while Enter in
+    the query searched again. It now says how a result opens, and that is what happens."""
+    window = search_window_with_results(qtbot, ["tea one", "tea two"])
+    window.query.setText("tea")
+    window.show_results(2, more=False)
+    status = window.status.text()
+    assert status.startswith("2 messages found, newest first.")
+    assert "Enter opens one" not in status
+    assert "Double-click a result or press Enter on it to open it (Down moves into the list)." in status
+    screenshot(window, "status-says-how-to-open")
+    searched: list[tuple[str, int]] = []
+    opened: list[tuple[int, int]] = []
+    window.searchRequested.connect(lambda query, room_id: searched.append((query, room_id)))
+    window.openRequested.connect(lambda room_id, message_id: opened.append((room_id, message_id)))
+    # Enter in the query searches (again, at once); it opens nothing.
+    qtbot.keyClick(window.query, Qt.Key.Key_Return)
+    assert searched == [("tea", 0)]
+    assert opened == []
+    # Down, then Enter on a result, opens it; so does a double-click.
+    qtbot.keyClick(window.query, Qt.Key.Key_Down)
+    qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
+    qtbot.keyClick(window.results, Qt.Key.Key_Return)
+    assert opened == [(3, 100)]
+    rect = window.results.visualRect(window.results_model.index(1))
+    qtbot.mouseClick(window.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(window.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert opened == [(3, 100), (3, 99)]
+
+
 def test_a_message_found_again_by_other_words_has_those_words_highlighted(qtbot: QtBot) -> None:
     """Found in a trial: "大家你好呀 hello" found by 你好, then by hello, still had 你好
     highlighted (the laid-out text was kept by message and text, not by what it highlights)."""

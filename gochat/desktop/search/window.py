@@ -202,7 +202,12 @@ class SearchWindow(QWidget):
             self._say("No messages found.", error=False)
         else:
             words = "message" if shown == 1 else "messages"
-            self._say(f"{shown}{'+' if more else ''} {words} found, newest first. Enter opens one.", error=False)
+            # Enter in the query searches again: a result opens from the list.
+            self._say(
+                f"{shown}{'+' if more else ''} {words} found, newest first. "
+                "Double-click a result or press Enter on it to open it (Down moves into the list).",
+                error=False,
+            )
         self._maybe_more()
 
     def show_error(self, message: str) -> None:
