@@ -157,6 +157,7 @@ class DesktopApp(QObject):
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(account.logout()))
         self.rooms_window.logoutEverywhereRequested.connect(self._log_out_everywhere)
         self.search_window.searchRequested.connect(lambda query, room_id: self.search.search(query, room_id or None))
+        self.search_window.clearRequested.connect(self.search.clear)
         self.search_window.moreRequested.connect(self.search.load_more)
         self.search_window.openRequested.connect(self.open_search_result)
         self.search.searching.connect(self.search_window.show_searching)

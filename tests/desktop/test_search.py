@@ -293,6 +293,74 @@ def test_results_come_in_pages_and_errors_are_shown_in_the_window(
     screenshot(search, "offline")
 
 
+@pytest.mark.unthrottled_messages  # the room's messages are posted at once
+def test_a_query_shortened_below_2_characters_clears_the_results_shown(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
+) -> None:
+    """Found by a person using the app: shortened to 1 character, the query showed the hint and,
+    under it, the previous query's results, as if they matched the new text."""
+    alice = make_desktop()
+    name = unique_name("alice")
+    log_in(qtbot, alice, server, name)
+    create_room(qtbot, alice, "tea room")
+    rounds = SEARCH_PAGE // 2 + 1  # more than a page of tea
+    post(qtbot, qloop, server, name, "tea room", ["tea for two", "green tea", "coffee"] * rounds)
+    sent = count_searches(alice)
+    alice.open_search()
+    search = alice.search_window
+    qtbot.waitUntil(search.isVisible, timeout=WAIT)
+    type_text(qtbot, search, "tea")
+    qtbot.waitUntil(lambda: len(found(search)) == SEARCH_PAGE, timeout=WAIT)
+    qtbot.waitUntil(search.more_button.isVisible, timeout=WAIT)
+
+    qtbot.keyClick(search.query, Qt.Key.Key_Backspace)
+    qtbot.keyClick(search.query, Qt.Key.Key_Backspace)
+    assert search.query.text() == "t"
+    assert found(search) == []
+    assert search.results_model.rowCount() == 0
+    assert search.status.text() == HINT
+    assert not search.more_button.isVisible()
+    screenshot(search, "shortened-to-one-character")
+    # Emptied too (the clear button, or Esc): nothing of the old search stays either.
+    qtbot.keyClick(search.query, Qt.Key.Key_Backspace)
+    assert found(search) == []
+    # Typed on, it searches again.
+    type_text(qtbot, search, "coffee")
+    qtbot.waitUntil(lambda: found(search) == ["coffee"] * rounds, timeout=WAIT)
+    assert sent == ["tea", "coffee"]
+
+
+class HeldSearch:
+    """A RestApi stand-in whose search answers when the test says."""
+
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[list[Message]] = asyncio.get_event_loop().create_future()
+        self.answered = False
+
+    async def search(self, query: str, *, room_id: int | None = None, before: int | None = None) -> list[Message]:
+        page = await self.answer
+        self.answered = True  # the rest of the page's handling runs in this same step
+        return page
+
+
+def test_a_page_on_its_way_for_a_search_cleared_is_dropped(qtbot: QtBot, qloop: asyncio.AbstractEventLoop) -> None:
+    """The query shortened while its search is on its way: the page, arriving after, is not shown."""
+    session = ChatSession()
+    search = SearchController(session)
+    api = HeldSearch()
+    session.api = api  # type: ignore[assignment]
+    loaded: list[int] = []
+    search.pageLoaded.connect(lambda shown, _more: loaded.append(shown))
+    assert search.search("tea")
+    search.clear()
+    api.answer.set_result([Message(7, 1, User(1, "alice"), "tea for two", datetime.now(UTC))])
+    qtbot.waitUntil(lambda: api.answered, timeout=WAIT)
+    assert search.model.rowCount() == 0
+    assert loaded == []
+    assert not search.has_more
+    assert not search.load_more()  # nothing to page: no search now
+
+
 @pytest.mark.unthrottled_messages  # 300 messages posted at once
 def test_a_result_far_back_opens_the_room_scrolled_to_it_and_the_window_works_on(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot

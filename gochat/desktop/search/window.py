@@ -54,10 +54,13 @@ class ResultList(QListView):
 
 class SearchWindow(QWidget):
     """Signals: ``searchRequested(query, room_id)`` (room_id 0: every room) once typing pauses or
-    on Enter, only for a query long enough; ``moreRequested()`` the next page (Load more, or the
-    list scrolled to its end); ``openRequested(room_id, message_id)`` a result activated."""
+    on Enter, only for a query long enough; ``clearRequested()`` the query is no longer one to
+    search (shortened below the minimum, or too long): the results of the one before must go, so
+    nobody takes them for matches of the new text; ``moreRequested()`` the next page (Load more,
+    or the list scrolled to its end); ``openRequested(room_id, message_id)`` a result activated."""
 
     searchRequested = Signal(str, int)  # noqa: N815
+    clearRequested = Signal()  # noqa: N815
     moreRequested = Signal()  # noqa: N815
     openRequested = Signal(int, int)  # noqa: N815
 
@@ -174,6 +177,8 @@ class SearchWindow(QWidget):
             validate_search_query(text)
         except ValidationError as error:
             self._asked = None
+            self._set_more(False)
+            self.clearRequested.emit()
             self._say(HINT if not text.strip() or len(text.strip()) < SEARCH_MIN_CHARS else error.message, error=False)
             return False
         return True
