@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import platformdirs
 import qasync
@@ -121,7 +122,7 @@ class DesktopApp(QObject):
         # people dialog): a refusal is said there.
         self._direct_asked_from: QWidget | None = None
         # Asks the user a yes/no question; tests replace it to answer without a modal box.
-        self.confirm: Callable[[str], bool] = self._ask
+        self.confirm: Confirm = self._ask
         # The question about a server's security on screen (trust its certificate? send in
         # clear? its certificate changed), opened window-modal so the loop runs on meanwhile.
         self.security_box: QMessageBox | None = None
@@ -157,6 +158,7 @@ class DesktopApp(QObject):
         self.rooms_window.logoutRequested.connect(lambda: s.spawn(account.logout()))
         self.rooms_window.logoutEverywhereRequested.connect(self._log_out_everywhere)
         self.search_window.searchRequested.connect(lambda query, room_id: self.search.search(query, room_id or None))
+        self.search_window.clearRequested.connect(self.search.clear)
         self.search_window.moreRequested.connect(self.search.load_more)
         self.search_window.openRequested.connect(self.open_search_result)
         self.search.searching.connect(self.search_window.show_searching)
@@ -319,7 +321,8 @@ class DesktopApp(QObject):
     def _delete_asked(self, room_id: int, message_id: int) -> None:
         """Delete from a message's context menu: asked first (No by default), it cannot be undone."""
         if self.confirm(
-            "Delete this message? Everyone will see “message deleted” in its place. This cannot be undone."
+            "Delete this message? Everyone will see “message deleted” in its place. This cannot be undone.",
+            self.chat_windows.get(room_id),  # centred over the room's window, not the screen
         ):
             self.session.spawn(self.chat.delete_message(room_id, message_id))
 
@@ -533,8 +536,12 @@ class DesktopApp(QObject):
         )
 
     @staticmethod
-    def _ask(question: str) -> bool:
-        return question_box(question).exec() == QMessageBox.StandardButton.Yes
+    def _ask(question: str, over: QWidget | None = None) -> bool:
+        box = question_box(question, over)
+        try:
+            return box.exec() == QMessageBox.StandardButton.Yes
+        finally:
+            box.deleteLater()  # a child of ``over`` would otherwise live as long as it
 
     # -- windows, shortcuts, and what the next start restores ----------------------------
 
@@ -713,12 +720,20 @@ class DesktopApp(QObject):
         self.notifier.close()
 
 
-def question_box(question: str) -> QMessageBox:
-    """The yes/no box ``DesktopApp.confirm`` shows (tests show it to take its picture). No is the
-    default: each question guards something that cannot be undone (logging out every device,
-    disconnecting people, creating an account), so a stray Enter must not say yes."""
+class Confirm(Protocol):
+    """``DesktopApp.confirm``: asks ``question`` (over the window ``over``, else the screen's
+    centre); True for Yes."""
+
+    def __call__(self, question: str, over: QWidget | None = None) -> bool: ...
+
+
+def question_box(question: str, over: QWidget | None = None) -> QMessageBox:
+    """The yes/no box ``DesktopApp.confirm`` shows (tests show it to take its picture), centred
+    over the window ``over`` (its parent) when there is one. No is the default: each question
+    guards something that cannot be undone (logging out every device, disconnecting people,
+    creating an account, deleting a message), so a stray Enter must not say yes."""
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    box = QMessageBox(QMessageBox.Icon.Question, "gochat", question, buttons)
+    box = QMessageBox(QMessageBox.Icon.Question, "gochat", question, buttons, over)
     box.setDefaultButton(QMessageBox.StandardButton.No)
     return box
 

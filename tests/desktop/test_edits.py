@@ -8,11 +8,13 @@ import asyncio
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.app import question_box
@@ -274,6 +276,33 @@ def stored_ids(window: ChatWindow, count: int) -> bool:
     return len(found) == count and all(i.message_id is not None for i in found)
 
 
+def show_question_over(qtbot: QtBot, chat: ChatWindow, question: str, over: QWidget | None) -> QMessageBox:
+    """The question box the app shows for ``question`` asked ``over`` a window, shown with the chat
+    window small in the screen's corner: centred over the window, not over the screen (found by a
+    person using the app: "Delete this message?" came up in the middle of the screen)."""
+    chat.resize(chat.minimumSize())
+    chat.move(0, 0)
+    box = question_box(question, over)
+    box.show()
+    qtbot.waitExposed(box)
+    screen_centre = chat.screen().availableGeometry().center()
+    box_centre, chat_centre = box.frameGeometry().center(), chat.frameGeometry().center()
+    assert box.parentWidget() is chat
+    assert (box_centre - chat_centre).manhattanLength() <= 4, (box_centre, chat_centre)
+    assert (box_centre - screen_centre).manhattanLength() > 100, (box_centre, screen_centre)
+    return box
+
+
+def picture_over(path: Path, window: QWidget, box: QWidget) -> None:
+    """Rewrite ``path`` (the window's picture) with ``box`` drawn where it stands over the window:
+    the offscreen platform has no screen to grab, so the two are put together."""
+    picture = window.grab()
+    painter = QPainter(picture)
+    painter.drawPixmap(box.frameGeometry().topLeft() - window.frameGeometry().topLeft(), box.grab())
+    painter.end()
+    assert picture.save(str(path)), path
+
+
 def test_edits_and_deletions_are_seen_live_and_delete_is_for_the_author_and_the_rooms_creator(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, screenshot: Shot
 ) -> None:
@@ -314,19 +343,24 @@ def test_edits_and_deletions_are_seen_live_and_delete_is_for_the_author_and_the_
         )
     assert MessageDelegate._footer(item_of(b_chat, "你好 bob 😀 typo fixed")).endswith(" · edited")
 
-    # Delete asks first (No by default); No keeps the message.
-    questions: list[str] = []
-    alice.confirm = lambda question: questions.append(question) or False  # type: ignore[assignment,func-returns-value]
+    # Delete asks first (No by default), over the chat window; No keeps the message.
+    asked: list[tuple[str, QWidget | None]] = []
+
+    def say_no(question: str, over: QWidget | None = None) -> bool:
+        asked.append((question, over))
+        return False
+
+    alice.confirm = say_no
     trigger(a_chat, secret, "Delete…")
-    assert questions == [
-        "Delete this message? Everyone will see “message deleted” in its place. This cannot be undone."
+    assert asked == [
+        ("Delete this message? Everyone will see “message deleted” in its place. This cannot be undone.", a_chat)
     ]
-    box = question_box(questions[0])
+    box = show_question_over(qtbot, a_chat, *asked[0])
     assert box.defaultButton() == box.button(box.StandardButton.No)
-    qtbot.addWidget(box)
-    box.show()
     screenshot(box, "delete-question")
-    alice.confirm = lambda _question: True  # type: ignore[assignment]
+    picture_over(screenshot(a_chat, "delete-question-over-the-chat-window"), a_chat, box)
+    box.close()
+    alice.confirm = lambda _question, _over=None: True
     trigger(a_chat, secret, "Delete…")
     trigger(a_chat, bobs, "Delete…")  # the room's creator deletes bob's message
     for window in (a_chat, b_chat):
@@ -554,7 +588,7 @@ def test_a_server_admin_may_delete_anyones_message(
     spam = item_of(a_chat, "spam 垃圾").message_id or 0
     assert menu_texts(s_chat, spam) == ["Copy text"]
     assert menu_texts(a_chat, spam) == ["Copy text", "Delete…"]
-    admin.confirm = lambda _question: True  # type: ignore[assignment]
+    admin.confirm = lambda _question, _over=None: True
     trigger(a_chat, spam, "Delete…")
     qtbot.waitUntil(lambda: [i.deleted for i in messages_of(s_chat)] == [True], timeout=WAIT)
 

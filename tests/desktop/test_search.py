@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from gochat.desktop.api import ApiError
-from gochat.desktop.app import DesktopApp
+from gochat.desktop.app import DesktopApp, create_application
 from gochat.desktop.chat.window import ChatWindow
 from gochat.desktop.search.controller import SearchController
 from gochat.desktop.search.model import SearchResultsModel
@@ -30,6 +30,8 @@ from tests.helpers import auth, chat_client, login, unique_name
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+KEYPAD = Qt.KeyboardModifier.KeypadModifier  # an arrow of the keypad, NumLock off
 
 
 async def _post(server: ServerThread, username: str, room_name: str, contents: list[str]) -> list[int]:
@@ -291,6 +293,74 @@ def test_results_come_in_pages_and_errors_are_shown_in_the_window(
     screenshot(search, "offline")
 
 
+@pytest.mark.unthrottled_messages  # the room's messages are posted at once
+def test_a_query_shortened_below_2_characters_clears_the_results_shown(
+    qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
+) -> None:
+    """Found by a person using the app: shortened to 1 character, the query showed the hint and,
+    under it, the previous query's results, as if they matched the new text."""
+    alice = make_desktop()
+    name = unique_name("alice")
+    log_in(qtbot, alice, server, name)
+    create_room(qtbot, alice, "tea room")
+    rounds = SEARCH_PAGE // 2 + 1  # more than a page of tea
+    post(qtbot, qloop, server, name, "tea room", ["tea for two", "green tea", "coffee"] * rounds)
+    sent = count_searches(alice)
+    alice.open_search()
+    search = alice.search_window
+    qtbot.waitUntil(search.isVisible, timeout=WAIT)
+    type_text(qtbot, search, "tea")
+    qtbot.waitUntil(lambda: len(found(search)) == SEARCH_PAGE, timeout=WAIT)
+    qtbot.waitUntil(search.more_button.isVisible, timeout=WAIT)
+
+    qtbot.keyClick(search.query, Qt.Key.Key_Backspace)
+    qtbot.keyClick(search.query, Qt.Key.Key_Backspace)
+    assert search.query.text() == "t"
+    assert found(search) == []
+    assert search.results_model.rowCount() == 0
+    assert search.status.text() == HINT
+    assert not search.more_button.isVisible()
+    screenshot(search, "shortened-to-one-character")
+    # Emptied too (the clear button, or Esc): nothing of the old search stays either.
+    qtbot.keyClick(search.query, Qt.Key.Key_Backspace)
+    assert found(search) == []
+    # Typed on, it searches again.
+    type_text(qtbot, search, "coffee")
+    qtbot.waitUntil(lambda: found(search) == ["coffee"] * rounds, timeout=WAIT)
+    assert sent == ["tea", "coffee"]
+
+
+class HeldSearch:
+    """A RestApi stand-in whose search answers when the test says."""
+
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[list[Message]] = asyncio.get_event_loop().create_future()
+        self.answered = False
+
+    async def search(self, query: str, *, room_id: int | None = None, before: int | None = None) -> list[Message]:
+        page = await self.answer
+        self.answered = True  # the rest of the page's handling runs in this same step
+        return page
+
+
+def test_a_page_on_its_way_for_a_search_cleared_is_dropped(qtbot: QtBot, qloop: asyncio.AbstractEventLoop) -> None:
+    """The query shortened while its search is on its way: the page, arriving after, is not shown."""
+    session = ChatSession()
+    search = SearchController(session)
+    api = HeldSearch()
+    session.api = api  # type: ignore[assignment]
+    loaded: list[int] = []
+    search.pageLoaded.connect(lambda shown, _more: loaded.append(shown))
+    assert search.search("tea")
+    search.clear()
+    api.answer.set_result([Message(7, 1, User(1, "alice"), "tea for two", datetime.now(UTC))])
+    qtbot.waitUntil(lambda: api.answered, timeout=WAIT)
+    assert search.model.rowCount() == 0
+    assert loaded == []
+    assert not search.has_more
+    assert not search.load_more()  # nothing to page: no search now
+
+
 @pytest.mark.unthrottled_messages  # 300 messages posted at once
 def test_a_result_far_back_opens_the_room_scrolled_to_it_and_the_window_works_on(
     qtbot: QtBot, make_desktop: MakeDesktop, server: ServerThread, qloop: asyncio.AbstractEventLoop, screenshot: Shot
@@ -339,6 +409,75 @@ def test_a_result_far_back_opens_the_room_scrolled_to_it_and_the_window_works_on
     chat.jump_to_newest()
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=WAIT)
     screenshot(chat, "working-on")
+
+
+def search_window_with_results(qtbot: QtBot, contents: list[str]) -> SearchWindow:
+    """The search window on its own, showing ``contents`` as results of "tea" (no server)."""
+    create_application([])  # the app's style, as the user sees it
+    model = SearchResultsModel()
+    model.reset("tea")
+    alice, now = User(1, "alice"), datetime.now(UTC)
+    model.extend([Message(100 - i, 3, alice, content, now) for i, content in enumerate(contents)])
+    window = SearchWindow(model)
+    qtbot.addWidget(window)
+    window.show()
+    activate(qtbot, window)
+    window.focus_query()
+    return window
+
+
+def test_the_keypad_s_arrows_move_between_query_and_results_as_the_arrows_do(qtbot: QtBot, screenshot: Shot) -> None:
+    """With NumLock off the keypad's arrows come with KeypadModifier: they are the arrows (as in
+    the room list's search box, the same field); an arrow with another modifier stays in the query."""
+    window = search_window_with_results(qtbot, ["tea one", "tea two", "tea three"])
+    qtbot.keyClick(window.query, Qt.Key.Key_Down, SHIFT)
+    assert window.query.hasFocus()
+    qtbot.keyClick(window.query, Qt.Key.Key_Down, KEYPAD)
+    qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
+    assert window.results.currentIndex().row() == 0
+    qtbot.keyClick(window.results, Qt.Key.Key_Down, KEYPAD)
+    assert window.results.currentIndex().row() == 1
+    screenshot(window, "keypad-down-in-results")
+    qtbot.keyClick(window.results, Qt.Key.Key_Up, KEYPAD)
+    assert window.results.currentIndex().row() == 0
+    qtbot.keyClick(window.results, Qt.Key.Key_Up, KEYPAD)  # up from the first: back to the query
+    qtbot.waitUntil(window.query.hasFocus, timeout=WAIT)
+    # The room list's keys, all four, arrows or keypad.
+    for key in (Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp):
+        for modifier in (Qt.KeyboardModifier.NoModifier, KEYPAD):
+            window.focus_query()
+            qtbot.keyClick(window.query, key, modifier)
+            qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
+
+
+def test_the_status_line_says_what_enter_does_where(qtbot: QtBot, screenshot: Shot) -> None:
+    """Found by a person using the app: the status line said "Enter opens one" while Enter in
+    the query searched again. It now says how a result opens, and that is what happens."""
+    window = search_window_with_results(qtbot, ["tea one", "tea two"])
+    window.query.setText("tea")
+    window.show_results(2, more=False)
+    status = window.status.text()
+    assert status.startswith("2 messages found, newest first.")
+    assert "Enter opens one" not in status
+    assert "Double-click a result or press Enter on it to open it (Down moves into the list)." in status
+    screenshot(window, "status-says-how-to-open")
+    searched: list[tuple[str, int]] = []
+    opened: list[tuple[int, int]] = []
+    window.searchRequested.connect(lambda query, room_id: searched.append((query, room_id)))
+    window.openRequested.connect(lambda room_id, message_id: opened.append((room_id, message_id)))
+    # Enter in the query searches (again, at once); it opens nothing.
+    qtbot.keyClick(window.query, Qt.Key.Key_Return)
+    assert searched == [("tea", 0)]
+    assert opened == []
+    # Down, then Enter on a result, opens it; so does a double-click.
+    qtbot.keyClick(window.query, Qt.Key.Key_Down)
+    qtbot.waitUntil(window.results.hasFocus, timeout=WAIT)
+    qtbot.keyClick(window.results, Qt.Key.Key_Return)
+    assert opened == [(3, 100)]
+    rect = window.results.visualRect(window.results_model.index(1))
+    qtbot.mouseClick(window.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(window.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert opened == [(3, 100), (3, 99)]
 
 
 def test_a_message_found_again_by_other_words_has_those_words_highlighted(qtbot: QtBot) -> None:

@@ -36,6 +36,8 @@ from tests.desktop.test_hosting import join, open_host_dialog, start_hosting
 from tests.helpers import PASSWORD, unique_name
 
 CTRL = Qt.KeyboardModifier.ControlModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+KEYPAD = Qt.KeyboardModifier.KeypadModifier  # an arrow of the keypad, NumLock off
 
 
 # -- the room list on its own: made-up rooms, no server needed ------------------------------
@@ -224,6 +226,25 @@ def test_the_search_box_keys_move_into_the_list_and_enter_opens(qtbot: QtBot, sc
     # Esc clears the search; Ctrl+F (in the app) comes back to it.
     qtbot.keyClick(window.search, Qt.Key.Key_Escape)
     assert window.search.text() == ""
+
+
+def test_the_keypad_s_arrows_in_the_search_box_are_the_arrows(qtbot: QtBot, screenshot: Shot) -> None:
+    """With NumLock off the keypad's arrows come with KeypadModifier: they move into the list as
+    the arrows do; an arrow with another modifier (Shift selects text) stays in the box."""
+    window = room_list(qtbot)
+    window.search.setFocus()
+    qtbot.keyClicks(window.search, "ap")
+    qtbot.keyClick(window.search, Qt.Key.Key_Down, SHIFT)
+    assert window.search.hasFocus()
+    qtbot.keyClick(window.search, Qt.Key.Key_Down, KEYPAD)
+    assert window.table.hasFocus()
+    assert selected(window) == ["Apple"]
+    screenshot(window, "keypad-down-from-search")
+    for key in (Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp):
+        window.search.setFocus()
+        qtbot.keyClick(window.search, key, KEYPAD)
+        assert window.table.hasFocus(), key
+        assert selected(window) == ["Apple"], key
 
 
 # -- the whole app against a real server ----------------------------------------------------

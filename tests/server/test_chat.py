@@ -11,13 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gochat.protocol import MsgType
 from gochat.server.runner import ServerThread
-from tests.helpers import auth, chat_client, create_room, register_and_login, scaled
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> httpx.AsyncClient:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client  # type: ignore[misc]
+from tests.helpers import auth, chat_client, create_room, register_and_login
 
 
 @pytest.mark.backends

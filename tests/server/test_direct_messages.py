@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,12 +43,6 @@ from tests.helpers import (
 from tests.server.memory import MemoryConnection
 
 NEVER_USED = 987_654_321  # an id no room of these tests' databases has
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ revs, catching up with afterRev, server admins — on both backends, over real s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,12 +21,6 @@ from gochat.server.store import models
 from gochat.server.store.database import create_db_engine
 from tests.conftest import running_server
 from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login, scaled, unique_name
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
 
 
 @pytest.fixture

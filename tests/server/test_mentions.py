@@ -29,7 +29,7 @@ from gochat.server.records import UserRecord
 from gochat.server.runner import ServerThread
 from gochat.server.store import models
 from gochat.server.store.mentions import resolve_mentions
-from tests.helpers import auth, chat_client, create_room, register_and_login, scaled
+from tests.helpers import auth, chat_client, create_room, register_and_login
 from tests.server.memory import MemoryConnection
 
 PASSWORD = "correct horse"
@@ -200,12 +200,6 @@ def direct_room(session: Session, low: int, high: int) -> int:
 
 
 # -- over a real socket -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
 
 
 @pytest.mark.backends

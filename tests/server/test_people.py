@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,7 +13,7 @@ from gochat.protocol import USERS_SEARCH_MAX
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from tests.conftest import running_server
-from tests.helpers import PASSWORD, auth, chat_client, eventually, register_and_login, scaled
+from tests.helpers import PASSWORD, auth, chat_client, eventually, register_and_login
 
 
 @pytest.fixture
@@ -21,12 +21,6 @@ def server(settings: Settings) -> Iterator[ServerThread]:
     # Registrations unthrottled: these tests register more people than one address may at once.
     with running_server(dataclasses.replace(settings, register_per_minute=0)) as thread:
         yield thread
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
 
 
 async def register(api: httpx.AsyncClient, *names: str) -> None:

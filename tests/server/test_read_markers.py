@@ -4,7 +4,6 @@ and READ (13) to the user's other connections — on both backends, over real so
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,6 @@ from gochat.protocol import MsgType
 from gochat.server.config import Settings
 from gochat.server.runner import ServerThread
 from tests.helpers import auth, chat_client, create_room, register_and_login, scaled
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
 
 
 async def room_as(api: httpx.AsyncClient, token: str, room_id: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from gochat.server.records import UserRecord
 from gochat.server.runner import ServerThread
 from gochat.server.typing_gate import TypingGate
 from gochat.server.ws import WebSocketConnection
-from tests.helpers import chat_client, create_room, register_and_login, scaled
+from tests.helpers import chat_client, create_room, register_and_login
 from tests.server.memory import MemoryConnection
 
 PASSWORD = "correct horse"
@@ -155,12 +155,6 @@ async def test_typing_is_dropped_for_a_connection_falling_behind() -> None:
 
 
 # -- over a real socket -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
 
 
 @pytest.mark.backends

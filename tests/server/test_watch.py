@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from gochat.protocol import MsgType
 from gochat.server.runner import ServerThread
-from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login, scaled
-
-
-@pytest.fixture
-async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(10)) as client:
-        yield client
+from tests.helpers import ChatClient, auth, chat_client, create_room, register_and_login
 
 
 async def watch(client: ChatClient, room_id: int) -> dict[str, object]:

@@ -46,6 +46,7 @@ from gochat.desktop.rooms.model import DirectListModel, MutedRole, RoomListModel
 from gochat.desktop.state import UnreadCounts
 from gochat.desktop.windows.item_views import enter_on_current_row, show_menu
 from gochat.desktop.windows.labels import error_label
+from gochat.desktop.windows.search_field import SearchField
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import Room, RoomSort, room_name_matches
 
@@ -84,23 +85,6 @@ class RoomFilter(QSortFilterProxyModel):
             return True
         room: Room = self.sourceModel().index(source_row, RoomListModel.NAME, source_parent).data(RoomRole)
         return room_name_matches(room.name, self._query)
-
-
-class SearchField(QLineEdit):
-    """The room search: the arrow and page keys move into the list below it, Esc clears it."""
-
-    listKeyPressed = Signal(int)  # the Qt.Key that should move into the list  # noqa: N815
-
-    LIST_KEYS = (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() in self.LIST_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-            self.listKeyPressed.emit(event.key())
-            return
-        if event.key() == Qt.Key.Key_Escape and self.text():
-            self.clear()
-            return
-        super().keyPressEvent(event)
 
 
 class RoomTable(QTableView):

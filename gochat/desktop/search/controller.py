@@ -69,6 +69,14 @@ class SearchController(QObject):
         self.session.spawn(self._page(api, self._search, None))
         return True
 
+    def clear(self) -> None:
+        """No search now (the query was shortened below the minimum): the last one's results go,
+        and a page still on its way for it is dropped."""
+        self._search += 1
+        self.query = ""
+        self.has_more = self._loading = False
+        self.model.reset("")
+
     def load_more(self) -> bool:
         """The page older than the results listed, unless one is on its way or there is none."""
         api = self.session.api

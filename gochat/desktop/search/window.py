@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QPushButton,
     QVBoxLayout,
@@ -22,6 +21,7 @@ from gochat.desktop.resources import app_icon
 from gochat.desktop.search.model import HitRole, SearchResultsModel
 from gochat.desktop.search.results import ResultDelegate
 from gochat.desktop.windows.item_views import enter_on_current_row
+from gochat.desktop.windows.search_field import SearchField
 from gochat.desktop.windows.status import ConnectionBanner
 from gochat.protocol import SEARCH_MIN_CHARS, ValidationError, validate_search_query
 
@@ -35,21 +35,6 @@ EVERYWHERE = 0  # the scope choice's data for "every room"
 HINT = f"Type at least {SEARCH_MIN_CHARS} characters to search: a word, part of one, or a Chinese word (你好)."
 
 
-class QueryField(QLineEdit):
-    """The query: Down and Page Down move into the results; Esc clears it (and, empty, closes)."""
-
-    listKeyPressed = Signal(int)  # noqa: N815
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_PageDown) and not event.modifiers():
-            self.listKeyPressed.emit(event.key())
-            return
-        if event.key() == Qt.Key.Key_Escape and self.text():
-            self.clear()
-            return
-        super().keyPressEvent(event)
-
-
 class ResultList(QListView):
     """Enter opens the current result (double-click too); Up on the first goes back to the query."""
 
@@ -60,7 +45,8 @@ class ResultList(QListView):
         if enter_on_current_row(self, event):
             self.activatedRow.emit(self.currentIndex())
             return
-        if event.key() == Qt.Key.Key_Up and not event.modifiers() and self.currentIndex().row() <= 0:
+        up = event.key() == Qt.Key.Key_Up and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if up and self.currentIndex().row() <= 0:
             self.leftAtTop.emit()
             return
         super().keyPressEvent(event)
@@ -68,10 +54,13 @@ class ResultList(QListView):
 
 class SearchWindow(QWidget):
     """Signals: ``searchRequested(query, room_id)`` (room_id 0: every room) once typing pauses or
-    on Enter, only for a query long enough; ``moreRequested()`` the next page (Load more, or the
-    list scrolled to its end); ``openRequested(room_id, message_id)`` a result activated."""
+    on Enter, only for a query long enough; ``clearRequested()`` the query is no longer one to
+    search (shortened below the minimum, or too long): the results of the one before must go, so
+    nobody takes them for matches of the new text; ``moreRequested()`` the next page (Load more,
+    or the list scrolled to its end); ``openRequested(room_id, message_id)`` a result activated."""
 
     searchRequested = Signal(str, int)  # noqa: N815
+    clearRequested = Signal()  # noqa: N815
     moreRequested = Signal()  # noqa: N815
     openRequested = Signal(int, int)  # noqa: N815
 
@@ -89,7 +78,7 @@ class SearchWindow(QWidget):
         title = QLabel("Search messages")
         title.setProperty("role", "title")
         self.banner = ConnectionBanner()
-        self.query = QueryField()
+        self.query = SearchField()
         self.query.setPlaceholderText("Search messages…")
         self.query.setClearButtonEnabled(True)
         self.scope = QComboBox()
@@ -188,6 +177,8 @@ class SearchWindow(QWidget):
             validate_search_query(text)
         except ValidationError as error:
             self._asked = None
+            self._set_more(False)
+            self.clearRequested.emit()
             self._say(HINT if not text.strip() or len(text.strip()) < SEARCH_MIN_CHARS else error.message, error=False)
             return False
         return True
@@ -216,7 +207,12 @@ class SearchWindow(QWidget):
             self._say("No messages found.", error=False)
         else:
             words = "message" if shown == 1 else "messages"
-            self._say(f"{shown}{'+' if more else ''} {words} found, newest first. Enter opens one.", error=False)
+            # Enter in the query searches again: a result opens from the list.
+            self._say(
+                f"{shown}{'+' if more else ''} {words} found, newest first. "
+                "Double-click a result or press Enter on it to open it (Down moves into the list).",
+                error=False,
+            )
         self._maybe_more()
 
     def show_error(self, message: str) -> None:
