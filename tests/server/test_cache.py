@@ -4,9 +4,6 @@ and chat carrying on while Redis is away."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 
@@ -17,11 +14,11 @@ import redis
 from gochat.protocol import MsgType
 from gochat.server.cache import USER_TTL_SECONDS, Cache, MemoryCache, RedisCache
 from gochat.server.config import Settings
-from gochat.server.embedded import free_port
 from gochat.server.records import RoomRecord, UserRecord
 from gochat.server.runner import ServerThread
-from tests.conftest import RedisTarget, service_unavailable
+from tests.conftest import RedisTarget
 from tests.helpers import auth, chat_client, create_room, eventually, register_and_login, scaled
+from tests.private_redis import PrivateRedis
 
 ALICE = UserRecord(1, "Alice")
 ROOM = RoomRecord(5, "茶馆", ALICE, datetime(2026, 1, 2, 3, 4, 5))
@@ -75,44 +72,6 @@ async def test_redis_user_key_carries_the_one_hour_expiry(redis_target: RedisTar
         assert not client.exists(f"{redis_target.prefix}user:id:1")  # users are not cached by id
     finally:
         client.close()
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, so it can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            service_unavailable("redis-server", FileNotFoundError("redis-server is not on PATH"))
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 @pytest.fixture
