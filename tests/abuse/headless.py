@@ -42,27 +42,39 @@ class Headless:
 
 
 @contextmanager
-def headless_server(folder: Path, *flags: str) -> Iterator[Headless]:
+def headless_server(
+    folder: Path, *flags: str, database_url: str | None = None, log: Path | None = None
+) -> Iterator[Headless]:
+    """The server on a free port, answering /api/health, until the block ends (then killed). Its
+    database is an SQLite file in ``folder`` unless ``database_url`` names one; its output goes to
+    ``log`` when given (GOCHAT_LOG_LEVEL=warning unless ``flags`` say --log-level), else nowhere."""
     port = free_port()
-    database = f"sqlite:///{folder}/abuse.sqlite3"
+    database = database_url or f"sqlite:///{folder}/abuse.sqlite3"
+    output = log.open("wb") if log is not None else None
     process = subprocess.Popen(
         [sys.executable, "-m", "gochat.server", "--port", str(port), "--database-url", database, *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
         env={**os.environ, "GOCHAT_LOG_LEVEL": "warning"},
     )
     try:
         deadline = time.monotonic() + scaled(60)
         while True:
-            assert process.poll() is None, "the server exited"
+            assert process.poll() is None, f"the server exited{_said(log)}"
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "the server did not come up"
+            assert time.monotonic() < deadline, f"the server did not come up{_said(log)}"
             time.sleep(0.1)
         yield Headless(process, port)
     finally:
         process.kill()
         process.wait(10)
+        if output is not None:
+            output.close()
+
+
+def _said(log: Path | None) -> str:
+    return f": {log.read_text(errors='replace')[-2000:]}" if log is not None and log.exists() else ""
