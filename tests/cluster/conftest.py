@@ -139,7 +139,8 @@ def make_cluster(
             for instance in cluster.instances:
                 # A server that logged an error or a traceback failed, whatever the test saw.
                 text = instance.output()
-                assert "Traceback" not in text and " ERROR " not in text, text
+                assert "Traceback" not in text, text
+                assert " ERROR " not in text, text
 
 
 @pytest.fixture

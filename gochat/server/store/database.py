@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ from gochat.server.store import search_index
 from gochat.server.store.files import create_private_file, make_private_directory
 from gochat.server.store.models import Base
 from gochat.server.store.upgrade import upgrade
+
+# Seconds a starting server waits for another to finish making or upgrading the schema.
+SCHEMA_LOCK_WAIT = 600
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -155,13 +159,35 @@ class Database:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        """Make missing tables, then bring what an older gochat made up to date."""
-        Base.metadata.create_all(self.engine)
-        upgrade(self.engine)
-        # The message search index: its tables (not the ORM's: an FTS5 table on SQLite), then the
-        # messages stored before it existed, in bounded batches.
-        search_index.create_index(self.engine)
-        search_index.backfill(self.engine)
+        """Make missing tables, then bring what an older gochat made up to date. Servers started
+        together on one MariaDB take turns (a named lock): CREATE TABLE from two at once fails
+        with "already exists" in the second."""
+        with self._schema_lock():
+            Base.metadata.create_all(self.engine)
+            upgrade(self.engine)
+            # The message search index: its tables (not the ORM's: an FTS5 table on SQLite), then
+            # the messages stored before it existed, in bounded batches.
+            search_index.create_index(self.engine)
+            search_index.backfill(self.engine)
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        if self.backend == "sqlite":  # one writer at a time already
+            yield
+            return
+        with self.engine.connect() as connection:
+            name = "gochat_schema"
+            # Waiting is not a slow statement: the turn before may be a long backfill.
+            got = connection.execute(
+                text("SET STATEMENT max_statement_time=0 FOR SELECT GET_LOCK(:name, :wait)"),
+                {"name": name, "wait": SCHEMA_LOCK_WAIT},
+            )
+            if got.scalar() != 1:
+                raise StorageUnavailable(detail=f"another server held the schema lock for {SCHEMA_LOCK_WAIT} s")
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
