@@ -23,6 +23,9 @@ from gochat.server.config import DEFAULT_REDIS_PREFIX, Settings
 from gochat.server.runner import ServerThread
 from tests.helpers import scaled
 
+# Fixtures of their own modules, for every test.
+pytest_plugins = ["tests.private_redis"]
+
 REQUIRE_SERVICES = os.environ.get("GOCHAT_REQUIRE_SERVICES") == "1"
 MARIADB_ADMIN_URL = os.environ.get("GOCHAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("GOCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

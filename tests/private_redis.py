@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 
+import pytest
 import redis
 
 from gochat.server.embedded import free_port
-from tests.conftest import service_unavailable
 
 
 class PrivateRedis:
@@ -26,6 +27,8 @@ class PrivateRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
+            from tests.conftest import service_unavailable
+
             service_unavailable("redis-server", FileNotFoundError("redis-server is not on PATH"))
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -48,3 +51,14 @@ class PrivateRedis:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, stopped afterwards."""
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

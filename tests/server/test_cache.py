@@ -4,7 +4,7 @@ and chat carrying on while Redis is away."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import httpx
@@ -72,16 +72,6 @@ async def test_redis_user_key_carries_the_one_hour_expiry(redis_target: RedisTar
         assert not client.exists(f"{redis_target.prefix}user:id:1")  # users are not cached by id
     finally:
         client.close()
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.expect_log(logger="gochat.server.cache", text="Redis unavailable")

@@ -326,6 +326,9 @@ class ClusterNode:
                     if gone:
                         log.info("cluster: server %s stopped answering; %d presences ended", server, len(gone))
                         self._announce_gone(gone)
+                # What a server committed but never published (killed between the two) leaves no
+                # gap until something follows it: a look at the database now and then finds it.
+                self._catch_up_soon()
                 if self.online:
                     self.online.update(await self.presence.online_counts(sorted(self.online)))
                 self._servers = max(1, int(await self._redis.zcard(self._servers_key)))
