@@ -34,6 +34,10 @@ _.connection_made
 _.data_received
 _.connection_lost
 
+# Metrics the cluster layer (cross-instance fan-out over Redis) is to report; nothing calls it
+# until that layer lands (server/metrics.py, docs/metrics.md).
+_.observe_redis_hop
+
 # uvicorn and logging.
 _.capture_signals  # overrides uvicorn.Server.capture_signals (server/runner.py)
 _.should_exit  # uvicorn.Server polls it (server/runner.py)
