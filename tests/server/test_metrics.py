@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -130,6 +133,19 @@ def test_no_metrics_anywhere_by_default(tmp_path: Path) -> None:
     with headless_server(tmp_path) as server:
         assert listening_ports(server.process.pid) == {server.port}  # no second listener
         assert httpx.get(f"{server.url}/metrics", timeout=scaled(5)).status_code == 404
+
+
+def test_a_taken_metrics_port_ends_start_up_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "gochat.server", "--port", str(free_port()), "--metrics-port", str(port)]
+        command += ["--database-url", f"sqlite:///{tmp_path}/taken.sqlite3"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=scaled(60))
+    assert result.returncode == 2
+    assert f"cannot listen for metrics on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_desktop_hosting_never_serves_metrics(tmp_path: Path) -> None:
