@@ -3,22 +3,32 @@ listener of its own or on the public port for a token, and nowhere unless asked 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gochat.protocol import MsgType
 from gochat.server.config import Settings, settings_from_args
 from gochat.server.embedded import EmbeddedServer, free_port
+from gochat.server.errors import RateLimited
+from gochat.server.hashing import HashingPool
+from gochat.server.hub import RoomHub
+from gochat.server.limits import RateLimits
+from gochat.server.metrics import Metrics, backlog_of
+from gochat.server.records import UserRecord
 from tests.abuse.headless import headless_server
 from tests.helpers import auth, chat_client, create_room, eventually, register_and_login, scaled
+from tests.server.memory import MemoryConnection
 
 TOKEN = "a-scrape-token-of-32-characters!"
 
@@ -48,7 +58,10 @@ def listening_ports(pid: int) -> set[int]:
     """The TCP ports a process listens on, from /proc: its sockets' inodes against the kernel's tables."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        target = os.readlink(f"/proc/{pid}/fd/{fd}") if os.path.exists(f"/proc/{pid}/fd/{fd}") else ""
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed since the listing
+            continue
         match = re.fullmatch(r"socket:\[(\d+)\]", target)
         if match:
             inodes.add(match.group(1))
@@ -179,3 +192,108 @@ def _info_labels(result: Scrape) -> dict[str, str]:
     assert set(labels) == {"version", "database_id", "server_name"}
     assert labels["database_id"]
     return labels
+
+
+class QueuedConnection(MemoryConnection):
+    """A hub connection whose delivered frames are all still queued: its backlog."""
+
+    @property
+    def backlog(self) -> int:
+        return len(self.frames)
+
+
+def test_the_hub_counts_message_frames_per_connection_and_rooms_with_someone_present() -> None:
+    hub = RoomHub()
+    alice, bob, watcher = (QueuedConnection(UserRecord(n, f"user{n}")) for n in (1, 2, 3))
+    for connection in (alice, bob, watcher):
+        hub.register(connection)
+    for connection in (alice, bob):
+        hub.enter(connection, 7)
+        hub.finish_join(connection, 7, 0)
+    hub.watch(watcher, 8)  # watching alone: room 8 is not occupied
+    hub.finish_join(watcher, 8, 0)
+    hub.watch(watcher, 7)
+    hub.finish_join(watcher, 7, 0)
+    assert hub.occupied_room_count() == 1
+    hub.broadcast(7, '{"msgType":2}', message_id=1, watchers=True)  # a message: 3 deliveries
+    hub.broadcast(7, '{"msgType":1}', watchers=True)  # presence: not a message
+    hub.broadcast(7, '{"msgType":2}', message_id=2, exclude=bob)  # present only, bob excluded: 1
+    assert hub.message_deliveries == 4
+    assert backlog_of(hub) == (7, 3)  # alice 3 frames, bob 2, the watcher 2
+    hub.register(MemoryConnection(UserRecord(4, "user4")))  # no backlog to tell: counted as none
+    assert backlog_of(hub) == (7, 3)
+
+
+async def test_every_refusal_kind_is_counted_and_reported_from_zero() -> None:
+    # A clock that stands still: nothing refills.
+    limits = RateLimits(Settings(login_burst=1, register_burst=1, room_create_burst=1, message_burst=1), lambda: 0.0)
+    hashing = HashingPool(1, 0.01)
+    metrics = Metrics(version="9.9", database_id="db1", server_name="here")
+    hub = RoomHub()
+    chat = _StubChat()
+    metrics.watch(hub, chat, limits, hashing)
+    try:
+        first = _families(metrics)
+        assert {kind: first.value("gochat_rate_limited_total", kind=kind) for kind in _KINDS} == dict.fromkeys(
+            _KINDS, 0
+        )
+        for allowed, attempt in (
+            (1, lambda: limits.begin_login("name", None)),
+            (1, lambda: limits.register("10.0.0.1")),
+            (1, lambda: limits.create_room(1)),
+            (1, lambda: limits.send(1, "c1")),
+            (2, lambda: limits.edit(1)),  # a user's edits: twice a connection's messages
+        ):
+            for _ in range(allowed):
+                attempt()
+            with pytest.raises(RateLimited):
+                attempt()
+        release = threading.Event()
+        busy = asyncio.create_task(hashing.run(release.wait))
+        await asyncio.sleep(0)  # it takes the only turn: the next waits 10 ms for one, then 429
+        with pytest.raises(RateLimited):
+            await hashing.run(lambda: None)
+        release.set()
+        await busy
+        chat.messages_accepted = 4
+        metrics.observe_commit(3, 0.002)
+        metrics.observe_commit(1, 0.001)
+        metrics.observe_redis_hop(0.0004)
+        after = _families(metrics)
+        counts = {kind: after.value("gochat_rate_limited_total", kind=kind) for kind in _KINDS}
+        assert counts == dict.fromkeys(_KINDS, 1)
+        assert after.value("gochat_messages_in_total") == 4
+        assert after.value("gochat_commit_batch_messages_count") == 2
+        assert after.value("gochat_commit_batch_messages_sum") == 4
+        assert after.value("gochat_commit_batch_messages_bucket", le="2.0") == 1
+        assert after.value("gochat_commit_seconds_sum") == pytest.approx(0.003)
+        assert after.value("gochat_redis_hop_seconds_bucket", le="0.0005") == 1
+        assert after.value("gochat_instance_info", version="9.9", database_id="db1", server_name="here") == 1
+        assert chat.writer.observe_batch == metrics.observe_commit
+        # Each server its own registry: another one reports none of this.
+        assert (
+            _families(Metrics(version="9.9", database_id="db2", server_name="there"))
+            .samples.keys()
+            .isdisjoint({("gochat_messages_in_total", frozenset())})
+        )
+    finally:
+        hashing.close()
+
+
+_KINDS = ("message", "edit", "login", "registration", "room_create", "password_hashing")
+
+
+class _StubWriter:
+    observe_batch = None
+
+
+class _StubChat:
+    """What Metrics reads of ChatService: its count of messages accepted, and its writer."""
+
+    def __init__(self) -> None:
+        self.messages_accepted = 0
+        self.writer = _StubWriter()
+
+
+def _families(metrics: Metrics) -> Scrape:
+    return Scrape(generate_latest(metrics.registry).decode())
