@@ -29,9 +29,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc
         )
         return 2
+    metrics_sock = None
+    if settings.metrics_port is not None:
+        try:
+            metrics_sock = bind_socket(settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            sock.close()
+            logging.getLogger("gochat.server").error(
+                "cannot listen for metrics on %s:%d: %s",
+                settings.metrics_host,
+                settings.metrics_port,
+                exc.strerror or exc,
+            )
+            return 2
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(serve(settings, sock))
+            runner.run(serve(settings, sock, metrics_sock))
     except KeyboardInterrupt:
         pass
     return 0

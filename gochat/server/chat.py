@@ -90,6 +90,7 @@ class ChatService:
         self.writer = MessageWriter(database, self.broadcast_committed)
         # Public so that a test can give it a clock of its own.
         self.typing_gate = TypingGate()
+        self.messages_accepted = 0  # SENDs past the checks and queued for storage: metrics.py
 
     async def handle(self, connection: Connection, frame: ClientFrame) -> Acknowledgement | None:
         """Serve one frame from ``connection``; a SEND returns its acknowledgement to come (the
@@ -127,6 +128,7 @@ class ChatService:
         )
         # A callback, not a task per message: the ACK goes out as soon as the commit lands.
         future.add_done_callback(functools.partial(self._acknowledge, connection, request))
+        self.messages_accepted += 1
         return future
 
     def broadcast_committed(self, batch: list[Committed]) -> None:

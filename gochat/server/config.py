@@ -19,6 +19,8 @@ DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600.0
 MAX_TOKEN_TTL_SECONDS = 3650 * 86400.0  # ten years: beyond that, dates overflow
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# A bearer token for GET /metrics on the public port is a password: too short to be one, refused.
+MIN_METRICS_TOKEN_CHARS = 16
 
 
 def default_data_dir() -> Path:
@@ -89,6 +91,12 @@ class Settings:
     hash_wait: float = 5.0
     # Server admins by username (--admin, GOCHAT_ADMINS): they may delete any message.
     admins: tuple[str, ...] = ()
+    # Prometheus metrics (docs/deploy.md, "Metrics"): GET /metrics on a listener of its own (None: none),
+    # and/or on the public port for a bearer token (None: not there). The desktop's hosting
+    # never sets either.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_token: str | None = None
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url()
@@ -415,6 +423,27 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="A server admin's username (repeat for more): admins may delete any message. "
         "Env: GOCHAT_ADMINS=name1,name2 (used only when no --admin is given). Default: none.",
     )
+    # Metrics (issue 14; docs/deploy.md, "Metrics")
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=env.get("GOCHAT_METRICS_PORT") or None,
+        help="Serve GET /metrics (Prometheus text format) on this port, on a listener of its own bound to "
+        "--metrics-host (0 picks a free one). Env: GOCHAT_METRICS_PORT. Default: none (no metrics listener).",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=env.get("GOCHAT_METRICS_HOST", "127.0.0.1"),
+        help="Address of the metrics listener; only Prometheus needs to reach it. "
+        "Env: GOCHAT_METRICS_HOST. Default: 127.0.0.1.",
+    )
+    parser.add_argument(
+        "--metrics-token",
+        default=env.get("GOCHAT_METRICS_TOKEN") or None,
+        help="Also serve GET /metrics on the public port, to requests carrying 'Authorization: Bearer TOKEN' "
+        f"(at least {MIN_METRICS_TOKEN_CHARS} characters); any other request for it is answered 404. "
+        "Prefer the env var: a flag shows in the process list. Env: GOCHAT_METRICS_TOKEN. Default: none.",
+    )
     parser.add_argument(
         "--log-level",
         default=env.get("GOCHAT_LOG_LEVEL", "info").lower(),
@@ -432,6 +461,8 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         parser.error(f"GOCHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {args.log_level!r}")
     if bool(args.certfile) != bool(args.keyfile):
         parser.error("--certfile and --keyfile go together: give both for TLS, or neither")
+    if args.metrics_token is not None and len(args.metrics_token) < MIN_METRICS_TOKEN_CHARS:
+        parser.error(f"--metrics-token (GOCHAT_METRICS_TOKEN) must be at least {MIN_METRICS_TOKEN_CHARS} characters")
     return Settings(
         host=args.host,
         port=args.port,
@@ -468,6 +499,9 @@ def settings_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str]
         hash_concurrency=max(args.hash_concurrency, 1),
         hash_wait=args.hash_wait,
         admins=admin_names(args.admins, environ.get("GOCHAT_ADMINS", "")),
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        metrics_token=args.metrics_token,
     )
 
 

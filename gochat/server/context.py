@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from gochat import __version__
 from gochat.protocol import CloseCode
 from gochat.server.accounts import Accounts
 from gochat.server.cache import Cache, create_cache
@@ -23,6 +24,7 @@ from gochat.server.hashing import HashingPool
 from gochat.server.history import History
 from gochat.server.hub import RoomHub
 from gochat.server.limits import RateLimits
+from gochat.server.metrics import Metrics
 from gochat.server.people import People
 from gochat.server.reading import ReadMarkers
 from gochat.server.records import UserRecord
@@ -63,6 +65,8 @@ class ServerContext:
     # The database's own random id: clients tell two servers at one address apart by it.
     database_id: str = ""
     closing: bool = False
+    # What GET /metrics reports (gochat/server/metrics.py).
+    metrics: Metrics = field(kw_only=True)
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
@@ -79,6 +83,7 @@ class ServerContext:
             log.info("Redis keys of this database start with %r", namespace)
         hub = RoomHub()
         fanout = Fanout(hub)
+        metrics = Metrics(version=__version__, database_id=database_id, server_name=settings.server_name)
         if settings.redis_url:
             # One of several servers on this database (docs/architecture.md, "Several instances").
             fanout.cluster = ClusterNode(
@@ -88,6 +93,7 @@ class ServerContext:
                 on_event=fanout.delivery.event,
                 on_stream=fanout.delivery.stream_event,
                 local_share=hub.local_share,
+                on_hop=metrics.observe_redis_hop,
             )
         limits = RateLimits(settings)
         hashing = HashingPool(settings.hash_concurrency, settings.hash_wait)
@@ -104,6 +110,7 @@ class ServerContext:
         accounts = Accounts(database, cache, timedelta(seconds=settings.token_ttl), limits, hashing)
         sweeper = TokenSweeper(database, accounts, hub)
         sweeper.start()
+        metrics.watch(hub, chat, limits, hashing)
         return cls(
             settings,
             database,
@@ -123,6 +130,7 @@ class ServerContext:
             fanout,
             namespace,
             database_id,
+            metrics=metrics,
         )
 
     async def logout(self, token_hash: str) -> None:

@@ -54,6 +54,7 @@ class HashingPool:
         give_hash_memory_back()
         self._executor = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="gochat-hash")
         self._turns: asyncio.Semaphore | None = None  # made on the loop that first uses it
+        self.refusals = 0  # answered 429 for want of a turn: metrics.py
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` on the pool, when a turn is free within the wait."""
@@ -68,6 +69,7 @@ class HashingPool:
         try:
             await asyncio.wait_for(self._turns.acquire(), self._wait)
         except TimeoutError:
+            self.refusals += 1
             raise RateLimited(BUSY, RETRY_AFTER_MS) from None
         try:
             yield

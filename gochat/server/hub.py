@@ -78,6 +78,7 @@ class RoomHub:
         self._by_user: dict[int, dict[int, Connection]] = {}  # user id -> their connections
         # The highest message id broadcast (ids are broadcast in rising order).
         self._released_id = 0
+        self.message_deliveries = 0  # message frames queued (or held) for connections: metrics.py
 
     # -- connections -------------------------------------------------------------------
 
@@ -226,6 +227,10 @@ class RoomHub:
         """Whether any connection is in or watching the room (only those may send to it)."""
         return room_id in self._rooms
 
+    def occupied_room_count(self) -> int:
+        """Rooms with at least one connection present (watchers alone do not count)."""
+        return sum(1 for presence in self._rooms.values() if presence.connections)
+
     def online(self, room_id: int) -> int:
         presence = self._rooms.get(room_id)
         return 0 if presence is None else len(presence.users)
@@ -253,6 +258,8 @@ class RoomHub:
         if watchers and presence.watchers:
             # A connection both present and watching has had it already.
             sent += self._deliver(presence, presence.watchers, frame, message_id, excluded, skip=presence.connections)
+        if message_id is not None:
+            self.message_deliveries += sent
         return sent
 
     @staticmethod

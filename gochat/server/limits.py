@@ -5,6 +5,7 @@ transports answer it (REST: 429 + Retry-After; WebSocket: a rate_limited error f
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Hashable
 
 from gochat.server.config import Settings
@@ -28,10 +29,6 @@ def _limit(per_second: float, burst: int, max_backoff: int = 0) -> Limit:
     return Limit(per_second, max(1, burst), max_backoff)
 
 
-def _refuse(message: str, wait: float) -> RateLimited:
-    return RateLimited(message, retry_after_ms(wait))
-
-
 class RateLimits:
     def __init__(self, settings: Settings, clock: Clock = time.monotonic) -> None:
         login = _limit(settings.login_per_minute / 60, settings.login_burst, LOGIN_MAX_BACKOFF)
@@ -43,6 +40,12 @@ class RateLimits:
         self._message_by_connection = Throttle(message, clock)
         self._message_by_user = Throttle(message.scaled(MESSAGE_USER_FACTOR), clock)
         self._edit_by_user = Throttle(message.scaled(MESSAGE_USER_FACTOR), clock)
+        # Refusals so far by kind (message, edit, login, registration, room_create): metrics.py.
+        self.refusals: Counter[str] = Counter()
+
+    def _refuse(self, kind: str, message: str, wait: float) -> RateLimited:
+        self.refusals[kind] += 1
+        return RateLimited(message, retry_after_ms(wait))
 
     # -- logins: only failures count -------------------------------------------------
 
@@ -52,12 +55,12 @@ class RateLimits:
         attempt is given back by ``login_succeeded``."""
         wait = self._login_by_name.take(name_key)
         if wait:
-            raise _refuse(LOGIN_REFUSED, wait)
+            raise self._refuse("login", LOGIN_REFUSED, wait)
         if address is not None:
             wait = self._login_by_address.take(address)
             if wait:
                 self._login_by_name.refund(name_key)  # not tried: it does not count against the name
-                raise _refuse(LOGIN_REFUSED, wait)
+                raise self._refuse("login", LOGIN_REFUSED, wait)
 
     def login_succeeded(self, name_key: str, address: str | None) -> None:
         self._login_by_name.refund(name_key)
@@ -71,12 +74,12 @@ class RateLimits:
             return
         wait = self._register.take(address)
         if wait:
-            raise _refuse("Too many accounts made from this address; try again later.", wait)
+            raise self._refuse("registration", "Too many accounts made from this address; try again later.", wait)
 
     def create_room(self, user_id: int) -> None:
         wait = self._room_create.take(user_id)
         if wait:
-            raise _refuse("You are creating rooms too fast; wait a little.", wait)
+            raise self._refuse("room_create", "You are creating rooms too fast; wait a little.", wait)
 
     # -- messages ------------------------------------------------------------------------
 
@@ -84,18 +87,18 @@ class RateLimits:
         """A message from ``connection`` of ``user_id``; both buckets must have a token."""
         wait = self._message_by_connection.take(connection)
         if wait:
-            raise _refuse("You are sending too fast; the message will go after a short wait.", wait)
+            raise self._refuse("message", "You are sending too fast; the message will go after a short wait.", wait)
         wait = self._message_by_user.take(user_id)
         if wait:
             self._message_by_connection.refund(connection)
-            raise _refuse("You are sending too fast; the message will go after a short wait.", wait)
+            raise self._refuse("message", "You are sending too fast; the message will go after a short wait.", wait)
 
     def edit(self, user_id: int) -> None:
         """An edit by ``user_id``: edits share nothing with sending but its pace, per user (each
         is broadcast to the room like a message)."""
         wait = self._edit_by_user.take(user_id)
         if wait:
-            raise _refuse("You are editing too fast; wait a little.", wait)
+            raise self._refuse("edit", "You are editing too fast; wait a little.", wait)
 
     def connection_closed(self, connection: Hashable) -> None:
         self._message_by_connection.forget(connection)

@@ -35,6 +35,7 @@ from gochat.server.descriptors import connection_budget, raise_descriptor_limit
 from gochat.server.frames import BatchingWebSocketProtocol
 from gochat.server.guarded_http import guarded_http_protocol
 from gochat.server.handshakes import HandshakeGuard, guarded_loop_factory
+from gochat.server.metrics import Metrics, describe_listener, metrics_server, with_metrics_for_token
 from gochat.server.tls import certificate_problem
 
 log = logging.getLogger("gochat.server")
@@ -246,9 +247,22 @@ class QuietStartupFailure:
         return lifespan_send
 
 
+def metrics_of(app: FastAPI) -> Callable[[], Metrics | None]:
+    """The running server's metrics, once its context is up (None before)."""
+
+    def current() -> Metrics | None:
+        context: ServerContext | None = getattr(app.state, "context", None)
+        return None if context is None else context.metrics
+
+    return current
+
+
 def make_config(app: FastAPI, settings: Settings, ledger: ConnectionLedger) -> uvicorn.Config:
+    served = ws.with_direct_websocket(app)
+    if settings.metrics_token:
+        served = with_metrics_for_token(served, settings.metrics_token, metrics_of(app))
     return uvicorn.Config(
-        QuietStartupFailure(ws.with_direct_websocket(app), app),
+        QuietStartupFailure(served, app),
         interface="asgi3",
         # httptools with a header timeout, a header size cap and the connection caps.
         http=guarded_http_protocol(ledger, settings.header_timeout, settings.forwarded_allow_ips),
@@ -299,12 +313,24 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return guarded_loop_factory()
 
 
-async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
-    """Run until SIGINT/SIGTERM (when on the main thread) or ``should_exit``."""
+async def serve(
+    settings: Settings, sock: socket.socket | None = None, metrics_sock: socket.socket | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM (when on the main thread) or ``should_exit``; with
+    ``--metrics-port``, GET /metrics on a listener of its own in the same loop (the desktop's
+    hosting never calls this, so it never opens one)."""
     sock = sock or bind_socket(settings.host, settings.port)
+    if metrics_sock is None and settings.metrics_port is not None:
+        metrics_sock = bind_socket(settings.metrics_host, settings.metrics_port)
     server = GochatServer(settings, owns_process=True)
     port = sock.getsockname()[1]
     log.info("%s", describe(settings, port))
+    metrics_listener: uvicorn.Server | None = None
+    metrics_serving: asyncio.Task[None] | None = None
+    if metrics_sock is not None:
+        metrics_listener = metrics_server(metrics_of(server.app), settings.log_level)
+        metrics_serving = asyncio.create_task(metrics_listener.serve(sockets=[metrics_sock]), name="gochat-metrics")
+        log.info("metrics served at %s", describe_listener(metrics_sock))
     announcer: Announcer | None = None
 
     async def announce_once_started() -> None:
@@ -323,6 +349,12 @@ async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
     try:
         await server.serve(sockets=[sock])
     finally:
+        if metrics_listener is not None and metrics_serving is not None:
+            # Last: Prometheus may watch the connections drain while chat shuts down.
+            metrics_listener.should_exit = True
+            await metrics_serving
+        if metrics_sock is not None:
+            metrics_sock.close()
         if announcing is not None:
             announcing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -181,6 +181,11 @@ class WebSocketConnection:
             self._drained.clear()
 
     @property
+    def backlog(self) -> int:
+        """Frames queued for this client and not yet written (gochat/server/metrics.py)."""
+        return len(self._outbox)
+
+    @property
     def closing(self) -> bool:
         return self._close is not None
 

@@ -142,6 +142,8 @@ class MessageWriter:
         self._connection: Connection | None = None
         self._last_used = 0.0
         self.linger = Linger()
+        # Told each batch's size and commit seconds, on the writer thread (gochat/server/metrics.py).
+        self.observe_batch: Callable[[int, float], None] = lambda messages, seconds: None
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -209,7 +211,9 @@ class MessageWriter:
             if batch:
                 started = time.monotonic()
                 self._write_batch(batch)
-                self.linger.committed(batch, time.monotonic() - started)
+                seconds = time.monotonic() - started
+                self.linger.committed(batch, seconds)
+                self.observe_batch(len(batch), seconds)
         self._release_connection()
 
     def _take_batch(self) -> tuple[list[PendingMessage], bool]:
