@@ -180,6 +180,7 @@ def bench_search_once(
     database = Database(url)
     try:
         if kept:
+            database.create_schema()  # brought up to date, as a server starting on it would
             user_id, public, mine = seeded_rooms(database)
             rooms = public[:10] + mine
             figures = time_queries(database, user_id, rooms, per_kind, random.Random(13))

@@ -71,18 +71,25 @@ class OrderedStream:
             for t in changes.deleted
         ]
         changed.sort(key=lambda event: event.first_rev)
+        # Read from an older position than this one when live events came in meanwhile: what
+        # they released (every rev up to the position, every id up to its last) goes no more.
+        done = self.position
         for event in changed:
-            self._release(event)
-        fresh = tuple(m for m in changes.new if not m.deleted)
+            if event.last_rev > done.rev:
+                self._release(event)
+        fresh = tuple(m for m in changes.new if not m.deleted and m.id > done.last_id)
         if fresh:
             # Their revs are not in a row (some were edited since): the batch stands for its ids.
             self._release(StoredBatch(min(m.rev for m in fresh), max(m.rev for m in fresh), fresh))
-        self.position = changes.position
+        if changes.position.rev > done.rev:
+            self.position = StreamPosition(max(done.last_id, changes.position.last_id), changes.position.rev)
         for first_rev in [rev for rev, event in self._held.items() if event.last_rev <= self.position.rev]:
             del self._held[first_rev]
         if not self._held:
             self._gap_since = None
-        self._drain()
+        if not changes.more:
+            # Else messages below the held ones are still unread: the owner asks again first.
+            self._drain()
 
     def _emit(self, event: StreamEvent) -> None:
         self._release(event)
