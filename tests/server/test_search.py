@@ -113,7 +113,15 @@ async def test_chinese_and_english_words_are_found_inside_sentences(server: Serv
 
 
 @pytest.mark.backends
-async def test_pages_of_50_newest_first_then_before_and_one_room(settings: Settings) -> None:
+@pytest.mark.parametrize("recent_checked", [None, (7, 3)], ids=["as shipped", "narrow recent window"])
+async def test_pages_of_50_newest_first_then_before_and_one_room(
+    settings: Settings, recent_checked: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(MariaDB checks the newest messages by their text before it asks the index for older ones:
+    with a window of a few messages, every page crosses from one to the other.)"""
+    if recent_checked is not None:
+        monkeypatch.setattr(queries, "RECENT_CHECKED", recent_checked[0])
+        monkeypatch.setattr(queries, "RECENT_CHECKED_IN_ROOM", recent_checked[1])
     async with in_process_api(settings) as api:
         token, me = await register_and_login(api)
         room = await create_room(api, token)

@@ -7,7 +7,7 @@ import functools
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -858,11 +858,12 @@ def direct_room_ids(session: Session, user_id: int) -> list[int]:
     )
 
 
-def _checked_matches(session: Session, statement: Any, parameters: dict[str, Any], query: str, limit: int) -> list[int]:
-    """The first ``limit`` candidates (newest first) whose text holds ``query``: read only as far
-    as the page needs, the statement reset as soon as it is full."""
+def _checked_matches(
+    session: Session, statement: Any, parameters: dict[str, Any], contains: Callable[[str], bool], limit: int
+) -> list[int]:
+    """The first ``limit`` candidates (newest first) whose text ``contains`` the query: read only as
+    far as the page needs, the statement reset as soon as it is full."""
     ids: list[int] = []
-    contains = rare_trigrams.matcher(query)
     result = session.execute(statement, parameters)
     try:
         for partition in result.partitions(limit):
@@ -880,6 +881,102 @@ def search_messages(
     """Messages containing ``query`` (2+ characters, ignoring case), newest first, older than
     ``before``: in ``room_id`` (the caller checked it may be read), or else in every public room
     and the user's own direct rooms. Deleted messages are never in the index."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if not sqlite:
+        recent, floor = _recent_matches(session, user_id, query, room_id=room_id, before=before, limit=limit)
+        if len(recent) >= limit or floor is None:
+            return _messages_by_id(session, recent[:limit])
+        # Fewer than a page among the newest: the term is rare enough for the index, below them.
+        older = _indexed_matches(session, user_id, query, room_id=room_id, before=floor, limit=limit - len(recent))
+        return _messages_by_id(session, recent + older)
+    return _messages_by_id(
+        session, _indexed_matches(session, user_id, query, room_id=room_id, before=before, limit=limit)
+    )
+
+
+# MariaDB: the newest messages checked by their text before the full-text index is asked. InnoDB's
+# FULLTEXT builds the whole set of documents holding a word before it can sort them: seconds for
+# a bigram in a third of a million messages, while the newest few thousand hold a page of them.
+# A term rare enough to need more than this many is one whose document set is small.
+RECENT_CHECKED = 20_000
+# In one room the newest are spread over the table (a page read each), not in a row: fewer.
+RECENT_CHECKED_IN_ROOM = 2_000
+# Bigram words asked of InnoDB at most for a longer query: each is a document list to intersect
+# (a phrase of common words has a dozen, each in a third of all messages); LOCATE and the fold
+# check the candidates anyway.
+INDEX_WORDS_MAX = 4
+
+
+def _visible_condition(session: Session, user_id: int, rooms_alias: str) -> tuple[str, dict[str, Any], list[str]]:
+    """SQL condition: the room is public or one of the user's direct rooms."""
+    mine = direct_room_ids(session, user_id)
+    parameters: dict[str, Any] = {"public": RoomKind.PUBLIC.value}
+    if mine:
+        parameters["mine"] = mine
+        return f"({rooms_alias}.kind = :public OR {rooms_alias}.id IN :mine)", parameters, ["mine"]
+    return f"{rooms_alias}.kind = :public", parameters, []
+
+
+def _recent_matches(
+    session: Session, user_id: int, query: str, *, room_id: int | None, before: int | None, limit: int
+) -> tuple[list[int], int | None]:
+    """Ids (newest first, at most ``limit``) among the newest RECENT_CHECKED live messages below
+    ``before`` (in the room, or in every room) whose text holds ``query`` as the index folds it;
+    and the lowest id checked, None when every message was. LOCATE (its collation ignores case,
+    accents and ß/ss alike: more than the index) picks the candidates; Python's check decides."""
+    where = ["m.deleted_at IS NULL"]
+    checked = RECENT_CHECKED if room_id is None else RECENT_CHECKED_IN_ROOM
+    parameters: dict[str, Any] = {"checked": checked, "query": query}
+    if before is not None:
+        where.append("m.id < :before")
+        parameters["before"] = before
+    if room_id is not None:
+        where.append("m.room_id = :room_id")
+        parameters["room_id"] = room_id
+    # In one room, its (room_id, id) index in id order: MariaDB would otherwise intersect it with
+    # deleted_at's and sort.
+    hint = "" if room_id is None else " FORCE INDEX (idx_messages_room_id_id)"
+    newest = (
+        f"SELECT m.id, m.room_id, m.content FROM {MESSAGES.name} m{hint} WHERE {' AND '.join(where)} "
+        "ORDER BY m.id DESC LIMIT :checked"
+    )
+    expanding: list[str] = []
+    outer = ["LOCATE(:query, t.content) > 0"]
+    joins = ""
+    if room_id is None:
+        condition, visible, expanding = _visible_condition(session, user_id, "r")
+        joins = f" JOIN {models.Room.__tablename__} r ON r.id = t.room_id"
+        outer.append(condition)
+        parameters.update(visible)
+    statement = text(
+        f"SELECT t.id, t.content FROM ({newest}) t{joins} WHERE {' AND '.join(outer)} ORDER BY t.id DESC"
+    ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
+    ids = _checked_matches(session, statement, parameters, _contains(query, sqlite=False), limit)
+    if len(ids) == limit:
+        return ids, None  # a full page: nothing below is asked for
+    lowest = session.execute(
+        text(
+            f"SELECT MIN(t.id), COUNT(*) FROM (SELECT m.id FROM {MESSAGES.name} m{hint} "
+            f"WHERE {' AND '.join(where)} ORDER BY m.id DESC LIMIT :checked) t"
+        ),
+        {k: v for k, v in parameters.items() if k in ("checked", "before", "room_id")},
+    ).one()
+    floor = None if lowest[1] < checked else int(lowest[0])
+    return ids, floor
+
+
+def _messages_by_id(session: Session, ids: list[int]) -> list[MessageRecord]:
+    if not ids:
+        return []
+    rows = session.execute(_message_query().where(models.Message.id.in_(ids))).all()
+    found = {message.id: _message(message, author) for message, author in rows}
+    return [found[message_id] for message_id in ids if message_id in found]
+
+
+def _indexed_matches(
+    session: Session, user_id: int, query: str, *, room_id: int | None, before: int | None, limit: int
+) -> list[int]:
+    """Ids (newest first) of messages below ``before`` holding ``query``, through the full-text index."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     parameters: dict[str, Any] = {"limit": limit}
     checked = False  # whether each match's text must still be checked for the query
@@ -906,15 +1003,20 @@ def search_messages(
     else:
         key, table = "s.message_id", search_index.TEXT_TABLE
         words = search_index.query_words(query, trigrams=False)
+        if len(words) > INDEX_WORDS_MAX:
+            # Spread over the query (its ends and between), the rest left to LOCATE.
+            step = (len(words) - 1) / (INDEX_WORDS_MAX - 1)
+            words = [words[round(i * step)] for i in range(INDEX_WORDS_MAX)]
         if room_id is not None:
             words.append(search_index.room_word(room_id, sqlite=False))
         parameters["match"] = search_index.boolean_words(words)
         where = ["MATCH(s.grams) AGAINST (:match IN BOOLEAN MODE)"]
         if len(query) > 2:
-            # Every bigram is there, but maybe not in a row: the text itself says (its collation
-            # ignores case, as the words do).
+            # Every bigram is there, but maybe not in a row: the text itself says. LOCATE (its
+            # collation ignores case, accents, ß/ss) narrows in the database; the fold decides.
             where.append("LOCATE(:query, m.content) > 0")
             parameters["query"] = query
+            checked = True
     where.append("m.deleted_at IS NULL")
     if before is not None:
         where.append(f"{key} < :before")
@@ -926,24 +1028,21 @@ def search_messages(
         parameters["room_id"] = room_id
     else:
         joins += f" JOIN {models.Room.__tablename__} r ON r.id = m.room_id"
-        mine = direct_room_ids(session, user_id)
-        if mine:
-            where.append("(r.kind = :public OR r.id IN :mine)")
-            parameters["mine"] = mine
-            expanding.append("mine")
-        else:
-            where.append("r.kind = :public")
-        parameters["public"] = RoomKind.PUBLIC.value
+        condition, visible, expanding = _visible_condition(session, user_id, "r")
+        where.append(condition)
+        parameters.update(visible)
     columns, paging = (f"{key}, m.content", "") if checked else (key, " LIMIT :limit")
     statement = text(
         f"SELECT {columns} FROM {table} s {joins} WHERE {' AND '.join(where)} ORDER BY {key} DESC{paging}"
     ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
     if checked:
-        ids = _checked_matches(session, statement, parameters, query, limit)
-    else:
-        ids = [int(row[0]) for row in session.execute(statement, parameters)]
-    if not ids:
-        return []
-    rows = session.execute(_message_query().where(models.Message.id.in_(ids))).all()
-    found = {message.id: _message(message, author) for message, author in rows}
-    return [found[message_id] for message_id in ids if message_id in found]
+        return _checked_matches(session, statement, parameters, _contains(query, sqlite=sqlite), limit)
+    return [int(row[0]) for row in session.execute(statement, parameters)]
+
+
+def _contains(query: str, *, sqlite: bool) -> Callable[[str], bool]:
+    """Whether a text holds ``query`` as the backend's index folds it."""
+    if sqlite:
+        return rare_trigrams.matcher(query)
+    folded = search_index.fold_text(query)
+    return lambda content: folded in search_index.fold_text(content)

@@ -56,6 +56,12 @@ def _fold_char(c: str) -> str:
     return low if len(low) == 1 else c
 
 
+def fold_text(value: str) -> str:
+    """``value`` folded as the index folds each character (lower case, when that is one
+    character): a text holds a query, for search, when its fold holds the query's."""
+    return "".join(map(_fold_char, value))
+
+
 class _Pieces(dict[str, str]):
     """Each character's piece of a word: ``prefix`` + its folded code point in hex, made once.
     The words are then joined by C loops (map, str.__add__), not a Python loop per pair: this runs
