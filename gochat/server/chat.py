@@ -193,6 +193,10 @@ class ChatService:
             self._direct.expect_first_message(room)
         # Counted on the whole cluster before the member list is read, so the list has them.
         announce = await self._fanout.present(room.id, user, newly_present)
+        if newly_present and not self._hub.is_user_present(room.id, user.id):
+            # Gone while the cluster counted them (disconnected meanwhile): count them out again.
+            self._fanout.absent(room.id, user)
+            return
         members = await self._fanout.members(room.id)
         state = RoomState(
             room=self._rooms.view(room, reading, viewer_id=user.id),

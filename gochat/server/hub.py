@@ -214,6 +214,11 @@ class RoomHub:
             del self._rooms[room_id]
         return True
 
+    def is_user_present(self, room_id: int, user_id: int) -> bool:
+        """Whether any connection of the user is present in the room here."""
+        presence = self._rooms.get(room_id)
+        return presence is not None and user_id in presence.users
+
     def is_in(self, connection: Connection, room_id: int) -> bool:
         return room_id in self._rooms_of.get(connection.id, ())
 

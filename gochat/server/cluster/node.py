@@ -50,6 +50,8 @@ CATCH_UP_PAGE = 1000
 PUBLISH_BATCH = 500
 # Redis calls that take longer fail (a hung Redis must not hang ENTER).
 REDIS_TIMEOUT = 2.0
+# Heartbeats between recounts of this server's share of presence in Redis.
+RECOUNT_EVERY = 6
 
 
 class ClusterNode:
@@ -315,11 +317,15 @@ class ClusterNode:
                 self.online.update(await self.presence.online_counts(rooms))
 
     async def _heartbeat_forever(self) -> None:
+        beats = 0
         while True:
+            beats += 1
             try:
                 unlisted, dead = await self.presence.heartbeat()
                 self._redis_ok = True
-                if unlisted and self._subscribed:
+                # Now and then in any case: a share that drifted (a change lost with a timeout)
+                # is set right within RECOUNT_EVERY heartbeats.
+                if (unlisted or beats % RECOUNT_EVERY == 0) and self._subscribed:
                     await self._count_again()
                 for server in dead:
                     gone = await self.presence.reap(server)
