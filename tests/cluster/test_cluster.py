@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -253,3 +254,21 @@ async def test_logout_everywhere_closes_every_socket_of_the_user(cluster3: Clust
             assert reply.status_code == 204
             for client in (on_a, on_c):
                 assert await close_code(client, within=1.0) == CloseCode.LOGGED_OUT
+
+
+async def test_a_server_started_later_knows_who_is_online_already(make_cluster: Callable[..., Cluster]) -> None:
+    cluster = make_cluster()
+    (a,) = cluster.start(1)
+    token, _ = await person(a.url)
+    async with httpx.AsyncClient(base_url=a.url, timeout=scaled(10)) as api:
+        room = await create_room(api, token)
+    async with chat_client(a.url, token) as client:
+        await client.enter(room["id"])
+        (late,) = cluster.start(1)
+        async with httpx.AsyncClient(base_url=late.url, timeout=scaled(10)) as api:
+
+            async def one_online() -> bool:
+                rooms = (await api.get("/api/rooms", headers=auth(token))).json()
+                return bool(next(r for r in rooms if r["id"] == room["id"])["online"] == 1)
+
+            await eventually(one_online, timeout=5, what="the late server's online count")

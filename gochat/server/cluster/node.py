@@ -312,7 +312,8 @@ class ClusterNode:
                     await self.presence.connect(user)
             for user_id in counted_users - {user.id for user in connected}:
                 await self.presence.disconnect(user_id)
-            rooms = sorted({room_id for room_id, _ in present} | set(self.online))
+            everywhere = await self.presence.rooms_with_presence() if not self.online else []
+            rooms = sorted({room_id for room_id, _ in present} | set(self.online) | set(everywhere))
             if rooms:
                 self.online.update(await self.presence.online_counts(rooms))
 

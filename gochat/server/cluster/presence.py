@@ -149,6 +149,16 @@ class RedisPresence:
         names = await self._redis.hmget(f"{self._ns}:names", user_ids)
         return {user_id: _text(name) for user_id, name in zip(user_ids, names, strict=True) if name is not None}
 
+    async def rooms_with_presence(self) -> list[int]:
+        """Every room someone is present in, on any server (a server starting learns the counts)."""
+        prefix = f"{self._ns}:presence:"
+        found = []
+        async for key in self._redis.scan_iter(match=f"{prefix}*", count=1000):
+            suffix = _text(key).removeprefix(prefix)
+            if suffix.isdigit():
+                found.append(int(suffix))
+        return found
+
     async def online_counts(self, room_ids: list[int]) -> dict[int, int]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for room_id in room_ids:
