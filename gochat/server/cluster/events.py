@@ -33,36 +33,35 @@ class StoredBatch:
     messages: tuple[Message, ...]
 
 
+class _OneRev:
+    """A change that took one rev: it is both the first and the last of its range."""
+
+    __slots__ = ()
+    rev: int
+
+    @property
+    def first_rev(self) -> int:
+        return self.rev
+
+    @property
+    def last_rev(self) -> int:
+        return self.rev
+
+
 @dataclass(frozen=True, slots=True)
-class Edited:
+class Edited(_OneRev):
     rev: int
     message: Message
     # Users the text mentioned before the edit: they were notified already.
     mentioned_before: frozenset[int]
 
-    @property
-    def first_rev(self) -> int:
-        return self.rev
-
-    @property
-    def last_rev(self) -> int:
-        return self.rev
-
 
 @dataclass(frozen=True, slots=True)
-class Deleted:
+class Deleted(_OneRev):
     rev: int
     room_id: int
     message_id: int
     deleted_by: User
-
-    @property
-    def first_rev(self) -> int:
-        return self.rev
-
-    @property
-    def last_rev(self) -> int:
-        return self.rev
 
 
 StreamEvent = StoredBatch | Edited | Deleted
