@@ -113,15 +113,33 @@ async def test_chinese_and_english_words_are_found_inside_sentences(server: Serv
 
 
 @pytest.mark.backends
-@pytest.mark.parametrize("recent_checked", [None, (7, 3)], ids=["as shipped", "narrow recent window"])
+@pytest.mark.parametrize(
+    ("recent_checked", "index_budget"),
+    [(None, None), ((7, 3), None), ((7, 3), 1e-6)],
+    ids=["as shipped", "narrow recent window", "index over its budget"],
+)
 async def test_pages_of_50_newest_first_then_before_and_one_room(
-    settings: Settings, recent_checked: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    recent_checked: tuple[int, int] | None,
+    index_budget: float | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """(MariaDB checks the newest messages by their text before it asks the index for older ones:
-    with a window of a few messages, every page crosses from one to the other.)"""
+    with a window of a few messages, every page crosses from one to the other; with the index
+    stopped at its budget, from the newest to the texts read below them.)"""
     if recent_checked is not None:
         monkeypatch.setattr(queries, "RECENT_CHECKED", recent_checked[0])
         monkeypatch.setattr(queries, "RECENT_CHECKED_IN_ROOM", recent_checked[1])
+    scans: list[int] = []
+    if index_budget is not None:
+        monkeypatch.setattr(queries, "INDEX_BUDGET", index_budget)
+        read_texts = queries._scanned_matches
+
+        def counted(*args: Any, **kwargs: Any) -> list[int]:
+            scans.append(1)
+            return read_texts(*args, **kwargs)
+
+        monkeypatch.setattr(queries, "_scanned_matches", counted)
     async with in_process_api(settings) as api:
         token, me = await register_and_login(api)
         room = await create_room(api, token)
@@ -141,6 +159,8 @@ async def test_pages_of_50_newest_first_then_before_and_one_room(
         assert [m["id"] for m in await search(api, token, "报告", roomId=other["id"])] == elsewhere
         in_room = await search(api, token, "报告", roomId=room["id"], before=ids[5])
         assert [m["id"] for m in in_room] == list(reversed(ids[:5]))
+        # MariaDB read the texts when its index ran over the budget (SQLite has no such path).
+        assert bool(scans) == (index_budget is not None and settings.database_url.startswith("mysql"))
         # A room that does not exist is 404, as everywhere.
         assert_error(
             await api.get("/api/search", params={"q": "report", "roomId": 999_999}, headers=auth(token)),

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from gochat.protocol import RoomKind, RoomSort, room_name_key, username_key, username_skeleton
@@ -886,8 +886,19 @@ def search_messages(
         recent, floor = _recent_matches(session, user_id, query, room_id=room_id, before=before, limit=limit)
         if len(recent) >= limit or floor is None:
             return _messages_by_id(session, recent[:limit])
-        # Fewer than a page among the newest: the term is rare enough for the index, below them.
-        older = _indexed_matches(session, user_id, query, room_id=room_id, before=floor, limit=limit - len(recent))
+        # Fewer than a page among the newest: the term is rare enough for the index, below them —
+        # unless it is a rare phrase of common words, whose bigrams InnoDB cannot intersect in
+        # time: then the texts below are read newest first until the page is full.
+        wanted = limit - len(recent)
+        try:
+            with session.begin_nested():
+                older = _indexed_matches(
+                    session, user_id, query, room_id=room_id, before=floor, limit=wanted, budget=INDEX_BUDGET
+                )
+        except DBAPIError as exc:
+            if not _interrupted(exc):
+                raise
+            older = _scanned_matches(session, user_id, query, room_id=room_id, before=floor, limit=wanted)
         return _messages_by_id(session, recent + older)
     return _messages_by_id(
         session, _indexed_matches(session, user_id, query, room_id=room_id, before=before, limit=limit)
@@ -901,6 +912,12 @@ def search_messages(
 RECENT_CHECKED = 20_000
 # In one room the newest are spread over the table (a page read each), not in a row: fewer.
 RECENT_CHECKED_IN_ROOM = 2_000
+# Seconds InnoDB's full-text search may take before the texts are read instead (MariaDB's
+# max_statement_time for that one statement).
+INDEX_BUDGET = 0.5
+# Candidates LOCATE may give per result wanted when the texts are read (its collation also
+# equates accents and ß/ss, which the fold does not).
+SCAN_ROWS_PER_MATCH = 4
 # Bigram words asked of InnoDB at most for a longer query: each is a document list to intersect
 # (a phrase of common words has a dozen, each in a third of all messages); LOCATE and the fold
 # check the candidates anyway.
@@ -965,6 +982,41 @@ def _recent_matches(
     return ids, floor
 
 
+# MariaDB's "max_statement_time exceeded" (ER_STATEMENT_TIMEOUT), and InnoDB's own code for a
+# full-text search it stopped midway for it (HA_ERR_ABORTED_BY_USER, reported as "error 188").
+_INTERRUPTED = frozenset({1969, 188})
+
+
+def _interrupted(exc: DBAPIError) -> bool:
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in _INTERRUPTED
+
+
+def _scanned_matches(
+    session: Session, user_id: int, query: str, *, room_id: int | None, before: int, limit: int
+) -> list[int]:
+    """Ids (newest first) of live messages below ``before`` whose text holds ``query``, reading
+    the texts newest first (LOCATE in the database, the fold here). At most SCAN_ROWS candidates
+    are taken from LOCATE: enough unless most of them differ from the query only by accents."""
+    where = ["m.id < :before", "m.deleted_at IS NULL", "LOCATE(:query, m.content) > 0"]
+    parameters: dict[str, Any] = {"before": before, "query": query, "rows": limit * SCAN_ROWS_PER_MATCH}
+    joins = ""
+    expanding: list[str] = []
+    if room_id is not None:
+        where.append("m.room_id = :room_id")
+        parameters["room_id"] = room_id
+    else:
+        joins = f" JOIN {models.Room.__tablename__} r ON r.id = m.room_id"
+        condition, visible, expanding = _visible_condition(session, user_id, "r")
+        where.append(condition)
+        parameters.update(visible)
+    statement = text(
+        f"SELECT m.id, m.content FROM {MESSAGES.name} m{joins} WHERE {' AND '.join(where)} "
+        "ORDER BY m.id DESC LIMIT :rows"
+    ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
+    return _checked_matches(session, statement, parameters, _contains(query, sqlite=False), limit)
+
+
 def _messages_by_id(session: Session, ids: list[int]) -> list[MessageRecord]:
     if not ids:
         return []
@@ -974,7 +1026,14 @@ def _messages_by_id(session: Session, ids: list[int]) -> list[MessageRecord]:
 
 
 def _indexed_matches(
-    session: Session, user_id: int, query: str, *, room_id: int | None, before: int | None, limit: int
+    session: Session,
+    user_id: int,
+    query: str,
+    *,
+    room_id: int | None,
+    before: int | None,
+    limit: int,
+    budget: float | None = None,
 ) -> list[int]:
     """Ids (newest first) of messages below ``before`` holding ``query``, through the full-text index."""
     sqlite = session.get_bind().dialect.name == "sqlite"
@@ -1032,8 +1091,10 @@ def _indexed_matches(
         where.append(condition)
         parameters.update(visible)
     columns, paging = (f"{key}, m.content", "") if checked else (key, " LIMIT :limit")
+    # MariaDB only: the statement stops at the budget (error 1969), and the caller reads texts.
+    within = "" if budget is None else f"SET STATEMENT max_statement_time={budget:g} FOR "
     statement = text(
-        f"SELECT {columns} FROM {table} s {joins} WHERE {' AND '.join(where)} ORDER BY {key} DESC{paging}"
+        f"{within}SELECT {columns} FROM {table} s {joins} WHERE {' AND '.join(where)} ORDER BY {key} DESC{paging}"
     ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
     if checked:
         return _checked_matches(session, statement, parameters, _contains(query, sqlite=sqlite), limit)
