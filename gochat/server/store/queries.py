@@ -915,9 +915,6 @@ RECENT_CHECKED_IN_ROOM = 2_000
 # Seconds InnoDB's full-text search may take before the texts are read instead (MariaDB's
 # max_statement_time for that one statement).
 INDEX_BUDGET = 0.5
-# Candidates LOCATE may give per result wanted when the texts are read (its collation also
-# equates accents and ß/ss, which the fold does not).
-SCAN_ROWS_PER_MATCH = 4
 # Bigram words asked of InnoDB at most for a longer query: each is a document list to intersect
 # (a phrase of common words has a dozen, each in a third of all messages); LOCATE and the fold
 # check the candidates anyway.
@@ -996,25 +993,36 @@ def _scanned_matches(
     session: Session, user_id: int, query: str, *, room_id: int | None, before: int, limit: int
 ) -> list[int]:
     """Ids (newest first) of live messages below ``before`` whose text holds ``query``, reading
-    the texts newest first (LOCATE in the database, the fold here). At most SCAN_ROWS candidates
-    are taken from LOCATE: enough unless most of them differ from the query only by accents."""
+    the texts newest first: LOCATE in the database, then the fold here (LOCATE's collation also
+    equates accents and ß/ss; a candidate it lets through that the fold refuses costs one more
+    round below it)."""
     where = ["m.id < :before", "m.deleted_at IS NULL", "LOCATE(:query, m.content) > 0"]
-    parameters: dict[str, Any] = {"before": before, "query": query, "rows": limit * SCAN_ROWS_PER_MATCH}
-    joins = ""
+    parameters: dict[str, Any] = {"query": query}
+    hint, joins = "", ""
     expanding: list[str] = []
     if room_id is not None:
         where.append("m.room_id = :room_id")
         parameters["room_id"] = room_id
+        hint = " FORCE INDEX (idx_messages_room_id_id)"
     else:
         joins = f" JOIN {models.Room.__tablename__} r ON r.id = m.room_id"
         condition, visible, expanding = _visible_condition(session, user_id, "r")
         where.append(condition)
         parameters.update(visible)
     statement = text(
-        f"SELECT m.id, m.content FROM {MESSAGES.name} m{joins} WHERE {' AND '.join(where)} "
+        f"SELECT m.id, m.content FROM {MESSAGES.name} m{hint}{joins} WHERE {' AND '.join(where)} "
         "ORDER BY m.id DESC LIMIT :rows"
     ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    return _checked_matches(session, statement, parameters, _contains(query, sqlite=False), limit)
+    contains = _contains(query, sqlite=False)
+    ids: list[int] = []
+    while len(ids) < limit:
+        wanted = limit - len(ids)
+        rows = session.execute(statement, {**parameters, "before": before, "rows": wanted}).all()
+        ids += [int(row[0]) for row in rows if contains(row[1])]
+        if len(rows) < wanted:
+            break
+        before = int(rows[-1][0])
+    return ids
 
 
 def _messages_by_id(session: Session, ids: list[int]) -> list[MessageRecord]:
