@@ -63,12 +63,11 @@ class MessageEdits:
 
     async def delete(self, user: UserRecord, room_id: int, message_id: int) -> None:
         """Make a message a tombstone (its text gone from the database); the room gets
-        MESSAGE_DELETED. Its author, the creator of a public room or a server admin may;
-        Forbidden for anyone else, NotFound as for ``edit``."""
+        MESSAGE_DELETED. Its author, the room's creator or a server admin may (a direct room's
+        creator too: whoever asked for it first — the issue's rule, docs/protocol.md); Forbidden
+        for anyone else, NotFound as for ``edit``."""
         room = await self._rooms.get_visible(room_id, user.id)
-        # A direct room's "creator" is only whoever asked first: it gives no say over the other
-        # member's words (docs/protocol.md, "Edits and deletions").
-        any_author = (room.creator.id == user.id and not room.is_direct) or self.is_admin(user)
+        any_author = room.creator.id == user.id or self.is_admin(user)
         try:
             rev = await self._db.run(queries.delete_message, room.id, message_id, user.id, any_author)
         except queries.ChangeRefused:
