@@ -506,3 +506,50 @@ def test_the_room_list_online_count_stays_live_for_rooms_followed_while_closed(
     qtbot.waitUntil(lambda: online_shown() == "1", timeout=WAIT)
     close_chat(qtbot, alice, a_chat)
     qtbot.waitUntil(lambda: online_shown() == "0", timeout=WAIT)
+
+
+def test_a_message_caught_up_on_in_an_open_window_stays_read_after_a_reconnect(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    """Found in a trial against a cluster: a message that came while bob was disconnected was
+    shown in his open window when he came back, yet the room list said 1 unread, for good. On a
+    reconnect the app enters the open room (that reply brings the message; the window shows it
+    and reads it) and then watches it like every followed room; the watch's reply carries the
+    server's count from before that read, and it put the marker back, so the read reported to
+    the server was the old one. Here the message is stored while bob's connection cannot hear of
+    it (through a second server on the same database), then bob's server restarts."""
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    bob = make_desktop()
+    log_in(qtbot, bob, restartable.thread, bob_name)
+    create_room(qtbot, bob, "catching up")
+    chat = open_room(qtbot, bob, "catching up")
+    room_id = chat.room_id
+    say(qtbot, chat, "before")
+    qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
+
+    other = ServerThread(dataclasses.replace(restartable.settings, port=0))
+    other.start()
+    try:
+
+        async def alice_writes() -> None:
+            async with httpx.AsyncClient(base_url=other.url) as api:
+                await register_and_login(api, alice_name)
+            await _post(other.url, alice_name, room_id, "while bob could not hear")
+
+        post_task = qloop.create_task(alice_writes())
+        qtbot.waitUntil(post_task.done, timeout=WAIT)
+        post_task.result()
+    finally:
+        stop_server(other)
+    assert "while bob could not hear" not in texts(chat)
+
+    restartable.stop()
+    qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
+    restartable.start()
+    qtbot.waitUntil(lambda: "while bob could not hear" in texts(chat), timeout=30000)
+    # The window shows it: read, here and on the server (the next login, another device).
+    read_on_server = qloop.create_task(_until_unread(restartable.url, bob_name, room_id, 0))
+    qtbot.waitUntil(read_on_server.done, timeout=WAIT)
+    read_on_server.result()
+    assert unread_shown(bob, room_id) == ""
+    assert bob.rooms.unread.get(room_id) == 0
