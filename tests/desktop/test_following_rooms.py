@@ -553,3 +553,41 @@ def test_a_message_caught_up_on_in_an_open_window_stays_read_after_a_reconnect(
     read_on_server.result()
     assert unread_shown(bob, room_id) == ""
     assert bob.rooms.unread.get(room_id) == 0
+
+
+@pytest.mark.unthrottled_messages  # one client posts 30 messages at once
+def test_a_reconnect_leaves_a_reader_at_the_newest_messages_where_they_were(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    """Found in a trial against a cluster: after an instance died and the app came back through
+    the load balancer, every open window jumped up to its "New messages" line (made when the
+    window opened, read long ago), away from the newest messages the reader was at. Starting at
+    that line is for opening a window, not for entering the room again after a reconnect."""
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    alice = make_desktop()
+    log_in(qtbot, alice, restartable.thread, alice_name)
+    create_room(qtbot, alice, "long read")
+    bob = make_desktop("bob")
+    log_in(qtbot, bob, restartable.thread, bob_name)
+    chat = open_room(qtbot, bob, "long read")
+    room_id = chat.room_id
+    close_chat(qtbot, bob, chat)
+    post(qtbot, qloop, restartable.url, alice_name, room_id, *(f"news {i}" for i in range(30)))
+    qtbot.waitUntil(lambda: unread_shown(bob, room_id) == "30", timeout=WAIT)
+
+    chat = open_room(qtbot, bob, "long read")
+    bar = chat.view.verticalScrollBar()
+    qtbot.waitUntil(chat.jump_button.isVisible, timeout=WAIT)  # opened at the line, as it should
+    assert bar.value() < bar.maximum()
+    qtbot.mouseClick(chat.jump_button, Qt.MouseButton.LeftButton)  # read on, down to the newest
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() and not chat.jump_button.isVisible(), timeout=WAIT)
+
+    restartable.stop()
+    qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
+    restartable.start()
+    qtbot.waitUntil(lambda: not chat.banner.isVisible(), timeout=30000)
+    post(qtbot, qloop, restartable.url, alice_name, room_id, "after the reconnect")
+    qtbot.waitUntil(lambda: "after the reconnect" in texts(chat), timeout=WAIT)
+    # Still at the newest messages, the new one in view: nothing to jump back down to.
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=WAIT)
+    assert not chat.jump_button.isVisible()
