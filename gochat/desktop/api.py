@@ -214,6 +214,9 @@ _FRIENDLY: dict[tuple[str, int], tuple[str, str | None]] = {
 # one that looks too much like an existing one: "taken" would be wrong for a name nobody has),
 # its own message is shown, beside the friendly field; the friendly words are the fallback.
 _SERVER_WORDS_FIRST = frozenset({("register", 409)})
+# Bad gateway, service unavailable, gateway timeout without a gochat server's words: what a proxy
+# in front of the servers (docs/deploy.md) answers when none of them does.
+_NO_SERVER_BEHIND = frozenset({502, 503, 504})
 
 
 class RestApi:
@@ -322,6 +325,12 @@ class RestApi:
             message, field = friendly
             if (action, response.status_code) in _SERVER_WORDS_FIRST and body.get("message"):
                 message = str(body["message"])
+        elif not body.get("message") and response.status_code in _NO_SERVER_BEHIND:
+            # A load balancer's own answer (nginx with every instance down or stopping): no
+            # gochat words in it, and nothing wrong with what the user asked.
+            message = f"No server is answering behind this address right now ({response.status_code}); "
+            message += "try again in a moment."
+            field = None
         else:
             message = str(body.get("message") or f"The server answered {response.status_code}.")
             field = str(body["field"]) if body.get("field") else None

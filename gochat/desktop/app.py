@@ -265,8 +265,12 @@ class DesktopApp(QObject):
     def _room_entered(self, room_id: int) -> None:
         window = self.chat_windows.get(room_id)
         if window is not None:
+            opening = window.loading
             window.set_loaded()
-            window.reveal_unread_line()
+            # Starting at the "New messages" line is for a window opening; entering again after
+            # a reconnect leaves the reader where they are.
+            if opening:
+                window.reveal_unread_line()
 
     # -- direct messages and typing ---------------------------------------------------
 

@@ -364,6 +364,14 @@ class UnreadCounts:
         """What the server says. ``counted_upto`` is the newest message its count covers, when known."""
         known = self.rooms.get(room_id)
         upto = counted_upto if counted_upto is not None else (known.counted_upto if known else 0)
+        read_here = known.last_read_id if known else None
+        if read_here is not None and (last_read_id is None or read_here > last_read_id):
+            # The server counted before it heard of a read made here (reported soon, or on its
+            # way: after a reconnect the reply to watching an open room does this). A marker never
+            # moves back; what the count covers is read when the marker here covers it too.
+            last_read_id = read_here
+            if upto <= read_here:
+                unread = 0
         self.rooms[room_id] = RoomReading(last_read_id, unread, max(upto, last_read_id or 0))
 
     def arrived(self, room_id: int, message_id: int, *, seen: bool, mine: bool) -> bool:

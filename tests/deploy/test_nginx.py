@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from gochat.desktop import connection
+from gochat.desktop.api import ApiError, RestApi
 from gochat.protocol import ErrorCode, MsgType
 from gochat.server.app import create_app
 from gochat.server.config import Settings
@@ -200,3 +201,24 @@ async def test_people_on_both_instances_hear_every_message(nginx: Nginx, instanc
         heard = await asyncio.gather(*(messages_heard(client, room["id"], said, within=5) for client in clients))
     missing = {f"person {n} on {served[n]}": sorted(said - got) for n, got in enumerate(heard) if said - got}
     assert not missing, f"messages that did not reach people on the other instance: {missing}"
+
+
+async def test_the_desktop_says_in_words_that_no_instance_is_answering(nginx: Nginx, instances: list[Instance]) -> None:
+    """Found in a trial of the desktop behind this nginx: with every instance down, deleting a
+    message said "Not deleted: The server answered 502." nginx's own error page has none of the
+    instances' JSON words, so the desktop says what a 502, 503 or 504 from the address means."""
+    api = RestApi(nginx.url)
+    try:
+        await api.check_server()
+        for instance in instances:
+            instance.server.process.kill()
+            instance.server.process.wait(10)
+        try:
+            await api.login("nobody", "no password at all")
+        except ApiError as error:
+            assert error.status == 502
+            assert error.message == "No server is answering behind this address right now (502); try again in a moment."
+        else:
+            raise AssertionError("a login with no instance answering succeeded")
+    finally:
+        await api.close()

@@ -506,3 +506,88 @@ def test_the_room_list_online_count_stays_live_for_rooms_followed_while_closed(
     qtbot.waitUntil(lambda: online_shown() == "1", timeout=WAIT)
     close_chat(qtbot, alice, a_chat)
     qtbot.waitUntil(lambda: online_shown() == "0", timeout=WAIT)
+
+
+def test_a_message_caught_up_on_in_an_open_window_stays_read_after_a_reconnect(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    """Found in a trial against a cluster: a message that came while bob was disconnected was
+    shown in his open window when he came back, yet the room list said 1 unread, for good. On a
+    reconnect the app enters the open room (that reply brings the message; the window shows it
+    and reads it) and then watches it like every followed room; the watch's reply carries the
+    server's count from before that read, and it put the marker back, so the read reported to
+    the server was the old one. Here the message is stored while bob's connection cannot hear of
+    it (through a second server on the same database), then bob's server restarts."""
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    bob = make_desktop()
+    log_in(qtbot, bob, restartable.thread, bob_name)
+    create_room(qtbot, bob, "catching up")
+    chat = open_room(qtbot, bob, "catching up")
+    room_id = chat.room_id
+    say(qtbot, chat, "before")
+    qtbot.waitUntil(lambda: all_sent(chat, 1), timeout=WAIT)
+
+    other = ServerThread(dataclasses.replace(restartable.settings, port=0))
+    other.start()
+    try:
+
+        async def alice_writes() -> None:
+            async with httpx.AsyncClient(base_url=other.url) as api:
+                await register_and_login(api, alice_name)
+            await _post(other.url, alice_name, room_id, "while bob could not hear")
+
+        post_task = qloop.create_task(alice_writes())
+        qtbot.waitUntil(post_task.done, timeout=WAIT)
+        post_task.result()
+    finally:
+        stop_server(other)
+    assert "while bob could not hear" not in texts(chat)
+
+    restartable.stop()
+    qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
+    restartable.start()
+    qtbot.waitUntil(lambda: "while bob could not hear" in texts(chat), timeout=30000)
+    # The window shows it: read, here and on the server (the next login, another device).
+    read_on_server = qloop.create_task(_until_unread(restartable.url, bob_name, room_id, 0))
+    qtbot.waitUntil(read_on_server.done, timeout=WAIT)
+    read_on_server.result()
+    assert unread_shown(bob, room_id) == ""
+    assert bob.rooms.unread.get(room_id) == 0
+
+
+@pytest.mark.unthrottled_messages  # one client posts 30 messages at once
+def test_a_reconnect_leaves_a_reader_at_the_newest_messages_where_they_were(
+    qtbot: QtBot, make_desktop: MakeDesktop, restartable: RestartableServer, qloop: asyncio.AbstractEventLoop
+) -> None:
+    """Found in a trial against a cluster: after an instance died and the app came back through
+    the load balancer, every open window jumped up to its "New messages" line (made when the
+    window opened, read long ago), away from the newest messages the reader was at. Starting at
+    that line is for opening a window, not for entering the room again after a reconnect."""
+    alice_name, bob_name = unique_name("alice"), unique_name("bob")
+    alice = make_desktop()
+    log_in(qtbot, alice, restartable.thread, alice_name)
+    create_room(qtbot, alice, "long read")
+    bob = make_desktop("bob")
+    log_in(qtbot, bob, restartable.thread, bob_name)
+    chat = open_room(qtbot, bob, "long read")
+    room_id = chat.room_id
+    close_chat(qtbot, bob, chat)
+    post(qtbot, qloop, restartable.url, alice_name, room_id, *(f"news {i}" for i in range(30)))
+    qtbot.waitUntil(lambda: unread_shown(bob, room_id) == "30", timeout=WAIT)
+
+    chat = open_room(qtbot, bob, "long read")
+    bar = chat.view.verticalScrollBar()
+    qtbot.waitUntil(chat.jump_button.isVisible, timeout=WAIT)  # opened at the line, as it should
+    assert bar.value() < bar.maximum()
+    qtbot.mouseClick(chat.jump_button, Qt.MouseButton.LeftButton)  # read on, down to the newest
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() and not chat.jump_button.isVisible(), timeout=WAIT)
+
+    restartable.stop()
+    qtbot.waitUntil(chat.banner.isVisible, timeout=WAIT)
+    restartable.start()
+    qtbot.waitUntil(lambda: not chat.banner.isVisible(), timeout=30000)
+    post(qtbot, qloop, restartable.url, alice_name, room_id, "after the reconnect")
+    qtbot.waitUntil(lambda: "after the reconnect" in texts(chat), timeout=WAIT)
+    # Still at the newest messages, the new one in view: nothing to jump back down to.
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=WAIT)
+    assert not chat.jump_button.isVisible()

@@ -492,10 +492,40 @@ def test_a_message_found_again_by_other_words_has_those_words_highlighted(qtbot:
         model.extend([message])
         hit = model.hit(0)
         layout, _height = delegate._layout(hit, QFont(), 400, QPalette())
-        return [hit.text[r.start : r.start + r.length] for r in layout.formats()]
+        return [_qt_slice(hit.text, r.start, r.length) for r in layout.formats()]
 
     assert highlighted("你好") == ["你好"]
     assert highlighted("HELLO") == ["hello"]
+
+
+def _qt_slice(text: str, start: int, length: int) -> str:
+    """``text[start : start + length]`` as Qt counts positions: in UTF-16 units (an emoji is two)."""
+    return text.encode("utf-16-le")[start * 2 : (start + length) * 2].decode("utf-16-le")
+
+
+def test_words_after_an_emoji_are_highlighted_where_qt_draws_them(qtbot: QtBot) -> None:
+    """Found in a trial on a real X display: "hi bob 👋 收到了" found by 收到 had " 收" highlighted,
+    one place too early: the spans count characters, QTextLayout counts UTF-16 units, and the
+    emoji before the words is two of those. A long message's cut (three lines, then "…") is
+    counted in UTF-16 units too, and cuts between characters, never inside an emoji."""
+    model = SearchResultsModel()
+    delegate = ResultDelegate()
+
+    def highlighted(content: str, query: str, width: int = 400) -> tuple[list[str], str]:
+        model.reset(query)
+        model.extend([Message(1, 3, User(1, "alice"), content, datetime.now(UTC))])
+        hit = model.hit(0)
+        layout, _height = delegate._layout(hit, QFont(), width, QPalette())
+        return [_qt_slice(layout.text(), r.start, r.length) for r in layout.formats()], layout.text()
+
+    assert highlighted("hi bob 👋 收到了", "收到")[0] == ["收到"]
+    assert highlighted("😀😀😀 hello 🎉 hello", "HELLO")[0] == ["hello", "hello"]
+    # Many emoji before the words, wrapped onto more than three lines: cut, the words still found.
+    long = "🎉" * 120 + " 收到 " + "😀" * 300
+    words, shown = highlighted(long, "收到", width=200)
+    assert shown.endswith("…")
+    assert "\ufffd" not in shown
+    assert words == ["收到"]
 
 
 def test_results_follow_edits_and_a_deleted_message_leaves_them(qtbot: QtBot) -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from gochat.desktop.search.matching import CONTEXT_BEFORE, ELLIPSIS, match_spans, snippet
+from gochat.desktop.search.matching import (
+    CONTEXT_BEFORE,
+    ELLIPSIS,
+    character_position,
+    match_spans,
+    snippet,
+    utf16_position,
+)
 
 
 def test_matches_ignore_case_and_find_chinese_inside_a_sentence() -> None:
@@ -30,3 +37,9 @@ def test_a_long_message_is_shown_from_a_little_before_its_first_match() -> None:
     assert start <= CONTEXT_BEFORE + len(ELLIPSIS)
     # A match near the start: the text from its beginning, on one line.
     assert snippet("a\nneedle", match_spans("a\nneedle", "needle")) == ("a needle", [(2, 8)])
+
+
+def test_positions_convert_between_characters_and_qt_s_utf16_units() -> None:
+    text = "a😀b收🎉"
+    assert [utf16_position(text, position) for position in range(len(text) + 1)] == [0, 1, 3, 4, 5, 7]
+    assert [character_position(text, units) for units in range(8)] == [0, 1, 2, 2, 3, 4, 5, 5]

@@ -107,6 +107,28 @@ def test_unread_counts_start_from_the_server_and_count_each_message_once() -> No
     assert unread.arrived(1, 44, seen=False, mine=False) is False
 
 
+def test_a_count_made_before_the_server_heard_of_a_read_here_moves_nothing_back() -> None:
+    """After a reconnect the reply to watching an open room can carry the server's count from
+    before the window read what the re-entry brought (found in a trial against a cluster)."""
+    unread = UnreadCounts()
+    unread.reset(1, last_read_id=76, unread=1, counted_upto=77)  # entering: 77 is new
+    assert unread.read(1, 77) is True  # the open window shows it
+    unread.reset(1, last_read_id=76, unread=1, counted_upto=77)  # watching: the same old count
+    assert (unread.get(1), unread.last_read_id(1)) == (0, 77)
+    # A count covering messages past the read here stands (it may include one read here: the
+    # next read corrects it); the marker stays.
+    unread.reset(1, last_read_id=76, unread=3, counted_upto=79)
+    assert (unread.get(1), unread.last_read_id(1)) == (3, 77)
+    # Without counted_upto (the room list) the count covers what is known here.
+    unread.reset(2, last_read_id=5, unread=0, counted_upto=9)
+    assert unread.read(2, 9) is True
+    unread.reset(2, last_read_id=5, unread=4)
+    assert (unread.get(2), unread.last_read_id(2)) == (0, 9)
+    # The server's marker past the one here is the new truth.
+    unread.reset(2, last_read_id=12, unread=0, counted_upto=12)
+    assert unread.last_read_id(2) == 12
+
+
 def test_the_outbox_keeps_pending_messages_for_the_account_and_survives_a_restart() -> None:
     outbox = Outbox()
     timeline = Timeline(me=ME, pending=outbox.room(9))

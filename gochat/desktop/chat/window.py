@@ -610,6 +610,11 @@ class ChatWindow(QWidget):
     def set_loaded(self) -> None:
         self.set_loading(False)
 
+    @property
+    def loading(self) -> bool:
+        """The room's state has not arrived since the window opened."""
+        return self._loading
+
     def _update_placeholder(self) -> None:
         if self._loading:
             self.placeholder.setText("Loading messages…")

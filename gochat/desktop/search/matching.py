@@ -40,6 +40,23 @@ def match_spans(text: str, query: str) -> list[Span]:
     return spans
 
 
+def utf16_position(text: str, position: int) -> int:
+    """A position in ``text`` (characters, as the spans count) as Qt counts it: in UTF-16 units,
+    two for each character outside the Basic Multilingual Plane (most emoji)."""
+    return position + sum(1 for character in text[:position] if ord(character) > 0xFFFF)
+
+
+def character_position(text: str, utf16: int) -> int:
+    """The inverse of utf16_position: the character at or just after ``utf16`` units, never
+    inside an emoji (a position Qt gives may fall between its two units)."""
+    units = 0
+    for position, character in enumerate(text):
+        if units >= utf16:
+            return position
+        units += 2 if ord(character) > 0xFFFF else 1
+    return len(text)
+
+
 def snippet(text: str, spans: list[Span]) -> tuple[str, list[Span]]:
     """The message on one line (line breaks shown as spaces), starting a little before its first
     match when that is far in (with "…" in front), and the spans moved to match."""

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QText
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from gochat.desktop.chat.delegates import day_label, is_dark, local_day
+from gochat.desktop.search.matching import character_position, utf16_position
 from gochat.desktop.search.model import Hit, HitRole
 
 PADDING = 8
@@ -59,7 +60,7 @@ class ResultDelegate(QStyledItemDelegate):
             # Cut where the last line shown ends, leaving room for the "…" (a little more each
             # time the "…" still wraps onto a line of its own).
             last = layout.lineAt(TEXT_LINES - 1)
-            end = last.textStart() + last.textLength()
+            end = character_position(text, last.textStart() + last.textLength())
             for cut in range(2, 40, 4):
                 shown = text[: max(0, end - cut)].rstrip() + "…"
                 spans = [(start, min(stop, len(shown) - 1)) for start, stop in hit.spans if start < len(shown) - 1]
@@ -82,8 +83,10 @@ class ResultDelegate(QStyledItemDelegate):
         formats = []
         for start, end in spans:
             if end > start:
+                # The spans count characters; Qt counts UTF-16 units (an emoji is two).
+                qt_start, qt_end = utf16_position(text, start), utf16_position(text, end)
                 found = QTextLayout.FormatRange()
-                found.start, found.length, found.format = start, end - start, highlight
+                found.start, found.length, found.format = qt_start, qt_end - qt_start, highlight
                 formats.append(found)
         layout.setFormats(formats)
         layout.beginLayout()
