@@ -166,6 +166,7 @@ class ServerContext:
     def begin_shutdown(self) -> None:
         """Stop taking chat: close every WebSocket with 1001 (queued frames go out first)."""
         self.closing = True
+        self.fanout.stopping = True
         self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
 
     def connection_closed(self) -> None:

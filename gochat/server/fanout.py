@@ -114,6 +114,8 @@ class Fanout:
         self.cluster = cluster
         # Presence changes made here that wait for Redis, in order (leaving is not awaited).
         self._pending: set[asyncio.Task[None]] = set()
+        # Set when this server shuts down: its people are on their way to another server.
+        self.stopping = False
 
     # -- the stream: messages, edits, deletions --------------------------------------------
 
@@ -188,9 +190,14 @@ class Fanout:
         return newly_here if change is None else change.announce
 
     def absent(self, room_id: int, user: User, exclude: Connection | None = None) -> None:
-        """``user``'s last connection here left the room: announced once they are gone everywhere."""
+        """``user``'s last connection here left the room: announced once they are gone everywhere.
+        Not while this server shuts down in a cluster: its people reconnect to another server in
+        a moment, so its share of presence is left to expire as a killed server's would (only
+        those who do not come back are announced, within 30 s)."""
         if self.cluster is None:
             self.announce(room_id, user, entered=False, exclude=exclude)
+            return
+        if self.stopping:
             return
         self._later(self._absent(room_id, user, exclude))
 
@@ -208,7 +215,7 @@ class Fanout:
             self._later(self.cluster.connected(user))
 
     def disconnected(self, user: User, last_here: bool) -> None:
-        if self.cluster is not None and last_here:
+        if self.cluster is not None and last_here and not self.stopping:
             self._later(self.cluster.disconnected(user.id))
 
     async def online_users(self, user_ids: list[int]) -> set[int]:

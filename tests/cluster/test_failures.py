@@ -227,3 +227,31 @@ async def _cluster_health(instance: Instance, *, ok: bool) -> None:
             assert health["status"] == "degraded"
             assert health["cluster"]["message"] == "cross-instance delivery paused"
             assert health["cluster"]["instances"] >= 1
+
+
+async def test_a_restarted_server_shows_nobody_leaving_who_comes_back(cluster3: Cluster) -> None:
+    """SIGTERM (systemctl restart): its connections close with 1001 and reconnect elsewhere; the
+    others see nobody leave and enter again, and only who does not come back leave."""
+    a, b, c = cluster3.instances
+    (alice_token, alice), (erin_token, erin), (bob_token, _) = [await person(b.url) for _ in range(3)]
+    async with httpx.AsyncClient(base_url=b.url, timeout=scaled(10)) as api:
+        room = (await create_room(api, bob_token))["id"]
+    async with chat_client(b.url, bob_token) as bob, chat_client(a.url, erin_token) as erin_a:
+        await bob.enter(room)
+        await erin_a.enter(room)
+        async with chat_client(a.url, alice_token) as alice_a:
+            await alice_a.enter(room)
+            watcher = Member(bob)
+            watcher.start()
+            a.stop()
+        async with chat_client(c.url, alice_token) as alice_c:
+            await alice_c.enter(room)
+
+            async def erin_gone() -> bool:
+                return any(o["msgType"] == MsgType.LEAVE and o["user"]["id"] == erin["id"] for o in watcher.others)
+
+            await eventually(erin_gone, timeout=SERVER_EXPIRY + 2 * HEARTBEAT + 5, what="erin announced gone")
+            await watcher.stop()
+            about_alice = [o["msgType"] for o in watcher.others if o.get("user", {}).get("id") == alice["id"]]
+            # She entered once (before the restart); never left, never entered again.
+            assert about_alice == [MsgType.ENTER]

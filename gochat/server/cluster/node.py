@@ -111,11 +111,10 @@ class ClusterNode:
             self._tasks.append(task)
 
     async def close(self) -> None:
-        """Leave the cluster: this server's presence goes from Redis now, and who is now gone is
-        announced (its connections closed before this)."""
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
-            for gone in await self.presence.leave_cluster():
-                await self._publish_now(PresenceChanged(gone.room_id, gone.user, False, gone.online))
+        """Stop taking part. This server's share of presence stays in Redis until it expires
+        (SERVER_EXPIRY after the last heartbeat), when another server takes it back and
+        announces who did not come back: a restart, like a kill, shows nobody leaving and
+        entering again (its connections close with 1001 and reconnect to another server)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -163,9 +162,6 @@ class ClusterNode:
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
-
-    async def _publish_now(self, event: ClusterEvent) -> None:
-        await self._redis.publish(self._channel, events.encode(event, self.server_id, time.time()))
 
     # -- incoming -------------------------------------------------------------------------
 

@@ -203,10 +203,6 @@ class RedisPresence:
             for (room, user, online), name in zip(triples, names, strict=True)
         ]
 
-    async def leave_cluster(self) -> list[Gone]:
-        """A clean shutdown: this server's share goes at once (no 15 s wait for the expiry)."""
-        return await self.reap(self._server)
-
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
