@@ -207,8 +207,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--redis-url",
         default=env.get("GOCHAT_REDIS_URL") or None,
-        help="Redis URL for the user and room caches, e.g. redis://127.0.0.1:6379/0. "
-        "Env: GOCHAT_REDIS_URL. Default: none (in-process cache).",
+        help="Redis URL, e.g. redis://127.0.0.1:6379/0: the user and room caches live there, and this "
+        "server is one of a cluster with every server on the same database and Redis (rooms, presence "
+        "and frames shared; docs/deploy.md). Env: GOCHAT_REDIS_URL. Default: none (alone, in-process cache).",
     )
     parser.add_argument(
         "--redis-prefix",
