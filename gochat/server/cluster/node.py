@@ -48,6 +48,9 @@ POLL_WHILE_AWAY = 1.0
 CATCH_UP_PAGE = 1000
 # Events published per Redis round trip at most.
 PUBLISH_BATCH = 500
+# Events waiting to be published at most (Redis slower than this server): past it they are
+# dropped, and the other servers read the stream from the database instead.
+OUTBOX_MAX = 50_000
 # Redis calls that take longer fail (a hung Redis must not hang ENTER).
 REDIS_TIMEOUT = 2.0
 # Heartbeats between recounts of this server's share of presence in Redis.
@@ -139,8 +142,12 @@ class ClusterNode:
     def publish(self, event: ClusterEvent) -> None:
         """Tell the other servers (this one has acted on it already). Dropped while Redis is away:
         stream events are read back from the database, the rest are live hints."""
-        if self.ok:
-            self._outbox.put_nowait((event, time.time()))
+        if not self.ok:
+            return
+        if self._outbox.qsize() >= OUTBOX_MAX:
+            self._redis_failed(RuntimeError(f"{OUTBOX_MAX} events wait for Redis"))
+            return
+        self._outbox.put_nowait((event, time.time()))
 
     def sequence(self, event: StreamEvent) -> None:
         """A stream event made here: delivered here in rev order, and published."""
