@@ -46,6 +46,8 @@ from bench.processes import default_worker_count, shares
 from bench.search import bench_search, bench_search_seeded
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
+INGEST_SENDERS = 50  # durable ingest: each in a room of its own, each waiting for its ACK
+
 
 def raise_open_files_limit() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 backends["mariadb"] = mariadb_database
             report["disk_flush_ms"] = ingest.disk_flush_ms(folder)
             print(f"disk flush (fsync of 4 KiB) here: median {report['disk_flush_ms']:.2f} ms", flush=True)
-            report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs, args.workers)
+            report["ingest"] = bench_ingest(backends, INGEST_SENDERS, args.ingest_seconds, args.runs, args.workers)
     if "latency" not in skip:
         report["latency"] = bench_latency(
             args.latency_clients, args.latency_rate, args.latency_seconds, args.runs, args.workers
@@ -352,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             args.cluster_hop_clients,
             args.latency_rate,
             args.latency_seconds,
+            args.latency_clients,
+            INGEST_SENDERS,
+            args.ingest_seconds,
             args.runs,
             args.workers,
             os.cpu_count() or 1,

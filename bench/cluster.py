@@ -11,6 +11,9 @@ drift of the machine), each on a fresh database:
 Every client checks that it got every message once, in rising id order (bench/load.py). The
 ratios are two ÷ one and one ÷ alone.
 
+What ``--redis-url`` costs one server on its own: the latency (N = 500 at 20 messages/s) and
+durable-ingest (50 senders) rows of the single-process bench, on MariaDB, without it and with it.
+
 The cross-instance hop: two servers, one sender posting 20 messages/s on a timetable (bench/latency.py's
 machinery), half the clients on the sender's server and half on the other; the added latency is
 the other's p50/p99 minus the same's, paired per run.
@@ -36,12 +39,14 @@ import redis
 from sqlalchemy import create_engine, make_url, text
 
 from bench import load
+from bench.ingest import ingest_once
 from bench.latency import (
     GRACE_SECONDS,
     WARMUP_SECONDS,
     LatencyReport,
     _read_all,
     _send_on_timetable,
+    latency_once,
     latency_worker,
     percentile,
 )
@@ -116,13 +121,13 @@ class CpuMeter:
 
 
 @contextmanager
-def started_cluster(services: Services, variant: str, users: int) -> Iterator[list[Running]]:
-    """The variant's servers on a fresh database (seeded with ``users`` and one room) and, with
+def started_cluster(services: Services, variant: str, users: int, rooms: int = 1) -> Iterator[list[Running]]:
+    """The variant's servers on a fresh database (seeded with ``users`` and ``rooms``) and, with
     Redis, a key prefix of their own; all dropped afterwards."""
     count, with_redis = VARIANTS[variant]
     database_url = services.make_database()
     prefix = f"gochat-bench:{time.time_ns()}:"
-    tokens, room_ids = seed(database_url, users)
+    tokens, room_ids = seed(database_url, users, rooms)
     extra = ["--redis-url", services.redis_url, "--redis-prefix", prefix] if with_redis else []
     servers: list[Running] = []
     try:
@@ -369,6 +374,69 @@ def bench_cluster_hop(
     return row
 
 
+def bench_redis_cost(
+    services: Services,
+    latency_clients: int,
+    rate: float,
+    latency_seconds: float,
+    ingest_senders: int,
+    ingest_seconds: float,
+    runs: int,
+    worker_count: int,
+) -> dict[str, Any]:
+    """What ``--redis-url`` costs one server on its own: the latency and durable-ingest rows of the
+    single-process bench (bench/latency.py, bench/ingest.py), without it and with it, runs
+    interleaved, both on MariaDB (the database a cluster needs)."""
+    latency: dict[str, list[dict[str, Any]]] = {"alone": [], "one": []}
+    ingested: dict[str, list[dict[str, Any]]] = {"alone": [], "one": []}
+    for _ in range(runs):
+        for variant in ("alone", "one"):
+            with started_cluster(services, variant, latency_clients + 1) as [server]:
+                latency[variant].append(
+                    latency_once(server, latency_clients, rate, latency_seconds, False, worker_count)
+                )
+            with started_cluster(services, variant, ingest_senders, rooms=ingest_senders) as [server]:
+                ingested[variant].append(ingest_once(server, ingest_seconds, worker_count))
+    row: dict[str, Any] = {"latency": {"clients": latency_clients, "rate": rate}, "ingest": {"senders": ingest_senders}}
+    for variant in ("alone", "one"):
+        row["latency"][variant] = {
+            "p50_ms": _median(latency[variant], "p50_ms"),
+            "p99_ms": _median(latency[variant], "p99_ms"),
+            "lost": sum(m["lost"] for m in latency[variant]),
+            "duplicated": sum(m["duplicated"] for m in latency[variant]),
+            "reordered": sum(m["reordered"] for m in latency[variant]),
+            "server_cpu_share": _median(latency[variant], "server_cpu_share"),
+            "runs": latency[variant],
+        }
+        row["ingest"][variant] = {
+            "acknowledged_per_second": _median(ingested[variant], "per_second"),
+            "server_cpu_share": _median(ingested[variant], "server_cpu_share"),
+            "runs": ingested[variant],
+        }
+    lat, ing = row["latency"], row["ingest"]
+    lat["p50_ratio"] = lat["one"]["p50_ms"] / lat["alone"]["p50_ms"]
+    lat["p99_ratio"] = lat["one"]["p99_ms"] / lat["alone"]["p99_ms"]
+    ing["ratio"] = ing["one"]["acknowledged_per_second"] / ing["alone"]["acknowledged_per_second"]
+    faults = [f"{lat[v]['lost']}/{lat[v]['duplicated']}/{lat[v]['reordered']}" for v in ("alone", "one")]
+    print(
+        f"cluster --redis-url on one instance, latency N={latency_clients:>5} at {rate:g}/s: "
+        f"p50 {lat['one']['p50_ms']:.1f} ms p99 {lat['one']['p99_ms']:.1f} ms, without "
+        f"p50 {lat['alone']['p50_ms']:.1f} ms p99 {lat['alone']['p99_ms']:.1f} ms  "
+        f"ratio p50 {lat['p50_ratio']:.2f} p99 {lat['p99_ratio']:.2f}  lost/dup/reordered {' '.join(faults)} "
+        f"(without with)  server CPU {_percent(lat['one']['server_cpu_share'])} "
+        f"(without {_percent(lat['alone']['server_cpu_share'])})",
+        flush=True,
+    )
+    print(
+        f"cluster --redis-url on one instance, durable ingest with {ingest_senders} senders: "
+        f"{ing['one']['acknowledged_per_second']:,.0f} ack/s, without {ing['alone']['acknowledged_per_second']:,.0f} "
+        f"ack/s  ratio {ing['ratio']:.2f}  server CPU {_percent(ing['one']['server_cpu_share'])} "
+        f"(without {_percent(ing['alone']['server_cpu_share'])})",
+        flush=True,
+    )
+    return row
+
+
 def limits_note(rows: list[dict[str, Any]], cpus: int, worker_count: int) -> str:
     """What bounds the two-instance ratio here, from the figures measured (printed and kept)."""
     lines = [
@@ -395,6 +463,9 @@ def bench_cluster(
     hop_clients: int,
     hop_rate: float,
     hop_seconds: float,
+    latency_clients: int,
+    ingest_senders: int,
+    ingest_seconds: float,
     runs: int,
     worker_count: int,
     cpus: int,
@@ -402,6 +473,9 @@ def bench_cluster(
     services = Services.find(make_database, redis_url)
     fanout = bench_cluster_fanout(services, sizes, messages, runs, worker_count)
     hop = bench_cluster_hop(services, hop_clients, hop_rate, hop_seconds, runs, worker_count)
+    redis_cost = bench_redis_cost(
+        services, latency_clients, hop_rate, hop_seconds, ingest_senders, ingest_seconds, runs, worker_count
+    )
     note = limits_note(fanout, cpus, worker_count)
     print(note, flush=True)
-    return {"fanout": fanout, "hop": hop, "limits": note}
+    return {"fanout": fanout, "hop": hop, "redis_cost": redis_cost, "limits": note}

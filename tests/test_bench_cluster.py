@@ -36,6 +36,10 @@ def test_a_tiny_cluster_run_reports_fanout_ratios_and_the_hop(
         "4",
         "--latency-seconds",
         "2",
+        "--latency-clients",
+        "3",
+        "--ingest-seconds",
+        "1",
         "--cluster-redis-url",
         redis_target.url,
     )
@@ -67,5 +71,17 @@ def test_a_tiny_cluster_run_reports_fanout_ratios_and_the_hop(
     assert hop["added_p50_ms"] == run["other"]["p50_ms"] - run["same"]["p50_ms"]
     assert hop["added_p99_ms"] == run["other"]["p99_ms"] - run["same"]["p99_ms"]
     assert "cluster hop N=    4 at 20/s, two instances" in stdout
+    cost = cluster["redis_cost"]
+    for variant in ("alone", "one"):
+        latency = cost["latency"][variant]
+        assert (latency["lost"], latency["duplicated"], latency["reordered"]) == (0, 0, 0)
+        assert 0 < latency["p50_ms"] <= latency["p99_ms"] < 5_000
+        assert cost["ingest"][variant]["acknowledged_per_second"] > 0
+    assert cost["latency"]["p99_ratio"] == cost["latency"]["one"]["p99_ms"] / cost["latency"]["alone"]["p99_ms"]
+    assert cost["ingest"]["ratio"] == (
+        cost["ingest"]["one"]["acknowledged_per_second"] / cost["ingest"]["alone"]["acknowledged_per_second"]
+    )
+    assert "cluster --redis-url on one instance, latency N=    3 at 20/s" in stdout
+    assert "cluster --redis-url on one instance, durable ingest with 50 senders" in stdout
     assert "cluster: what limits the ratio here: " in cluster["limits"]
     assert cluster["limits"] in stdout
