@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -96,7 +97,9 @@ class Services:
 
 
 class CpuMeter:
-    """CPU seconds of the servers, MariaDB, Redis and the whole machine between two points."""
+    """CPU seconds between two points of the servers, MariaDB, Redis, this process (the sender),
+    and the whole machine; what none of them (nor the client processes) spent is the rest: other
+    processes on the machine and the kernel's own threads."""
 
     def __init__(self, servers: list[Running], services: Services) -> None:
         self._pids = {
@@ -108,15 +111,26 @@ class CpuMeter:
 
     def _now(self) -> dict[str, float]:
         busy, total = machine_busy_and_total()
-        now = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
-        return {**now, "machine_busy": busy, "machine_total": total}
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            **{name: cpu_seconds(pid) for name, pid in self._pids.items()},
+            "sender": own.ru_utime + own.ru_stime,
+            "machine_busy": busy,
+            "machine_total": total,
+            "clock": time.monotonic(),
+        }
 
-    def shares(self, elapsed: float) -> dict[str, float]:
-        """Each process's CPU ÷ ``elapsed`` (of one core); the machine's busy share of all its cores."""
+    def shares(self, generator_seconds: float) -> dict[str, float]:
+        """Each one's CPU over the interval, as a share of one core; the machine's busy share of all
+        its cores; ``generator_seconds`` is what the client processes say they spent."""
         after = self._now()
         spent = {name: after[name] - self._before[name] for name in after}
-        result = {f"{name}_cpu_share": spent[name] / elapsed for name in self._pids}
+        interval = max(spent["clock"], 1e-9)
+        named = [*self._pids, "sender"]
+        result = {f"{name}_cpu_share": spent[name] / interval for name in named}
         result["machine_busy_share"] = spent["machine_busy"] / max(spent["machine_total"], 1e-9)
+        rest = spent["machine_busy"] - sum(spent[name] for name in named) - generator_seconds
+        result["rest_cpu_share"] = max(0.0, rest) / interval
         return result
 
 
@@ -189,7 +203,7 @@ def fanout_once(
         results: list[load.ClientResult] = [wait_for(pipe, 600) for pipe in pipes]
         elapsed = max(r.finished_at for r in results) - started
         # Before the clients hang up: a room emptying out is work the servers do after the test.
-        cpu = meter.shares(elapsed)
+        cpu = meter.shares(sum(r.cpu for r in results))
     loop.run_until_complete(sender.close())
     loop.close()
     stop_workers(workers)
@@ -202,6 +216,8 @@ def fanout_once(
         "server_cpu_shares": [cpu[f"server{i}_cpu_share"] for i in range(len(servers))],
         "mariadb_cpu_share": cpu.get("mariadb_cpu_share"),
         "redis_cpu_share": cpu.get("redis_cpu_share"),
+        "sender_cpu_share": cpu["sender_cpu_share"],
+        "rest_cpu_share": cpu["rest_cpu_share"],
         "machine_busy_share": cpu["machine_busy_share"],
         # Out of one core per client process: near 100 % would mean the generator set the pace.
         "generator_cpu_share": sum(r.cpu for r in results) / (elapsed * len(workers)),
@@ -223,6 +239,8 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "server_cpu_shares": [float(statistics.median(r["server_cpu_shares"][i] for r in runs)) for i in range(count)],
         "mariadb_cpu_share": _median([r for r in runs if r["mariadb_cpu_share"] is not None], "mariadb_cpu_share"),
         "redis_cpu_share": _median([r for r in runs if r["redis_cpu_share"] is not None], "redis_cpu_share"),
+        "sender_cpu_share": _median(runs, "sender_cpu_share"),
+        "rest_cpu_share": _median(runs, "rest_cpu_share"),
         "machine_busy_share": _median(runs, "machine_busy_share"),
         "generator_cpu_share": _median(runs, "generator_cpu_share"),
         "runs": runs,
@@ -270,7 +288,9 @@ def print_fanout_row(row: dict[str, Any]) -> None:
             f"    {variant:<5} server CPU {' + '.join(_percent(s) for s in figures['server_cpu_shares'])}, "
             f"MariaDB {_percent(figures['mariadb_cpu_share'])}, Redis {_percent(figures['redis_cpu_share'])}, "
             f"generator {_percent(figures['generator_cpu_share'])} (of a core each), "
-            f"machine busy {_percent(figures['machine_busy_share'])}",
+            f"sender {_percent(figures['sender_cpu_share'])}, "
+            f"rest of the machine {_percent(figures['rest_cpu_share'])}; "
+            f"machine busy {_percent(figures['machine_busy_share'])} of its cores",
             flush=True,
         )
 
@@ -307,7 +327,7 @@ def hop_once(
         started = loop.run_until_complete(_send_on_timetable(sender, first.room_id, total, rate, False))
         reports: list[LatencyReport] = [wait_for(pipe, within + 60) for pipe in pipes]
         elapsed = max(r.finished_at for r in reports) - started
-        cpu = meter.shares(elapsed)
+        cpu = meter.shares(sum(r.cpu for r in reports))
     loop.run_until_complete(sender.close())
     loop.run_until_complete(reading)
     loop.close()
@@ -329,6 +349,7 @@ def hop_once(
     result["server_cpu_shares"] = [cpu[f"server{i}_cpu_share"] for i in range(len(servers))]
     result["mariadb_cpu_share"] = cpu.get("mariadb_cpu_share")
     result["redis_cpu_share"] = cpu.get("redis_cpu_share")
+    result["rest_cpu_share"] = cpu["rest_cpu_share"]
     result["machine_busy_share"] = cpu["machine_busy_share"]
     return result
 
@@ -357,6 +378,7 @@ def bench_cluster_hop(
     row["server_cpu_shares"] = [float(statistics.median(m["server_cpu_shares"][i] for m in measured)) for i in (0, 1)]
     row["mariadb_cpu_share"] = _median([m for m in measured if m["mariadb_cpu_share"] is not None], "mariadb_cpu_share")
     row["redis_cpu_share"] = _median([m for m in measured if m["redis_cpu_share"] is not None], "redis_cpu_share")
+    row["rest_cpu_share"] = _median(measured, "rest_cpu_share")
     row["machine_busy_share"] = _median(measured, "machine_busy_share")
     row["runs"] = measured
     same, other = row["same"], row["other"]
@@ -368,7 +390,7 @@ def bench_cluster_hop(
         f"{other['lost']}/{other['duplicated']}/{other['reordered']} (other)  "
         f"server CPU {' + '.join(_percent(s) for s in row['server_cpu_shares'])}, "
         f"MariaDB {_percent(row['mariadb_cpu_share'])}, Redis {_percent(row['redis_cpu_share'])}, "
-        f"machine busy {_percent(row['machine_busy_share'])}",
+        f"rest of the machine {_percent(row['rest_cpu_share'])}; machine busy {_percent(row['machine_busy_share'])}",
         flush=True,
     )
     return row
@@ -441,7 +463,9 @@ def limits_note(rows: list[dict[str, Any]], cpus: int, worker_count: int) -> str
     """What bounds the two-instance ratio here, from the figures measured (printed and kept)."""
     lines = [
         f"cluster: what limits the ratio here: {cpus} CPU(s) shared by both servers, {worker_count} client "
-        "process(es), MariaDB and Redis; a second server gains only the CPU the first left idle."
+        "process(es), MariaDB and Redis; a second server gains only the CPU the first left idle. MariaDB's and "
+        "Redis's shares are their whole processes (other users of them count too); the rest of the machine is "
+        "what none of these spent: other processes and the kernel's threads."
     ]
     for row in rows:
         two, one = row["two"], row["one"]
@@ -450,7 +474,9 @@ def limits_note(rows: list[dict[str, Any]], cpus: int, worker_count: int) -> str
             f"({_percent(one['machine_busy_share'])} with one); servers "
             f"{' + '.join(_percent(s) for s in two['server_cpu_shares'])} against "
             f"{_percent(one['server_cpu_shares'][0])} for one, generator {_percent(two['generator_cpu_share'])} of "
-            f"each of its cores, MariaDB {_percent(two['mariadb_cpu_share'])}, Redis {_percent(two['redis_cpu_share'])}"
+            f"each of its cores, MariaDB {_percent(two['mariadb_cpu_share'])}, "
+            f"Redis {_percent(two['redis_cpu_share'])}, "
+            f"the rest of the machine {_percent(two['rest_cpu_share'])} (other processes, the kernel)"
         )
     return "\n".join(lines)
 
