@@ -6,13 +6,14 @@ repository's root (``make bench``): the benchmarks are not part of the installed
 
     python -m bench                       # fan-out at N = 100, 500, 1000 and durable ingest
     python -m bench --sizes 100 --runs 3 --messages 100
-    python -m bench --skip fanout,ingest,connections,desktop   # latency at 20 messages/s, N = 500
-    python -m bench --skip fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
-    python -m bench --skip fanout,ingest,latency,connections,hosting   # the desktop app (bench/desktop.py)
-    python -m bench --skip fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
-    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,logins   # a flood beside normal traffic
-    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,flood    # a login storm: RSS
-    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,flood,logins  # search, 1,000,000 messages
+    python -m bench --skip cluster,fanout,ingest,connections,desktop   # latency at 20 messages/s, N = 500
+    python -m bench --skip cluster,fanout,ingest,latency,desktop       # idle connections, N = 1,000 and 10,000
+    python -m bench --skip cluster,fanout,ingest,latency,connections,hosting   # the desktop app (bench/desktop.py)
+    python -m bench --skip cluster,fanout,ingest,latency,connections,desktop   # hosting vs plain (bench/hosting.py)
+    python -m bench --skip cluster,fanout,ingest,latency,connections,desktop,hosting,logins  # flood beside traffic
+    python -m bench --skip cluster,fanout,ingest,latency,connections,desktop,hosting,flood   # a login storm: RSS
+    python -m bench --skip cluster,fanout,ingest,latency,connections,desktop,hosting,flood,logins  # search, 1,000,000
+    python -m bench --skip fanout,ingest,latency,connections,desktop,hosting,flood,logins,search  # bench/cluster.py
     python -m bench --workers 4           # four client processes (default: one per CPU)
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ingest, load
+from bench.cluster import bench_cluster
 from bench.connections import bench_connections
 from bench.desktop import bench_desktop
 from bench.flood import bench_flood
@@ -43,6 +45,8 @@ from bench.logins import bench_logins
 from bench.processes import default_worker_count, shares
 from bench.search import bench_search, bench_search_seeded
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
+
+INGEST_SENDERS = 50  # durable ingest: each in a room of its own, each waiting for its ACK
 
 
 def raise_open_files_limit() -> None:
@@ -58,7 +62,8 @@ def fanout_once(server: Running, clients: int, messages: int, reference: bool, w
     for share in shares(tokens, worker_count):
         parent, child = context.Pipe()
         worker = context.Process(
-            target=load.fanout_worker, args=(server.ws_url, share, server.room_id, messages, reference, child)
+            target=load.fanout_worker,
+            args=([server.ws_url] * len(share), share, server.room_id, messages, reference, child),
         )
         worker.start()
         pipes.append(parent)
@@ -255,9 +260,25 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "is when an earlier run seeded it",
     )
     parser.add_argument(
+        "--cluster-sizes", default="500", help="clients in the room for fan-out over one and two instances"
+    )
+    parser.add_argument(
+        "--cluster-hop-clients",
+        type=positive_int,
+        default=500,
+        help="clients in the room for the cross-instance hop, half on each instance "
+        "(at --latency-rate for --latency-seconds)",
+    )
+    parser.add_argument(
+        "--cluster-redis-url",
+        default=os.environ.get("GOCHAT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="the Redis the cluster section's instances share (each run under a key prefix of its own)",
+    )
+    parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated: fanout,ingest,sqlite,mariadb,latency,connections,desktop,hosting,flood,logins,search",
+        help="comma-separated: fanout,ingest,sqlite,mariadb,latency,connections,desktop,hosting,flood,logins,search,"
+        "cluster",
     )
     parser.add_argument("--json", default="bench-results/bench.json", help="where to write the figures")
     return parser.parse_args(argv)
@@ -284,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 backends["mariadb"] = mariadb_database
             report["disk_flush_ms"] = ingest.disk_flush_ms(folder)
             print(f"disk flush (fsync of 4 KiB) here: median {report['disk_flush_ms']:.2f} ms", flush=True)
-            report["ingest"] = bench_ingest(backends, 50, args.ingest_seconds, args.runs, args.workers)
+            report["ingest"] = bench_ingest(backends, INGEST_SENDERS, args.ingest_seconds, args.runs, args.workers)
     if "latency" not in skip:
         report["latency"] = bench_latency(
             args.latency_clients, args.latency_rate, args.latency_seconds, args.runs, args.workers
@@ -324,6 +345,22 @@ def main(argv: list[str] | None = None) -> int:
             report["search"] = bench_search(
                 search_backends, args.search_messages, args.search_queries, args.runs, seeded
             )
+    if "cluster" not in skip:
+        report["cluster"] = bench_cluster(
+            mariadb_database,
+            args.cluster_redis_url,
+            [int(n) for n in args.cluster_sizes.split(",")],
+            args.messages,
+            args.cluster_hop_clients,
+            args.latency_rate,
+            args.latency_seconds,
+            args.latency_clients,
+            INGEST_SENDERS,
+            args.ingest_seconds,
+            args.runs,
+            args.workers,
+            os.cpu_count() or 1,
+        )
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

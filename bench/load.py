@@ -78,9 +78,9 @@ async def _receive(ws: ClientConnection, expected: int, reference: bool) -> tupl
 
 
 async def _fanout_worker(
-    ws_url: str, tokens: list[str], room_id: int, expected: int, reference: bool, pipe: Connection
+    ws_urls: list[str], tokens: list[str], room_id: int, expected: int, reference: bool, pipe: Connection
 ) -> None:
-    sockets = [await _open(ws_url, token, room_id, reference) for token in tokens]
+    sockets = [await _open(ws_url, token, room_id, reference) for ws_url, token in zip(ws_urls, tokens, strict=True)]
     pipe.send("connected")
     # Everyone entering announces itself to everyone already there: drain those frames before
     # the clock starts, so the figure is about messages, not set-up.
@@ -106,10 +106,11 @@ async def _fanout_worker(
 
 
 def fanout_worker(
-    ws_url: str, tokens: list[str], room_id: int, expected: int, reference: bool, pipe: Connection
+    ws_urls: list[str], tokens: list[str], room_id: int, expected: int, reference: bool, pipe: Connection
 ) -> None:
-    """Process entry point: hold ``tokens`` connections in the room until each got ``expected``."""
-    asyncio.run(_fanout_worker(ws_url, tokens, room_id, expected, reference, pipe))
+    """Process entry point: hold ``tokens`` connections in the room until each got ``expected``;
+    each connects to its own entry of ``ws_urls`` (one server's address for all, or a cluster's)."""
+    asyncio.run(_fanout_worker(ws_urls, tokens, room_id, expected, reference, pipe))
 
 
 def message_frame(index: int, room_id: int, reference: bool) -> str:

@@ -155,6 +155,18 @@ def start_gochat(
     type, so the message limit is off (--message-rate 0) unless ``message_limit``: the flood row
     runs with the server's defaults, as an operator would."""
     tokens, room_ids = seed(database_url, users, rooms, password=password, messages=messages)
+    return launch_gochat(database_url, tokens, room_ids, message_limit=message_limit)
+
+
+def launch_gochat(
+    database_url: str,
+    tokens: list[str],
+    room_ids: list[int],
+    *extra: str,
+    message_limit: bool = False,
+) -> Running:
+    """A gochat process on a database already seeded (``seed``); ``extra`` arguments are passed
+    on (``--redis-url`` ...). Returns once its health says it serves."""
     port = free_port()
     limit = [] if message_limit else ["--message-rate", "0"]
     process = subprocess.Popen(
@@ -175,22 +187,36 @@ def start_gochat(
             "--max-connections-per-address",
             "0",
             *limit,
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    running = Running(process, f"http://127.0.0.1:{port}", tokens, room_ids)
+    try:
+        wait_until_serving(running)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def wait_until_serving(server: Running, instances: int = 1, timeout: float = 60) -> None:
+    """Until the server's health is 200 and, in a cluster, it sees ``instances`` servers live."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                break
+            health = httpx.get(f"{server.url}/api/health", timeout=1)
+            cluster = health.json().get("cluster") if health.status_code == 200 else None
+            if health.status_code == 200 and (
+                cluster is None or (cluster.get("ok") and cluster.get("instances", 0) >= instances)
+            ):
+                return
         except httpx.TransportError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
+        if server.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("gochat did not start")
         time.sleep(0.1)
-    return Running(process, url, tokens, room_ids)
 
 
 def start_reference(users: int) -> Running:

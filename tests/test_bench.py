@@ -34,7 +34,7 @@ def test_a_tiny_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
         "--ingest-seconds",
         "1",
         "--skip",
-        "mariadb,latency,connections,desktop,hosting,flood,logins,search",  # the others have tests of their own
+        "cluster,mariadb,latency,connections,desktop,hosting,flood,logins,search",  # the others have tests of their own
         "--workers",
         "3",
     )
@@ -56,7 +56,7 @@ def test_a_tiny_run_reports_latency_and_idle_connections(tmp_path: Path) -> None
     report, stdout = run_bench(
         tmp_path,
         "--skip",
-        "fanout,ingest,desktop,hosting,flood,logins,search",
+        "cluster,fanout,ingest,desktop,hosting,flood,logins,search",
         "--runs",
         "1",
         "--latency-clients",
@@ -104,7 +104,7 @@ def test_a_tiny_search_run_reports_latency_on_both_backends(tmp_path: Path) -> N
     report, stdout = run_bench(
         tmp_path,
         "--skip",
-        "fanout,ingest,latency,connections,desktop,hosting,flood,logins",
+        "cluster,fanout,ingest,latency,connections,desktop,hosting,flood,logins",
         "--runs",
         "2",
         "--search-messages",

@@ -8,7 +8,7 @@ from pathlib import Path
 from gochat.desktop.chat.controller import KEEP_ROWS
 from tests.helpers import run_bench
 
-OTHER_SECTIONS = "fanout,ingest,mariadb,latency,connections,hosting,flood,logins,search"
+OTHER_SECTIONS = "cluster,fanout,ingest,mariadb,latency,connections,hosting,flood,logins,search"
 
 
 def test_a_tiny_desktop_run_reports_every_figure(tmp_path: Path) -> None:

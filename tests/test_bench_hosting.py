@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.helpers import run_bench
 
-OTHER_SECTIONS = "fanout,ingest,mariadb,latency,connections,desktop,flood,logins,search"
+OTHER_SECTIONS = "cluster,fanout,ingest,mariadb,latency,connections,desktop,flood,logins,search"
 
 
 def test_a_tiny_hosting_run_reports_both_apps_on_the_same_messages(tmp_path: Path) -> None:

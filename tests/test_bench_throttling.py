@@ -10,7 +10,7 @@ import pytest
 from bench.logins import source_address
 from tests.helpers import run_bench
 
-OTHER_SECTIONS = "fanout,ingest,mariadb,latency,connections,desktop,hosting,search"
+OTHER_SECTIONS = "cluster,fanout,ingest,mariadb,latency,connections,desktop,hosting,search"
 
 
 def test_login_storm_clients_each_have_an_address_of_their_own() -> None:
