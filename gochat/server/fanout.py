@@ -54,8 +54,9 @@ class Delivery:
         hub = self._hub
         match event:
             case StoredBatch():
-                for message in event.messages:
-                    self.message(message, message.wire_json())
+                wire = event.wire or tuple(message.wire_json() for message in event.messages)
+                for message, message_json in zip(event.messages, wire, strict=True):
+                    self.message(message, message_json)
             case Edited():
                 hub.broadcast(event.message.room_id, encode_server_frame(MessageEdited(event.message)), watchers=True)
                 self.notify_mentions(event.message, event.mentioned_before)
@@ -128,7 +129,10 @@ class Fanout:
                 self.delivery.message(message, message_json)
             return
         revs = [message.rev for message, _ in messages]
-        self.cluster.sequence(StoredBatch(min(revs), max(revs), tuple(message for message, _ in messages)))
+        batch = StoredBatch(
+            min(revs), max(revs), tuple(message for message, _ in messages), tuple(wire for _, wire in messages)
+        )
+        self.cluster.sequence(batch)
 
     def edited(self, message: Message, mentioned_before: Collection[int]) -> None:
         self._stream(Edited(message.rev, message, frozenset(mentioned_before)))

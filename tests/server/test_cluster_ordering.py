@@ -146,3 +146,11 @@ def test_events_cross_redis_unchanged(event: events.ClusterEvent) -> None:
 def test_a_malformed_event_is_refused(text: str) -> None:
     with pytest.raises((ValueError, KeyError, TypeError)):
         events.decode(text)
+
+
+def test_a_server_knows_its_own_echo_without_decoding_it() -> None:
+    text = events.encode(events.ToEveryone("{}"), "server-a", 1.0)
+    assert events.from_origin(text, "server-a")
+    assert events.from_origin(text.encode(), "server-a")
+    assert not events.from_origin(text, "server-b")
+    assert not events.from_origin(text, "server")

@@ -18,7 +18,7 @@ hop (metrics).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gochat.protocol import Message, User
@@ -31,6 +31,8 @@ class StoredBatch:
     first_rev: int
     last_rev: int
     messages: tuple[Message, ...]
+    # Each message's wire JSON when the server that stored them has it already (not sent).
+    wire: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
 
 class _OneRev:
@@ -157,6 +159,15 @@ class Received:
     event: ClusterEvent
     origin: str
     sent_at: float
+
+
+def from_origin(text: str | bytes, origin: str) -> bool:
+    """Whether an event's text is one ``origin`` published (``encode`` writes the origin first):
+    a server drops its own echo without decoding it."""
+    head = f'{{"origin":{json.dumps(origin)},'
+    if isinstance(text, bytes):
+        return text.startswith(head.encode())
+    return text.startswith(head)
 
 
 def decode(text: str | bytes) -> Received:

@@ -200,12 +200,12 @@ class ClusterNode:
             backoff = min(2 * backoff, 1.0)
 
     def _received(self, data: bytes | str) -> None:
+        if events.from_origin(data, self.server_id):
+            return  # its own, acted on when it was made
         try:
             received = events.decode(data)
         except (ValueError, KeyError, TypeError):
             log.warning("cluster: ignored a malformed event", exc_info=True)
-            return
-        if received.origin == self.server_id:
             return
         if self._on_hop is not None:
             self._on_hop(max(0.0, time.time() - received.sent_at))
