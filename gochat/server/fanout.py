@@ -43,6 +43,9 @@ from gochat.server.hub import Connection, RoomHub
 
 log = logging.getLogger(__name__)
 
+# Seconds a shutdown waits for presence changes still on their way to Redis.
+SETTLE_TIMEOUT = 5.0
+
 
 class Delivery:
     """This server's connections, for events from anywhere. Never awaits."""
@@ -241,6 +244,7 @@ class Fanout:
             log.error("a presence change for the cluster failed", exc_info=task.exception())
 
     async def settle(self) -> None:
-        """Wait for presence changes still on their way to Redis (shutdown, tests)."""
-        while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        """Wait for presence changes still on their way to Redis (shutdown, tests), a few
+        seconds at most: each Redis call has its own timeout, but they run one at a time."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=SETTLE_TIMEOUT)

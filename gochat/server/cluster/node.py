@@ -118,14 +118,14 @@ class ClusterNode:
         (SERVER_EXPIRY after the last heartbeat), when another server takes it back and
         announces who did not come back: a restart, like a kill, shows nobody leaving and
         entering again (its connections close with 1001 and reconnect to another server)."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._catching_up] if self._catching_up is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._catching_up is not None:
-            self._catching_up.cancel()
-            await asyncio.gather(self._catching_up, return_exceptions=True)
-        await self._redis.aclose()
-        await self._subscriber.aclose()
+        # Bounded: a Redis call caught mid-way must not hold the server's shutdown.
+        await asyncio.wait(tasks, timeout=REDIS_TIMEOUT)
+        for client in (self._redis, self._subscriber):
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(client.aclose(), REDIS_TIMEOUT)
 
     @property
     def ok(self) -> bool:
@@ -194,8 +194,8 @@ class ClusterNode:
                     log.warning("cluster: lost Redis (%s); cross-instance delivery paused", exc)
                 self._subscribed = False
             finally:
-                with contextlib.suppress(RedisError, OSError, RuntimeError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(RedisError, OSError, RuntimeError, TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), REDIS_TIMEOUT)  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff)
             backoff = min(2 * backoff, 1.0)
 
