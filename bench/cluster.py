@@ -128,7 +128,8 @@ class CpuMeter:
         interval = max(spent["clock"], 1e-9)
         named = [*self._pids, "sender"]
         result = {f"{name}_cpu_share": spent[name] / interval for name in named}
-        result["machine_busy_share"] = spent["machine_busy"] / max(spent["machine_total"], 1e-9)
+        # A share of the whole (busy and total are read from one /proc/stat, whose sums round).
+        result["machine_busy_share"] = min(1.0, spent["machine_busy"] / max(spent["machine_total"], 1e-9))
         rest = spent["machine_busy"] - sum(spent[name] for name in named) - generator_seconds
         result["rest_cpu_share"] = max(0.0, rest) / interval
         return result
