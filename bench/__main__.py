@@ -42,7 +42,7 @@ from bench.flood import bench_flood
 from bench.hosting import bench_hosting
 from bench.latency import bench_latency
 from bench.logins import bench_logins
-from bench.processes import default_worker_count, shares
+from bench.processes import connect_and_drain, default_worker_count, shares
 from bench.search import bench_search, bench_search_seeded
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
@@ -68,13 +68,7 @@ def fanout_once(server: Running, clients: int, messages: int, reference: bool, w
         worker.start()
         pipes.append(parent)
         workers.append(worker)
-    for stage in ("connected", "ready"):
-        for pipe in pipes:
-            if not pipe.poll(600) or pipe.recv() != stage:
-                raise RuntimeError(f"a client worker did not get {stage}")
-        if stage == "connected":
-            for pipe in pipes:
-                pipe.send("drain")
+    connect_and_drain(pipes)
     cpu_before = cpu_seconds(server.process.pid)
 
     async def burst() -> tuple[float, Any]:

@@ -52,7 +52,7 @@ from bench.latency import (
     percentile,
 )
 from bench.load import _open
-from bench.processes import killed_on_error, shares, start_workers, stop_workers, wait_for
+from bench.processes import connect_and_drain, killed_on_error, shares, start_workers, stop_workers, wait_for
 from bench.servers import Running, cpu_seconds, launch_gochat, seed, wait_until_serving
 
 VARIANTS = {"alone": (1, False), "one": (1, True), "two": (2, True)}  # name: (instances, --redis-url)
@@ -190,13 +190,7 @@ def fanout_once(
     )
     loop = asyncio.new_event_loop()
     with killed_on_error(workers):
-        for stage in ("connected", "ready"):
-            for pipe in pipes:
-                if wait_for(pipe, 600) != stage:
-                    raise RuntimeError(f"a client worker did not get {stage}")
-            if stage == "connected":
-                for pipe in pipes:
-                    pipe.send("drain")
+        connect_and_drain(pipes)
         meter = CpuMeter(servers, services)
         started, sender = loop.run_until_complete(
             load.send_burst(first.ws_url, first.tokens[0], first.room_id, messages, False)
@@ -317,13 +311,7 @@ def hop_once(
             sides.append("same" if index == 0 else "other")
     pipes, workers = start_workers(latency_worker, arguments)
     with killed_on_error(workers):
-        for stage in ("connected", "ready"):
-            for pipe in pipes:
-                if wait_for(pipe, 600) != stage:
-                    raise RuntimeError(f"a client worker did not get {stage}")
-            if stage == "connected":
-                for pipe in pipes:
-                    pipe.send("drain")
+        connect_and_drain(pipes)
         meter = CpuMeter(servers, services)
         started = loop.run_until_complete(_send_on_timetable(sender, first.room_id, total, rate, False))
         reports: list[LatencyReport] = [wait_for(pipe, within + 60) for pipe in pipes]

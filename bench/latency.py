@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench.load import PAYLOAD, _drain, _open
-from bench.processes import killed_on_error, shares, start_workers, stop_workers, wait_for
+from bench.processes import connect_and_drain, killed_on_error, shares, start_workers, stop_workers, wait_for
 from bench.servers import Running, cpu_seconds, start_gochat, start_reference
 
 WARMUP_SECONDS = 1.0
@@ -188,13 +188,7 @@ def latency_once(
         ],
     )
     with killed_on_error(workers):
-        for stage in ("connected", "ready"):
-            for pipe in pipes:
-                if wait_for(pipe, 600) != stage:
-                    raise RuntimeError(f"a client worker did not get {stage}")
-            if stage == "connected":
-                for pipe in pipes:
-                    pipe.send("drain")
+        connect_and_drain(pipes)
         cpu_before = cpu_seconds(server.process.pid)
         own_before = resource.getrusage(resource.RUSAGE_SELF)
         started = loop.run_until_complete(_send_on_timetable(sender, server.room_id, total, rate, reference))

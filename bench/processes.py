@@ -49,6 +49,18 @@ def wait_for(pipe: Connection, timeout: float) -> Any:
     return pipe.recv()
 
 
+def connect_and_drain(pipes: Sequence[Connection], timeout: float = 600) -> None:
+    """The room clients' start: every worker has connected, then (told to drain the entry
+    announcements before the clock starts) every one is ready."""
+    for stage in ("connected", "ready"):
+        for pipe in pipes:
+            if wait_for(pipe, timeout) != stage:
+                raise RuntimeError(f"a client worker did not get {stage}")
+        if stage == "connected":
+            for pipe in pipes:
+                pipe.send("drain")
+
+
 def stop_workers(workers: Sequence[BaseProcess], timeout: float = 60) -> None:
     """Wait for workers that were told to finish; kill any that do not within ``timeout``."""
     for worker in workers:
