@@ -882,8 +882,9 @@ def search_messages(
     ``before``: in ``room_id`` (the caller checked it may be read), or else in every public room
     and the user's own direct rooms. Deleted messages are never in the index."""
     sqlite = session.get_bind().dialect.name == "sqlite"
+    visible = _visible_condition(session, user_id) if room_id is None else None
     if not sqlite:
-        recent, floor = _recent_matches(session, user_id, query, room_id=room_id, before=before, limit=limit)
+        recent, floor = _recent_matches(session, query, room_id=room_id, visible=visible, before=before, limit=limit)
         if len(recent) >= limit or floor is None:
             return _messages_by_id(session, recent[:limit])
         # Fewer than a page among the newest: the term is rare enough for the index, below them —
@@ -893,15 +894,15 @@ def search_messages(
         try:
             with session.begin_nested():
                 older = _indexed_matches(
-                    session, user_id, query, room_id=room_id, before=floor, limit=wanted, budget=INDEX_BUDGET
+                    session, query, room_id=room_id, visible=visible, before=floor, limit=wanted, budget=INDEX_BUDGET
                 )
         except DBAPIError as exc:
             if not _interrupted(exc):
                 raise
-            older = _scanned_matches(session, user_id, query, room_id=room_id, before=floor, limit=wanted)
+            older = _scanned_matches(session, query, room_id=room_id, visible=visible, before=floor, limit=wanted)
         return _messages_by_id(session, recent + older)
     return _messages_by_id(
-        session, _indexed_matches(session, user_id, query, room_id=room_id, before=before, limit=limit)
+        session, _indexed_matches(session, query, room_id=room_id, visible=visible, before=before, limit=limit)
     )
 
 
@@ -921,18 +922,23 @@ INDEX_BUDGET = 0.5
 INDEX_WORDS_MAX = 4
 
 
-def _visible_condition(session: Session, user_id: int, rooms_alias: str) -> tuple[str, dict[str, Any], list[str]]:
-    """SQL condition: the room is public or one of the user's direct rooms."""
+# An SQL condition on rooms "r" (public, or one of the user's direct rooms), its parameters, and
+# which of them are lists.
+Visible = tuple[str, dict[str, Any], list[str]]
+
+
+def _visible_condition(session: Session, user_id: int) -> Visible:
+    """Looked up once per search, whichever paths the search then takes."""
     mine = direct_room_ids(session, user_id)
     parameters: dict[str, Any] = {"public": RoomKind.PUBLIC.value}
     if mine:
         parameters["mine"] = mine
-        return f"({rooms_alias}.kind = :public OR {rooms_alias}.id IN :mine)", parameters, ["mine"]
-    return f"{rooms_alias}.kind = :public", parameters, []
+        return "(r.kind = :public OR r.id IN :mine)", parameters, ["mine"]
+    return "r.kind = :public", parameters, []
 
 
 def _recent_matches(
-    session: Session, user_id: int, query: str, *, room_id: int | None, before: int | None, limit: int
+    session: Session, query: str, *, room_id: int | None, visible: Visible | None, before: int | None, limit: int
 ) -> tuple[list[int], int | None]:
     """Ids (newest first, at most ``limit``) among the newest RECENT_CHECKED live messages below
     ``before`` (in the room, or in every room) whose text holds ``query`` as the index folds it;
@@ -958,10 +964,11 @@ def _recent_matches(
     outer = ["LOCATE(:query, t.content) > 0"]
     joins = ""
     if room_id is None:
-        condition, visible, expanding = _visible_condition(session, user_id, "r")
+        assert visible is not None
+        condition, visible_parameters, expanding = visible
         joins = f" JOIN {models.Room.__tablename__} r ON r.id = t.room_id"
         outer.append(condition)
-        parameters.update(visible)
+        parameters.update(visible_parameters)
     statement = text(
         f"SELECT t.id, t.content FROM ({newest}) t{joins} WHERE {' AND '.join(outer)} ORDER BY t.id DESC"
     ).bindparams(*(bindparam(name, expanding=True) for name in expanding))
@@ -990,7 +997,7 @@ def _interrupted(exc: DBAPIError) -> bool:
 
 
 def _scanned_matches(
-    session: Session, user_id: int, query: str, *, room_id: int | None, before: int, limit: int
+    session: Session, query: str, *, room_id: int | None, visible: Visible | None, before: int, limit: int
 ) -> list[int]:
     """Ids (newest first) of live messages below ``before`` whose text holds ``query``, reading
     the texts newest first: LOCATE in the database, then the fold here (LOCATE's collation also
@@ -1006,9 +1013,10 @@ def _scanned_matches(
         hint = " FORCE INDEX (idx_messages_room_id_id)"
     else:
         joins = f" JOIN {models.Room.__tablename__} r ON r.id = m.room_id"
-        condition, visible, expanding = _visible_condition(session, user_id, "r")
+        assert visible is not None
+        condition, visible_parameters, expanding = visible
         where.append(condition)
-        parameters.update(visible)
+        parameters.update(visible_parameters)
     statement = text(
         f"SELECT m.id, m.content FROM {MESSAGES.name} m{hint}{joins} WHERE {' AND '.join(where)} "
         "ORDER BY m.id DESC LIMIT :rows"
@@ -1035,10 +1043,10 @@ def _messages_by_id(session: Session, ids: list[int]) -> list[MessageRecord]:
 
 def _indexed_matches(
     session: Session,
-    user_id: int,
     query: str,
     *,
     room_id: int | None,
+    visible: Visible | None,
     before: int | None,
     limit: int,
     budget: float | None = None,
@@ -1095,9 +1103,10 @@ def _indexed_matches(
         parameters["room_id"] = room_id
     else:
         joins += f" JOIN {models.Room.__tablename__} r ON r.id = m.room_id"
-        condition, visible, expanding = _visible_condition(session, user_id, "r")
+        assert visible is not None
+        condition, visible_parameters, expanding = visible
         where.append(condition)
-        parameters.update(visible)
+        parameters.update(visible_parameters)
     columns, paging = (f"{key}, m.content", "") if checked else (key, " LIMIT :limit")
     # MariaDB only: the statement stops at the budget (error 1969), and the caller reads texts.
     within = "" if budget is None else f"SET STATEMENT max_statement_time={budget:g} FOR "
