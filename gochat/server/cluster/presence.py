@@ -137,11 +137,8 @@ class RedisPresence:
         await self._disconnect([f"{self._ns}:online", self._of("online", self._server)], [user_id])
 
     async def members(self, room_id: int) -> list[User]:
-        ids = await self._redis.hkeys(self._room(room_id))
-        if not ids:
-            return []
-        names = await self._redis.hmget(f"{self._ns}:names", ids)
-        return [User(int(i), _text(name)) for i, name in zip(ids, names, strict=True) if name is not None]
+        names = await self.names([int(i) for i in await self._redis.hkeys(self._room(room_id))])
+        return [User(user_id, name) for user_id, name in names.items()]
 
     async def names(self, user_ids: list[int]) -> dict[int, str]:
         if not user_ids:
@@ -197,10 +194,10 @@ class RedisPresence:
         triples = [flat[i : i + 3] for i in range(0, len(flat), 3)]
         if not triples:
             return []
-        names = await self._redis.hmget(f"{self._ns}:names", [t[1] for t in triples])
+        names = await self.names([int(t[1]) for t in triples])
         return [
-            Gone(int(room), User(int(user), _text(name) if name is not None else f"user {int(user)}"), int(online))
-            for (room, user, online), name in zip(triples, names, strict=True)
+            Gone(int(room), User(int(user), names.get(int(user), f"user {int(user)}")), int(online))
+            for room, user, online in triples
         ]
 
 
