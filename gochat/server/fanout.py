@@ -175,7 +175,7 @@ class Fanout:
         """Users present in the room, on every server."""
         if self.cluster is None or not self.cluster.ok:
             return self._hub.online(room_id)
-        return max(self.cluster.online.get(room_id, 0), self._hub.online(room_id))
+        return max(self.cluster.online.get(room_id), self._hub.online(room_id))
 
     async def members(self, room_id: int) -> list[User]:
         """Who is present in the room, on every server, by name."""
@@ -215,7 +215,8 @@ class Fanout:
             self.announce(room_id, user, entered=False, exclude=exclude)
 
     def announce(self, room_id: int, user: User, *, entered: bool, exclude: Connection | None = None) -> None:
-        self._event(PresenceChanged(room_id, user, entered, self.online(room_id)), exclude)
+        version = 0 if self.cluster is None else self.cluster.online.version(room_id)
+        self._event(PresenceChanged(room_id, user, entered, self.online(room_id), version), exclude)
 
     def connected(self, user: User, first_here: bool) -> None:
         if self.cluster is not None and first_here:

@@ -130,6 +130,7 @@ def test_too_many_held_events_ask_for_the_database_at_once(stream: OrderedStream
         Edited(23, message(5, 23, "新しい @bob", mentions=(BOB,)), frozenset({2})),
         Deleted(24, 7, 5, BOB),
         events.PresenceChanged(7, BOB, True, 3),
+        events.PresenceChanged(7, BOB, False, 2, 41),
         events.ToEveryone('{"msgType":8}'),
         events.ToUser(2, '{"msgType":13}'),
         events.TypingStarted(7, 2, '{"msgType":9}'),

@@ -71,12 +71,15 @@ StreamEvent = StoredBatch | Edited | Deleted
 
 @dataclass(frozen=True, slots=True)
 class PresenceChanged:
-    """``user`` entered or left ``room_id`` on the whole cluster; ``online`` counts after it."""
+    """``user`` entered or left ``room_id`` on the whole cluster; ``online`` counts after it, as of
+    the room's presence ``version`` (Redis's; a server keeps the count of the highest it has seen,
+    since events from several servers and its own reads of Redis arrive in any order)."""
 
     room_id: int
     user: User
     entered: bool
     online: int
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ def encode(event: ClusterEvent, origin: str, sent_at: float) -> str:
                 "user": event.user.to_wire(),
                 "entered": event.entered,
                 "online": event.online,
+                "version": event.version,
             }
         case ToEveryone():
             body = {"t": "everyone", "frame": event.frame}
@@ -185,7 +189,11 @@ def decode(text: str | bytes) -> Received:
         event = Deleted(int(data["rev"]), int(data["roomId"]), int(data["id"]), User.from_wire(data["by"]))
     elif kind == "presence":
         event = PresenceChanged(
-            int(data["roomId"]), User.from_wire(data["user"]), bool(data["entered"]), int(data["online"])
+            int(data["roomId"]),
+            User.from_wire(data["user"]),
+            bool(data["entered"]),
+            int(data["online"]),
+            int(data.get("version", 0)),
         )
     elif kind == "everyone":
         event = ToEveryone(str(data["frame"]))

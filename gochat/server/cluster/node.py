@@ -29,7 +29,7 @@ from gochat.protocol import User
 from gochat.server.cluster import events
 from gochat.server.cluster.events import ClusterEvent, PresenceChanged, StreamEvent
 from gochat.server.cluster.ordering import OrderedStream
-from gochat.server.cluster.presence import HEARTBEAT, Change, Gone, RedisPresence
+from gochat.server.cluster.presence import HEARTBEAT, Change, Gone, OnlineCounts, RedisPresence
 from gochat.server.errors import StorageUnavailable
 from gochat.server.store import stream
 from gochat.server.store.database import Database
@@ -89,7 +89,7 @@ class ClusterNode:
         self.presence = RedisPresence(self._redis, namespace, self.server_id)
         self.stream: OrderedStream | None = None
         # Users present per room on the whole cluster, as last heard (REST lists, room views).
-        self.online: dict[int, int] = {}
+        self.online = OnlineCounts()
         self._outbox: asyncio.Queue[tuple[ClusterEvent, float]] = asyncio.Queue()
         self._subscribed = False
         self._redis_ok = True
@@ -182,7 +182,9 @@ class ClusterNode:
                 self._redis_ok = True
                 backoff = 0.05
                 log.info("cluster: subscribed to %s as server %s", self._channel, self.server_id)
-                # Whatever was said while this server was not listening, the database has.
+                # Whatever was said while this server was not listening, the database has; the
+                # counts are read again whole (a restarted Redis numbers versions from 0 again).
+                self.online.forget()
                 await self._count_again()
                 self._catch_up_soon()
                 while True:
@@ -215,7 +217,7 @@ class ClusterNode:
             self.stream.offer(event)
             return
         if isinstance(event, PresenceChanged):
-            self.online[event.room_id] = event.online
+            self.online.note(event.room_id, event.version, event.online)
         self._on_event(event)
 
     # -- the database behind the stream ----------------------------------------------------
@@ -256,13 +258,13 @@ class ClusterNode:
         caller falls back to its own count)."""
         change = await self._presence_call(self.presence.enter(room_id, user))
         if change is not None:
-            self.online[room_id] = change.online
+            self.online.note(room_id, change.version, change.online)
         return change
 
     async def left(self, room_id: int, user_id: int) -> Change | None:
         change = await self._presence_call(self.presence.leave(room_id, user_id))
         if change is not None:
-            self.online[room_id] = change.online
+            self.online.note(room_id, change.version, change.online)
         return change
 
     async def connected(self, user: User) -> None:
@@ -272,7 +274,13 @@ class ClusterNode:
         await self._presence_call(self.presence.disconnect(user_id))
 
     async def members(self, room_id: int) -> list[User] | None:
-        return await self._presence_call(self.presence.members(room_id))
+        found = await self._presence_call(self.presence.members(room_id))
+        if found is None:
+            return None
+        version, users = found
+        # The count as of the list (an ENTER reads it just before announcing the entrant).
+        self.online.note(room_id, version, len(users))
+        return users
 
     async def online_users(self, user_ids: list[int]) -> set[int] | None:
         return await self._presence_call(self.presence.online_users(user_ids))
@@ -309,16 +317,16 @@ class ClusterNode:
                 # Left while Redis was away: announced here then, now to the other servers.
                 change = await self.presence.leave(room_id, user_id)
                 if change.announce:
-                    self._announce_gone([Gone(room_id, User(user_id, names.get(user_id, "")), change.online)])
+                    gone = Gone(room_id, User(user_id, names.get(user_id, "")), change.online, change.version)
+                    self._announce_gone([gone])
             for user in connected:
                 if user.id not in counted_users:
                     await self.presence.connect(user)
             for user_id in counted_users - {user.id for user in connected}:
                 await self.presence.disconnect(user_id)
             everywhere = await self.presence.rooms_with_presence() if not self.online else []
-            rooms = sorted({room_id for room_id, _ in present} | set(self.online) | set(everywhere))
-            if rooms:
-                self.online.update(await self.presence.online_counts(rooms))
+            rooms = sorted({room_id for room_id, _ in present} | set(self.online.rooms()) | set(everywhere))
+            self._note_counts(await self.presence.online_counts(rooms))
 
     async def _heartbeat_forever(self) -> None:
         beats = 0
@@ -339,17 +347,20 @@ class ClusterNode:
                 # What a server committed but never published (killed between the two) leaves no
                 # gap until something follows it: a look at the database now and then finds it.
                 self._catch_up_soon()
-                if self.online:
-                    self.online.update(await self.presence.online_counts(sorted(self.online)))
+                self._note_counts(await self.presence.online_counts(self.online.rooms()))
                 self._servers = max(1, int(await self._redis.zcard(self._servers_key)))
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
             await asyncio.sleep(HEARTBEAT)
 
+    def _note_counts(self, counts: dict[int, tuple[int, int]]) -> None:
+        for room_id, (version, online) in counts.items():
+            self.online.note(room_id, version, online)
+
     def _announce_gone(self, gone: list[Gone]) -> None:
         for item in gone:
-            event = PresenceChanged(item.room_id, item.user, False, item.online)
-            self.online[item.room_id] = item.online
+            event = PresenceChanged(item.room_id, item.user, False, item.online, item.version)
+            self.online.note(item.room_id, item.version, item.online)
             self._on_event(event)
             self.publish(event)
 

@@ -6,6 +6,8 @@ Keys (``ns``: the server's Redis namespace, one per database):
 - ``{ns}:presence-of:{server}``  set of "room:user" this server counts (so its share can be
   taken back when it dies)
 - ``{ns}:online`` / ``{ns}:online-of:{server}``  the same for "connected at all"
+- ``{ns}:presence-version``  hash room id -> a number that rises with each change of who is
+  present in the room (counts heard in any order: the highest version's is the current one)
 - ``{ns}:names``  hash user id -> username (member lists name who is present elsewhere)
 - ``{ns}:servers``  sorted set server id -> last heartbeat (Redis's own clock, milliseconds)
 
@@ -29,17 +31,31 @@ from gochat.protocol import User
 HEARTBEAT = 5.0
 SERVER_EXPIRY = 15.0
 
+# A room's presence version (``{ns}:presence-version`` room -> n) rises with every change of who
+# is present in it, in the same script, so a count always travels with the version it is of.
+# KEYS: presence:{room}, presence-of:{server}, names, presence-version; ARGV: "room:user", user
+# id, username, room id. Returns {the user's count after, users present, version}.
 _ENTER = """
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {-1, redis.call('HLEN', KEYS[1])} end
+local function version() return tonumber(redis.call('HGET', KEYS[4], ARGV[4])) or 0 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {-1, redis.call('HLEN', KEYS[1]), version()} end
 local n = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-return {n, redis.call('HLEN', KEYS[1])}
+local v = n == 1 and redis.call('HINCRBY', KEYS[4], ARGV[4], 1) or version()
+return {n, redis.call('HLEN', KEYS[1]), v}
 """
+# KEYS: presence:{room}, presence-of:{server}, presence-version; ARGV: "room:user", user id, room id.
 _LEAVE = """
-if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return {-1, redis.call('HLEN', KEYS[1])} end
+local function version() return tonumber(redis.call('HGET', KEYS[3], ARGV[3])) or 0 end
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return {-1, redis.call('HLEN', KEYS[1]), version()} end
 local n = redis.call('HINCRBY', KEYS[1], ARGV[2], -1)
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[2]) end
-return {n, redis.call('HLEN', KEYS[1])}
+local v
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  v = redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+else
+  v = version()
+end
+return {n, redis.call('HLEN', KEYS[1]), v}
 """
 _CONNECT = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
@@ -62,8 +78,8 @@ local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]
 table.insert(dead, 1, added)
 return dead
 """
-# KEYS: presence-of:{dead}, online-of:{dead}, online, servers; ARGV: namespace, dead id.
-# Returns {room, user, online after, ...} for each user now gone from a room.
+# KEYS: presence-of:{dead}, online-of:{dead}, online, servers, presence-version; ARGV: namespace,
+# dead id. Returns {room, user, online after, version, ...} for each user now gone from a room.
 _REAP = """
 local gone = {}
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -74,6 +90,7 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     table.insert(gone, room)
     table.insert(gone, user)
     table.insert(gone, redis.call('HLEN', key))
+    table.insert(gone, redis.call('HINCRBY', KEYS[5], room, 1))
   end
 end
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -88,10 +105,12 @@ return gone
 @dataclass(frozen=True, slots=True)
 class Change:
     """A user's presence in a room after this server's change: ``announce`` when it moved the
-    user's count across the cluster between 0 and 1; ``online``: users present after it."""
+    user's count across the cluster between 0 and 1; ``online``: users present after it, as of
+    the room's presence ``version``."""
 
     announce: bool
     online: int
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +118,37 @@ class Gone:
     room_id: int
     user: User
     online: int
+    version: int
+
+
+class OnlineCounts:
+    """Users present per room on the whole cluster, as last heard. Counts reach a server from its
+    own scripts, from other servers' events and from its reads of Redis, in any order (a count
+    read a moment ago may land after a newer one): the count of the highest version wins."""
+
+    def __init__(self) -> None:
+        self._counts: dict[int, tuple[int, int]] = {}
+
+    def note(self, room_id: int, version: int, online: int) -> None:
+        known = self._counts.get(room_id)
+        if known is None or version >= known[0]:
+            self._counts[room_id] = (version, online)
+
+    def get(self, room_id: int) -> int:
+        return self._counts.get(room_id, (0, 0))[1]
+
+    def version(self, room_id: int) -> int:
+        return self._counts.get(room_id, (0, 0))[0]
+
+    def rooms(self) -> list[int]:
+        return sorted(self._counts)
+
+    def forget(self) -> None:
+        """Redis came back, maybe empty: its versions may start again from 0."""
+        self._counts.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self._counts)
 
 
 class RedisPresence:
@@ -112,6 +162,7 @@ class RedisPresence:
         self._disconnect = client.register_script(_DISCONNECT)
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._reap = client.register_script(_REAP)
+        self._versions = f"{namespace}:presence-version"
 
     def _room(self, room_id: int) -> str:
         return f"{self._ns}:presence:{room_id}"
@@ -120,14 +171,14 @@ class RedisPresence:
         return f"{self._ns}:{kind}-of:{server}"
 
     async def enter(self, room_id: int, user: User) -> Change:
-        keys = [self._room(room_id), self._of("presence", self._server), f"{self._ns}:names"]
-        count, online = await self._enter(keys, [f"{room_id}:{user.id}", user.id, user.username])
-        return Change(int(count) == 1, int(online))
+        keys = [self._room(room_id), self._of("presence", self._server), f"{self._ns}:names", self._versions]
+        count, online, version = await self._enter(keys, [f"{room_id}:{user.id}", user.id, user.username, room_id])
+        return Change(int(count) == 1, int(online), int(version))
 
     async def leave(self, room_id: int, user_id: int) -> Change:
-        keys = [self._room(room_id), self._of("presence", self._server)]
-        count, online = await self._leave(keys, [f"{room_id}:{user_id}", user_id])
-        return Change(int(count) == 0, int(online))
+        keys = [self._room(room_id), self._of("presence", self._server), self._versions]
+        count, online, version = await self._leave(keys, [f"{room_id}:{user_id}", user_id, room_id])
+        return Change(int(count) == 0, int(online), int(version))
 
     async def connect(self, user: User) -> None:
         keys = [f"{self._ns}:online", self._of("online", self._server), f"{self._ns}:names"]
@@ -136,9 +187,14 @@ class RedisPresence:
     async def disconnect(self, user_id: int) -> None:
         await self._disconnect([f"{self._ns}:online", self._of("online", self._server)], [user_id])
 
-    async def members(self, room_id: int) -> list[User]:
-        names = await self.names([int(i) for i in await self._redis.hkeys(self._room(room_id))])
-        return [User(user_id, name) for user_id, name in names.items()]
+    async def members(self, room_id: int) -> tuple[int, list[User]]:
+        """The room's presence version and who is present in it then."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hkeys(self._room(room_id))
+            pipe.hget(self._versions, room_id)
+            user_ids, version = await pipe.execute()
+        names = await self.names([int(i) for i in user_ids])
+        return int(version or 0), [User(user_id, name) for user_id, name in names.items()]
 
     async def names(self, user_ids: list[int]) -> dict[int, str]:
         if not user_ids:
@@ -156,12 +212,19 @@ class RedisPresence:
                 found.append(int(suffix))
         return found
 
-    async def online_counts(self, room_ids: list[int]) -> dict[int, int]:
-        async with self._redis.pipeline(transaction=False) as pipe:
+    async def online_counts(self, room_ids: list[int]) -> dict[int, tuple[int, int]]:
+        """Room id -> (presence version, users present), each pair read at one moment."""
+        if not room_ids:
+            return {}
+        async with self._redis.pipeline(transaction=True) as pipe:
             for room_id in room_ids:
                 pipe.hlen(self._room(room_id))
-            counts = await pipe.execute()
-        return {room_id: int(count) for room_id, count in zip(room_ids, counts, strict=True)}
+            pipe.hmget(self._versions, room_ids)
+            *counts, versions = await pipe.execute()
+        return {
+            room_id: (int(version or 0), int(count))
+            for room_id, count, version in zip(room_ids, counts, versions, strict=True)
+        }
 
     async def online_users(self, user_ids: list[int]) -> set[int]:
         if not user_ids:
@@ -189,15 +252,16 @@ class RedisPresence:
             self._of("online", server),
             f"{self._ns}:online",
             f"{self._ns}:servers",
+            self._versions,
         ]
         flat = await self._reap(keys, [self._ns, server])
-        triples = [flat[i : i + 3] for i in range(0, len(flat), 3)]
-        if not triples:
+        gone = [flat[i : i + 4] for i in range(0, len(flat), 4)]
+        if not gone:
             return []
-        names = await self.names([int(t[1]) for t in triples])
+        names = await self.names([int(g[1]) for g in gone])
         return [
-            Gone(int(room), User(int(user), names.get(int(user), f"user {int(user)}")), int(online))
-            for room, user, online in triples
+            Gone(int(room), User(int(user), names.get(int(user), f"user {int(user)}")), int(online), int(version))
+            for room, user, online, version in gone
         ]
 
 
